@@ -1,0 +1,257 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, virtops.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Opening and closing libvirt connections, and the one place libvirtError is translated.
+
+`Connection.call()` runs a libvirt call, turns libvirtError into the collection's exceptions and
+retries the transient ones ("cannot acquire state change lock") with a bounded backoff.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, TypeVar
+
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
+    ConnectionFailed,
+    DomainNotFound,
+    LibvirtCallError,
+    TransientError,
+    UnsupportedOperation,
+)
+
+try:
+    import libvirt
+except ImportError:
+    libvirt = None
+    LIBVIRT_IMPORT_ERROR: Optional[str] = traceback.format_exc()
+else:
+    LIBVIRT_IMPORT_ERROR = None
+
+HAS_LIBVIRT = libvirt is not None
+DEFAULT_URI = "qemu:///system"
+URI_ENVIRONMENT_VARIABLE = "LIBVIRT_DEFAULT_URI"
+
+T = TypeVar("T")
+
+# libvirt says these when another job holds the domain for a moment; the same call usually
+# succeeds a little later.
+TRANSIENT_MESSAGES = (
+    "cannot acquire state change lock",
+    "timed out during operation",
+    "another migration job is already in progress",
+)
+
+
+def _codes(*names: str) -> frozenset[int]:
+    if libvirt is None:
+        return frozenset()
+    return frozenset(getattr(libvirt, name) for name in names if hasattr(libvirt, name))
+
+
+NOT_FOUND_CODES = _codes("VIR_ERR_NO_DOMAIN")
+UNSUPPORTED_CODES = _codes(
+    "VIR_ERR_NO_SUPPORT", "VIR_ERR_ARGUMENT_UNSUPPORTED", "VIR_ERR_OPERATION_UNSUPPORTED", "VIR_ERR_CONFIG_UNSUPPORTED"
+)
+TRANSIENT_CODES = _codes("VIR_ERR_OPERATION_TIMEOUT")
+CONNECTION_CODES = _codes(
+    "VIR_ERR_NO_CONNECT", "VIR_ERR_AUTH_FAILED", "VIR_ERR_AUTH_CANCELLED", "VIR_ERR_AUTH_UNAVAILABLE", "VIR_ERR_INVALID_CONN"
+)
+
+
+def resolve_uri(uri: Optional[str]) -> str:
+    """The task's URI, else $LIBVIRT_DEFAULT_URI, else qemu:///system (libvirt's own precedence)."""
+    return uri or os.environ.get(URI_ENVIRONMENT_VARIABLE) or DEFAULT_URI
+
+
+def translate_error(error: Exception, operation: str, domain: Optional[str] = None) -> LibvirtCallError:
+    """Turn a libvirtError into the collection exception that says what failed, where and why."""
+    code = error.get_error_code() if hasattr(error, "get_error_code") else None
+    libvirt_message = (error.get_error_message() if hasattr(error, "get_error_message") else None) or str(error)
+    subject = f"domain '{domain}': " if domain else ""
+    message = f"{subject}{operation} failed: {libvirt_message}"
+    if code in NOT_FOUND_CODES:
+        kind: type[LibvirtCallError] = DomainNotFound
+    elif code in UNSUPPORTED_CODES:
+        kind = UnsupportedOperation
+    elif code in TRANSIENT_CODES or any(text in libvirt_message.lower() for text in TRANSIENT_MESSAGES):
+        kind = TransientError
+    elif code in CONNECTION_CODES:
+        kind = ConnectionFailed
+    else:
+        kind = LibvirtCallError
+    return kind(message, code=code, libvirt_message=libvirt_message, domain=domain, operation=operation)
+
+
+@dataclass
+class RetryPolicy:
+    """Bounded exponential backoff for transient libvirt errors."""
+
+    attempts: int = 4
+    first_delay: float = 0.5
+    max_delay: float = 4.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+    def delays(self):
+        delay = self.first_delay
+        for _attempt in range(self.attempts - 1):
+            yield delay
+            delay = min(delay * 2, self.max_delay)
+
+
+def call_libvirt(
+    operation: str,
+    func: Callable[..., T],
+    *args: Any,
+    domain: Optional[str] = None,
+    retry: Optional[RetryPolicy] = None,
+) -> T:
+    """Run one libvirt call with error translation and retries of transient errors."""
+    retry = retry or RetryPolicy()
+    delays = retry.delays()
+    while True:
+        try:
+            return func(*args)
+        except libvirt.libvirtError as error:
+            translated = translate_error(error, operation, domain)
+            if not isinstance(translated, TransientError):
+                raise translated from None
+            delay = next(delays, None)
+            if delay is None:
+                raise translated from None
+            retry.sleep(delay)
+
+
+def _silence_default_error_handler() -> None:
+    # libvirt prints every error to stderr by default; we report errors ourselves.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+class EventLoop:
+    """libvirt's default event loop, run once per process in a daemon thread.
+
+    It must be registered before the connections that deliver events are opened.
+    """
+
+    _lock = threading.Lock()
+    _started = False
+
+    @classmethod
+    def ensure_running(cls) -> None:
+        with cls._lock:
+            if cls._started:
+                return
+            libvirt.virEventRegisterDefaultImpl()
+            thread = threading.Thread(target=cls._run, name="libvirt-event-loop", daemon=True)
+            thread.start()
+            cls._started = True
+
+    @staticmethod
+    def _run() -> None:
+        while True:
+            libvirt.virEventRunDefaultImpl()
+
+
+@dataclass
+class ConnectionParams:
+    uri: Optional[str] = None
+    auth_username: Optional[str] = None
+    auth_password: Optional[str] = field(default=None, repr=False)
+    readonly: bool = False
+
+    @classmethod
+    def from_module_params(cls, params: dict[str, Any], readonly: bool = False) -> "ConnectionParams":
+        return cls(
+            uri=params.get("uri"),
+            auth_username=params.get("auth_username"),
+            auth_password=params.get("auth_password"),
+            readonly=readonly,
+        )
+
+
+class Connection:
+    """One libvirt connection; a context manager that always closes it.
+
+    >>> with Connection(ConnectionParams(uri="test:///default")) as connection:
+    ...     domain = connection.call("lookup", connection.conn.lookupByName, "test")
+    """
+
+    def __init__(self, params: ConnectionParams, retry: Optional[RetryPolicy] = None, events: bool = True) -> None:
+        self.params = params
+        self.uri = resolve_uri(params.uri)
+        self.retry = retry or RetryPolicy()
+        self.events = events
+        self._conn = None
+
+    @property
+    def conn(self):
+        if self._conn is None:
+            raise ConnectionFailed(f"not connected to {self.uri}", operation="connect")
+        return self._conn
+
+    def open(self) -> "Connection":
+        if self._conn is not None:
+            return self
+        _silence_default_error_handler()
+        if self.events:
+            EventLoop.ensure_running()
+        try:
+            self._conn = self._open()
+        except libvirt.libvirtError as error:
+            reason = error.get_error_message() or str(error)
+            raise ConnectionFailed(
+                f"cannot connect to libvirt at '{self.uri}': {reason}",
+                code=error.get_error_code(),
+                libvirt_message=reason,
+                operation="connect",
+            ) from None
+        return self
+
+    def _open(self):
+        flags = libvirt.VIR_CONNECT_RO if self.params.readonly else 0
+        if self.params.auth_username is None and self.params.auth_password is None:
+            return libvirt.openReadOnly(self.uri) if self.params.readonly else libvirt.open(self.uri)
+        auth = [
+            [libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_USERNAME, libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT],
+            self._answer_credentials,
+            None,
+        ]
+        return libvirt.openAuth(self.uri, auth, flags)
+
+    def _answer_credentials(self, credentials, _opaque) -> int:
+        """libvirt's openAuth callback: fill in each requested credential, or refuse."""
+        for credential in credentials:
+            kind = credential[0]
+            if kind in (libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_USERNAME):
+                value = self.params.auth_username
+            elif kind in (libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT):
+                value = self.params.auth_password
+            else:
+                value = None
+            if value is None:
+                return -1
+            credential[4] = value
+        return 0
+
+    def close(self) -> None:
+        if self._conn is None:
+            return
+        conn, self._conn = self._conn, None
+        try:
+            conn.close()
+        except libvirt.libvirtError:
+            pass  # closing a dead connection has nothing left to release
+
+    def call(self, operation: str, func: Callable[..., T], *args: Any, domain: Optional[str] = None) -> T:
+        """Run `func(*args)` with this connection's error translation and retry policy."""
+        return call_libvirt(operation, func, *args, domain=domain, retry=self.retry)
+
+    def __enter__(self) -> "Connection":
+        return self.open()
+
+    def __exit__(self, *_exc_info: Any) -> None:
+        self.close()

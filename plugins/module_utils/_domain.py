@@ -1,0 +1,202 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, virtops.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One handle over one virDomain: lookup, state and reason as names, event-driven waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Iterable, NamedTuple, Optional
+
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
+    DomainNotFound,
+    InvalidArgument,
+    WaitTimeout,
+)
+
+# The eight domain states, by libvirt's numbering (virDomainState).
+STATE_NAMES: tuple[str, ...] = (
+    "nostate",
+    "running",
+    "blocked",
+    "paused",
+    "shutdown",  # being shut down, still active
+    "shutoff",
+    "crashed",
+    "pmsuspended",
+)
+ABSENT = "absent"  # not a libvirt state: the domain does not exist (or vanished while we waited)
+
+# Reasons per state, in libvirt's numbering, from the virDomain*Reason enums.
+_REASON_NAMES: dict[str, tuple[str, ...]] = {
+    "nostate": ("unknown",),
+    "running": (
+        "unknown", "booted", "migrated", "restored", "from_snapshot", "unpaused", "migration_canceled",
+        "save_canceled", "wakeup", "crashed", "postcopy", "postcopy_failed",
+    ),
+    "blocked": ("unknown",),
+    "paused": (
+        "unknown", "user", "migration", "save", "dump", "ioerror", "watchdog", "from_snapshot",
+        "shutting_down", "snapshot", "crashed", "starting_up", "postcopy", "postcopy_failed", "api_error",
+    ),
+    "shutdown": ("unknown", "user"),
+    "shutoff": (
+        "unknown", "shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from_snapshot", "daemon",
+    ),
+    "crashed": ("unknown", "panicked"),
+    "pmsuspended": ("unknown",),
+}
+# virDomainPMSuspendedDiskReason: the reason enum of a guest suspended to disk.
+PMSUSPENDED_DISK_REASONS: tuple[str, ...] = ("unknown",)
+
+
+class DomainState(NamedTuple):
+    state: str
+    reason: str
+
+    @property
+    def active(self) -> bool:
+        return self.state not in ("shutoff", ABSENT)
+
+
+def state_name(code: int) -> str:
+    if 0 <= code < len(STATE_NAMES):
+        return STATE_NAMES[code]
+    return f"unknown_state_{code}"
+
+
+def reason_name(state: str, code: int) -> str:
+    reasons = _REASON_NAMES.get(state, ())
+    if 0 <= code < len(reasons):
+        return reasons[code]
+    return f"unknown_reason_{code}"
+
+
+def state_from_codes(state_code: int, reason_code: int) -> DomainState:
+    name = state_name(state_code)
+    return DomainState(name, reason_name(name, reason_code))
+
+
+def validate_states(states: Iterable[str]) -> frozenset[str]:
+    wanted = frozenset(states)
+    unknown = sorted(wanted - set(STATE_NAMES) - {ABSENT})
+    if unknown or not wanted:
+        raise InvalidArgument(
+            f"cannot wait for state(s) {unknown or '[]'}: expected some of {', '.join(STATE_NAMES + (ABSENT,))}"
+        )
+    return wanted
+
+
+class Domain:
+    """A looked-up domain on one connection. Every call goes through the connection's error layer."""
+
+    def __init__(self, connection: Connection, virdomain: Any) -> None:
+        self.connection = connection
+        self.virdomain = virdomain
+        self.name: str = virdomain.name()
+        self.uuid: str = virdomain.UUIDString()
+
+    @classmethod
+    def lookup(cls, connection: Connection, name: Optional[str] = None, uuid: Optional[str] = None) -> "Domain":
+        """One API call by UUID or name; raises DomainNotFound."""
+        if uuid:
+            virdomain = connection.call("lookup by UUID", connection.conn.lookupByUUIDString, uuid, domain=uuid)
+        elif name:
+            virdomain = connection.call("lookup by name", connection.conn.lookupByName, name, domain=name)
+        else:
+            raise InvalidArgument("a domain needs a name or a uuid")
+        return cls(connection, virdomain)
+
+    @classmethod
+    def find(cls, connection: Connection, name: Optional[str] = None, uuid: Optional[str] = None) -> Optional["Domain"]:
+        """Like lookup, but None when the domain does not exist."""
+        try:
+            return cls.lookup(connection, name=name, uuid=uuid)
+        except DomainNotFound:
+            return None
+
+    def call(self, operation: str, method: str, *args: Any) -> Any:
+        """Call virDomain.<method>(*args) through the error translation and retry layer."""
+        return self.connection.call(operation, getattr(self.virdomain, method), *args, domain=self.name)
+
+    def state(self) -> DomainState:
+        try:
+            state_code, reason_code = self.call("read state", "state", 0)
+        except DomainNotFound:
+            return DomainState(ABSENT, "undefined")
+        return state_from_codes(state_code, reason_code)
+
+    def xml_desc(self, flags: int = 0) -> str:
+        return self.call("read XML description", "XMLDesc", flags)
+
+    def is_persistent(self) -> bool:
+        return bool(self.call("read persistence", "isPersistent"))
+
+    def autostart(self) -> bool:
+        return bool(self.call("read autostart", "autostart"))
+
+    def has_managed_save(self) -> bool:
+        return bool(self.call("read managed save", "hasManagedSaveImage", 0))
+
+    def wait_for(
+        self,
+        states: Iterable[str],
+        timeout: float,
+        poll_interval: float = 2.0,
+        on_event: Optional[Callable[[DomainState], None]] = None,
+    ) -> DomainState:
+        """Block until the domain is in one of `states`; return that state.
+
+        Woken by libvirt lifecycle events (so it returns right after the change); the state is
+        also re-read every `poll_interval` seconds in case an event is lost or the driver sends
+        none. Raises WaitTimeout naming the domain, the states and the timeout.
+        """
+        wanted = validate_states(states)
+        if timeout < 0:
+            raise InvalidArgument(f"timeout must not be negative (got {timeout})")
+        changed = threading.Event()
+        callback_id = self._watch_lifecycle(changed)
+        interval = poll_interval if callback_id is not None else min(poll_interval, 0.2)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                current = self.state()
+                if on_event is not None:
+                    on_event(current)
+                if current.state in wanted:
+                    return current
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WaitTimeout(
+                        f"domain '{self.name}' did not reach {' or '.join(sorted(wanted))} within {timeout:g} s "
+                        f"(it is {current.state}, reason {current.reason})",
+                        domain=self.name,
+                        operation="wait",
+                    )
+                changed.wait(min(remaining, interval))
+                changed.clear()
+        finally:
+            self._unwatch(callback_id)
+
+    def _watch_lifecycle(self, changed: threading.Event) -> Optional[int]:
+        """Register a lifecycle callback that wakes the waiter; None if the driver has no events."""
+
+        def wake(_conn: Any, _dom: Any, _event: int, _detail: int, _opaque: Any) -> None:
+            changed.set()
+
+        try:
+            return self.connection.conn.domainEventRegisterAny(
+                self.virdomain, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, wake, None
+            )
+        except libvirt.libvirtError:
+            return None  # fall back to polling
+
+    def _unwatch(self, callback_id: Optional[int]) -> None:
+        if callback_id is None:
+            return
+        try:
+            self.connection.conn.domainEventDeregisterAny(callback_id)
+        except libvirt.libvirtError:
+            pass  # the connection is going away anyway

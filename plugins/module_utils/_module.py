@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, virtops.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""DomainModule: the common frame of every module in the collection.
+
+It adds the connection options to the module's argument spec, checks the Python libraries, decides
+in one place whether an action runs or is only reported (check mode), collects `actions`, `changed`
+and `diff`, and is the one place where the collection's exceptions become `fail_json`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, TypeVar
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import (
+    LIBVIRT_IMPORT_ERROR,
+    Connection,
+    ConnectionParams,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, VirtopsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._xml import LXML_IMPORT_ERROR
+
+T = TypeVar("T")
+
+# Mirrors plugins/doc_fragments/connection.py.
+CONNECTION_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "uri": {"type": "str"},
+    "auth_username": {"type": "str"},
+    "auth_password": {"type": "str", "no_log": True},
+}
+
+
+class DomainModule:
+    def __init__(self, argument_spec: dict[str, Any], supports_check_mode: bool = True, **kwargs: Any) -> None:
+        self.module = AnsibleModule(
+            argument_spec={**CONNECTION_ARGUMENT_SPEC, **argument_spec},
+            supports_check_mode=supports_check_mode,
+            **kwargs,
+        )
+        self._require_libraries()
+        self.actions: list[str] = []
+        self.changed = False
+        self._diff: Optional[dict[str, Any]] = None
+
+    def _require_libraries(self) -> None:
+        for library, error in (("libvirt-python", LIBVIRT_IMPORT_ERROR), ("lxml", LXML_IMPORT_ERROR)):
+            if error is not None:
+                self.module.fail_json(msg=missing_required_lib(library), exception=error)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.module.params
+
+    @property
+    def check_mode(self) -> bool:
+        return self.module.check_mode
+
+    def connect(self, readonly: bool = False) -> Connection:
+        """A connection from the task's uri/auth options; use it as a context manager."""
+        return Connection(ConnectionParams.from_module_params(self.params, readonly=readonly))
+
+    def perform(self, action: str, apply: Callable[[], T]) -> Optional[T]:
+        """Record `action` as a change; run `apply` unless in check mode. The one dry-run switch."""
+        self.actions.append(action)
+        self.changed = True
+        if self.check_mode:
+            return None
+        return apply()
+
+    def set_diff(self, before: Any, after: Any) -> None:
+        self._diff = {"before": before, "after": after}
+
+    def non_negative(self, option: str) -> Optional[float]:
+        """The option's value, refusing a negative number with a message naming the option."""
+        value = self.params.get(option)
+        if value is not None and value < 0:
+            raise InvalidArgument(f"{option} must not be negative (got {value})")
+        return value
+
+    def run(self, body: Callable[["DomainModule"], Optional[dict[str, Any]]]) -> None:
+        """Run the module's body and exit; expected failures fail the task without a traceback."""
+        try:
+            facts = body(self) or {}
+        except VirtopsError as error:
+            self.module.fail_json(msg=error.message, changed=self.changed, actions=self.actions, **error.details())
+        result: dict[str, Any] = {"changed": self.changed, "actions": self.actions, **facts}
+        if self.module._diff and self._diff is not None:
+            result["diff"] = self._diff
+        self.module.exit_json(**result)

@@ -1,0 +1,184 @@
+"""Connection handling and libvirt error translation, on libvirt's test driver."""
+
+import libvirt
+import pytest
+
+from ansible_collections.virtops.libvirt.plugins.module_utils import _connection
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import (
+    Connection,
+    ConnectionParams,
+    RetryPolicy,
+    call_libvirt,
+    resolve_uri,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
+    ConnectionFailed,
+    DomainNotFound,
+    LibvirtCallError,
+    TransientError,
+    UnsupportedOperation,
+)
+
+
+class FakeLibvirtError(libvirt.libvirtError):
+    """A libvirtError with a chosen code: the test driver cannot produce a lock timeout on demand."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self._code, self._message = code, message
+
+    def get_error_code(self):
+        return self._code
+
+    def get_error_message(self):
+        return self._message
+
+
+def lock_timeout():
+    return FakeLibvirtError(
+        libvirt.VIR_ERR_OPERATION_TIMEOUT,
+        "Timed out during operation: cannot acquire state change lock (held by monitor=remoteDispatchDomainSuspend)",
+    )
+
+
+class RecordedSleeps(list):
+    def __call__(self, seconds):
+        self.append(seconds)
+
+
+@pytest.mark.parametrize(
+    "task_uri, environment, expected",
+    [
+        ("test:///default", "qemu:///session", "test:///default"),
+        (None, "qemu+ssh://kvm01/system", "qemu+ssh://kvm01/system"),
+        (None, None, "qemu:///system"),
+        ("", None, "qemu:///system"),
+    ],
+)
+def test_uri_precedence(monkeypatch, task_uri, environment, expected):
+    if environment is None:
+        monkeypatch.delenv("LIBVIRT_DEFAULT_URI", raising=False)
+    else:
+        monkeypatch.setenv("LIBVIRT_DEFAULT_URI", environment)
+    assert resolve_uri(task_uri) == expected
+
+
+def test_connection_is_closed_after_the_block():
+    with Connection(ConnectionParams(uri="test:///default")) as connection:
+        conn = connection.conn
+        assert conn.isAlive()
+    with pytest.raises(ConnectionFailed, match="not connected"):
+        connection.conn  # pylint: disable=pointless-statement
+    with pytest.raises(libvirt.libvirtError):
+        conn.getHostname()
+
+
+def test_connection_is_closed_when_the_block_fails():
+    with pytest.raises(RuntimeError):
+        with Connection(ConnectionParams(uri="test:///default")) as connection:
+            raise RuntimeError("task failed")
+    assert connection._conn is None
+
+
+def test_readonly_connection_refuses_changes():
+    with Connection(ConnectionParams(uri="test:///default", readonly=True)) as connection:
+        domain = connection.conn.lookupByName("test")
+        with pytest.raises(LibvirtCallError, match="read only|read-only"):
+            connection.call("suspend", domain.suspend, domain="test")
+
+
+def test_unreachable_uri_fails_with_the_uri_and_the_reason():
+    with pytest.raises(ConnectionFailed, match=r"cannot connect to libvirt at 'qemu\+unix:///system\?socket=/nonexistent/sock'"):
+        Connection(ConnectionParams(uri="qemu+unix:///system?socket=/nonexistent/sock")).open()
+
+
+def test_invalid_uri_fails_clearly():
+    with pytest.raises(ConnectionFailed, match="cannot connect to libvirt at 'no such://uri'"):
+        Connection(ConnectionParams(uri="no such://uri")).open()
+
+
+def test_credentials_go_through_open_auth(monkeypatch):
+    asked = {}
+    real_open_auth = libvirt.openAuth
+
+    def spy(uri, auth, flags):
+        asked["types"] = auth[0]
+        asked["callback"] = auth[1]
+        return real_open_auth(uri, auth, flags)
+
+    monkeypatch.setattr(libvirt, "openAuth", spy)
+    params = ConnectionParams(uri="test:///default", auth_username="admin", auth_password="s3cret")
+    with Connection(params) as connection:
+        credentials = [[libvirt.VIR_CRED_AUTHNAME, "user", "", "", None], [libvirt.VIR_CRED_PASSPHRASE, "pw", "", "", None]]
+        assert asked["callback"](credentials, None) == 0
+        assert [credential[4] for credential in credentials] == ["admin", "s3cret"]
+        assert connection.conn.getURI() == "test:///default"
+    assert libvirt.VIR_CRED_PASSPHRASE in asked["types"]
+    assert "s3cret" not in repr(params)
+
+
+def test_credentials_callback_refuses_what_it_was_not_given():
+    connection = Connection(ConnectionParams(uri="test:///default", auth_username="admin"))
+    assert connection._answer_credentials([[libvirt.VIR_CRED_PASSPHRASE, "pw", "", "", None]], None) == -1
+
+
+def test_not_found_is_translated_with_domain_and_operation():
+    with Connection(ConnectionParams(uri="test:///default")) as connection:
+        with pytest.raises(DomainNotFound) as raised:
+            connection.call("lookup by name", connection.conn.lookupByName, "ghost", domain="ghost")
+    assert raised.value.code == libvirt.VIR_ERR_NO_DOMAIN
+    assert str(raised.value) == "domain 'ghost': lookup by name failed: Domain not found"
+    assert raised.value.details() == {"domain": "ghost", "operation": "lookup by name", "libvirt_error_code": 42}
+
+
+def test_unsupported_is_translated():
+    with Connection(ConnectionParams(uri="test:///default")) as connection:
+        domain = connection.conn.lookupByName("test")
+        with pytest.raises(UnsupportedOperation):
+            connection.call("read block job", domain.blockJobInfo, "vda", 0, domain="test")
+
+
+def test_transient_errors_are_retried_with_bounded_backoff():
+    sleeps = RecordedSleeps()
+    failures = [lock_timeout(), lock_timeout()]
+
+    def flaky():
+        if failures:
+            raise failures.pop()
+        return "done"
+
+    assert call_libvirt("suspend", flaky, retry=RetryPolicy(attempts=4, first_delay=0.5, sleep=sleeps)) == "done"
+    assert sleeps == [0.5, 1.0]
+
+
+def test_transient_errors_give_up_after_the_last_attempt():
+    sleeps = RecordedSleeps()
+    calls = []
+
+    def always_locked():
+        calls.append(1)
+        raise lock_timeout()
+
+    policy = RetryPolicy(attempts=5, first_delay=1, max_delay=2.5, sleep=sleeps)
+    with pytest.raises(TransientError, match="domain 'web01': suspend failed: Timed out during operation: cannot acquire"):
+        call_libvirt("suspend", always_locked, domain="web01", retry=policy)
+    assert len(calls) == 5
+    assert sleeps == [1, 2, 2.5, 2.5]
+
+
+def test_other_errors_are_not_retried():
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise FakeLibvirtError(libvirt.VIR_ERR_OPERATION_INVALID, "domain is not running")
+
+    with pytest.raises(LibvirtCallError, match="domain is not running") as raised:
+        call_libvirt("shutdown", broken, retry=RetryPolicy(sleep=RecordedSleeps()))
+    assert type(raised.value) is LibvirtCallError
+    assert calls == [1]
+
+
+def test_message_pattern_marks_errors_transient_whatever_the_code():
+    error = FakeLibvirtError(libvirt.VIR_ERR_INTERNAL_ERROR, "cannot acquire state change lock")
+    assert isinstance(_connection.translate_error(error, "resume"), TransientError)
