@@ -43,6 +43,31 @@ export ANSIBLE_CONFIG="$OUT/ansible.cfg"
 export ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS"
 export ANSIBLE_NOCOLOR=1
 
+# meta/runtime.yml's action group `libvirt` (module_defaults) must name every module.
+log "checking action_groups.libvirt in meta/runtime.yml against plugins/modules/"
+python3 - "$SRC" <<'PY'
+import os
+import sys
+
+import yaml
+
+root = sys.argv[1]
+with open(os.path.join(root, 'meta', 'runtime.yml'), encoding='utf-8') as f:
+    runtime = yaml.safe_load(f) or {}
+group = (runtime.get('action_groups') or {}).get('libvirt') or []
+listed = {entry.rsplit('.', 1)[-1] for entry in group if isinstance(entry, str)}
+mod_dir = os.path.join(root, 'plugins', 'modules')
+modules = set()
+if os.path.isdir(mod_dir):
+    modules = {name[:-3] for name in os.listdir(mod_dir)
+               if name.endswith('.py') and not name.startswith('_')}
+problems = ['module %s is missing from action_groups.libvirt' % m for m in sorted(modules - listed)]
+problems += ['action_groups.libvirt names %s, which is not in plugins/modules/' % m for m in sorted(listed - modules)]
+for problem in problems:
+    print('meta/runtime.yml: ' + problem, file=sys.stderr)
+sys.exit(1 if problems else 0)
+PY
+
 log "ansible-galaxy collection build"
 ansible-galaxy collection build --output-path "$DIST" "$SRC"
 shopt -s nullglob
