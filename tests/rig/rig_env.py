@@ -228,6 +228,42 @@ def wait_agent(dom, timeout=60) -> float:
         time.sleep(0.5)
 
 
+#: The guest's /init prints this on its serial console once it has started qemu-ga
+#: (or skipped it): the guest is booted.
+GUEST_READY_LINE = "virtops-guest: ready"
+
+
+def serial_log_size(name):
+    """Current size of NAME's serial log (pass it as wait_booted's ``since``)."""
+    try:
+        return os.path.getsize(serial_log_path(name))
+    except FileNotFoundError:
+        return 0
+
+
+def wait_booted(dom, timeout=60, since=0) -> float:
+    """Wait for GUEST_READY_LINE in the serial log after byte offset SINCE; return seconds.
+
+    Works for guests without an agent (agent=False). The log is appended across boots
+    and migrations: to wait for a later boot, pass since=serial_log_size(name) taken
+    before triggering it.
+    """
+    start = time.monotonic()
+    path = serial_log_path(dom.name())
+    while True:
+        try:
+            with open(path, "rb") as f:
+                f.seek(since)
+                if GUEST_READY_LINE.encode() in f.read():
+                    return time.monotonic() - start
+        except FileNotFoundError:
+            pass
+        if time.monotonic() - start > timeout:
+            raise TimeoutError(f"{dom.name()} did not print {GUEST_READY_LINE!r} within "
+                               f"{timeout}s; see {path}")
+        time.sleep(0.5)
+
+
 def wait_state(dom, state, timeout=30) -> float:
     """Wait until dom.state()[0] == STATE (a libvirt.VIR_DOMAIN_* state); return seconds."""
     start = time.monotonic()

@@ -1,0 +1,90 @@
+"""Smoke test of the real test rig: real libvirtd + QEMU (TCG), no Ansible.
+
+Needs `tests/rig/rig up` (as root) first; fails - never skips - when the rig is not up.
+Run: python3 -m pytest -q tests/rig/test_rig_smoke.py
+"""
+import libvirt
+import pytest
+
+import rig_env
+
+NAME = "virtops-rig-smoke"
+
+# Live migration between the rig's two "hosts". The data disk is a file on a local
+# filesystem, which libvirt calls unsafe to migrate without copying storage (it cannot
+# know the destination sees the same file). Here both hosts ARE the same machine and
+# open the very same path, so the storage is in fact shared: VIR_MIGRATE_UNSAFE.
+MIGRATE_FLAGS = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_UNSAFE
+
+
+@pytest.fixture(scope="module")
+def hosts():
+    """(conn_a, conn_b); a clear failure when the rig is not up."""
+    try:
+        rig_env.check_rig()
+    except RuntimeError as e:
+        pytest.fail(f"the test rig is not up: {e}", pytrace=False)
+    conn_a = rig_env.connect(rig_env.HOST_A_URI)
+    conn_b = rig_env.connect(rig_env.HOST_B_URI)
+    yield conn_a, conn_b
+    conn_a.close()
+    conn_b.close()
+
+
+def _cleanup(hosts):
+    errors = []
+    for conn in hosts:
+        try:
+            rig_env.cleanup_domain(conn, NAME)
+        except Exception as e:  # keep cleaning the other host
+            errors.append(e)
+    rig_env.remove_data_disk(NAME)
+    return errors
+
+
+@pytest.fixture(scope="module")
+def guest(hosts):
+    """The tiny guest with a data disk, started on host A; removed from A and B after."""
+    conn_a, _ = hosts
+    _cleanup(hosts)  # leftovers of an interrupted earlier run
+    try:
+        yield rig_env.define_guest(conn_a, NAME, data_disk=True)
+    finally:
+        errors = _cleanup(hosts)
+        assert not errors, f"cleanup of {NAME} failed: {errors}"
+
+
+def _running_on(conn, other):
+    """The domain object of NAME on CONN, asserting it runs there and not on OTHER."""
+    dom = conn.lookupByName(NAME)
+    assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING, dom.state()
+    try:
+        assert not other.lookupByName(NAME).isActive()
+    except libvirt.libvirtError as e:
+        assert e.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN
+    return dom
+
+
+def test_guest_boots_on_a_and_agent_answers(guest, hosts):
+    conn_a, conn_b = hosts
+    took = rig_env.wait_agent(guest, timeout=60)
+    print(f"agent answered {took:.1f}s after start")
+    _running_on(conn_a, conn_b)
+    fsinfo = rig_env.agent_command(guest, "guest-get-fsinfo")
+    assert [(f["mountpoint"], f["type"]) for f in fsinfo] == [(rig_env.GUEST_DATA_MOUNT,
+                                                               "ext4")]
+
+
+def test_live_migration_a_to_b_and_back(guest, hosts):
+    conn_a, conn_b = hosts
+    rig_env.wait_agent(guest, timeout=60)
+
+    on_b = guest.migrate(conn_b, MIGRATE_FLAGS, None, rig_env.MIGRATION_URI_TO_B, 0)
+    assert on_b is not None
+    on_b = _running_on(conn_b, conn_a)
+    rig_env.wait_agent(on_b, timeout=30)
+
+    on_a = on_b.migrate(conn_a, MIGRATE_FLAGS, None, rig_env.MIGRATION_URI_TO_A, 0)
+    assert on_a is not None
+    on_a = _running_on(conn_a, conn_b)
+    rig_env.wait_agent(on_a, timeout=30)
