@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any, Callable, Iterable, NamedTuple, Optional
@@ -13,8 +14,14 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._connection import
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     DomainNotFound,
     InvalidArgument,
+    LibvirtCallError,
     WaitTimeout,
 )
+
+try:
+    import libvirt_qemu
+except ImportError:
+    libvirt_qemu = None  # part of libvirt-python; _module reports a missing libvirt-python
 
 # The eight domain states, by libvirt's numbering (virDomainState).
 STATE_NAMES: tuple[str, ...] = (
@@ -157,7 +164,7 @@ class Domain:
         if timeout < 0:
             raise InvalidArgument(f"timeout must not be negative (got {timeout})")
         changed = threading.Event()
-        callback_id = self._watch_lifecycle(changed)
+        callback_id = self._watch(libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, changed)
         interval = poll_interval if callback_id is not None else min(poll_interval, 0.2)
         deadline = time.monotonic() + timeout
         try:
@@ -180,16 +187,14 @@ class Domain:
         finally:
             self._unwatch(callback_id)
 
-    def _watch_lifecycle(self, changed: threading.Event) -> Optional[int]:
-        """Register a lifecycle callback that wakes the waiter; None if the driver has no events."""
+    def _watch(self, event_id: int, changed: threading.Event) -> Optional[int]:
+        """Register a callback for `event_id` that wakes the waiter; None if the driver has no events."""
 
-        def wake(_conn: Any, _dom: Any, _event: int, _detail: int, _opaque: Any) -> None:
+        def wake(*_args: Any) -> None:
             changed.set()
 
         try:
-            return self.connection.conn.domainEventRegisterAny(
-                self.virdomain, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, wake, None
-            )
+            return self.connection.conn.domainEventRegisterAny(self.virdomain, event_id, wake, None)
         except libvirt.libvirtError:
             return None  # fall back to polling
 
@@ -200,3 +205,48 @@ class Domain:
             self.connection.conn.domainEventDeregisterAny(callback_id)
         except libvirt.libvirtError:
             pass  # the connection is going away anyway
+
+    # --- guest agent ------------------------------------------------------------------------
+
+    def agent_command(self, command: str, arguments: Optional[dict[str, Any]] = None, timeout: int = 5) -> Any:
+        """Run one guest-agent command; return its decoded "return" value."""
+        request: dict[str, Any] = {"execute": command}
+        if arguments is not None:
+            request["arguments"] = arguments
+        reply = self.connection.call(
+            f"guest agent {command}", libvirt_qemu.qemuAgentCommand, self.virdomain, json.dumps(request), timeout, 0,
+            domain=self.name,
+        )
+        return json.loads(reply).get("return")
+
+    def wait_for_agent(self, timeout: float, ping_timeout: int = 2) -> float:
+        """Block until the guest agent answers guest-ping; return the seconds it took.
+
+        Woken by agent lifecycle events (the agent connecting), re-tried every second as well.
+        Raises WaitTimeout with libvirt's last answer.
+        """
+        if timeout < 0:
+            raise InvalidArgument(f"timeout must not be negative (got {timeout})")
+        started = time.monotonic()
+        deadline = started + timeout
+        connected = threading.Event()
+        callback_id = self._watch(libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE, connected)
+        try:
+            while True:
+                try:
+                    self.agent_command("guest-ping", timeout=max(1, min(ping_timeout, int(deadline - time.monotonic()))))
+                    return time.monotonic() - started
+                except LibvirtCallError as error:
+                    last_error = error.libvirt_message or error.message
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WaitTimeout(
+                        f"the guest agent of domain '{self.name}' did not answer within {timeout:g} s "
+                        f"(last error: {last_error})",
+                        domain=self.name,
+                        operation="wait for guest agent",
+                    )
+                connected.wait(min(remaining, 1.0))
+                connected.clear()
+        finally:
+            self._unwatch(callback_id)

@@ -76,3 +76,14 @@ class UnsupportedOperation(LibvirtCallError):
 
 class TransientError(LibvirtCallError):
     """A failure worth retrying (e.g. "cannot acquire state change lock")."""
+
+
+class BatchFailed(VirtopsError):
+    """Some domains of a list failed; the others' results are reported alongside."""
+
+    def __init__(self, message: str, results: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.results = results
+
+    def details(self) -> dict[str, Any]:
+        return {"domains": self.results}

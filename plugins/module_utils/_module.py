@@ -32,6 +32,25 @@ CONNECTION_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 }
 
 
+class ChangeRecorder:
+    """The changes of one unit of work: each step runs, or in check mode is only recorded."""
+
+    def __init__(self, check_mode: bool) -> None:
+        self.check_mode = check_mode
+        self.actions: list[str] = []
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.actions)
+
+    def perform(self, action: str, apply: Callable[[], T]) -> Optional[T]:
+        """Record `action` as a change; run `apply` unless in check mode. The one dry-run switch."""
+        self.actions.append(action)
+        if self.check_mode:
+            return None
+        return apply()
+
+
 class DomainModule:
     def __init__(self, argument_spec: dict[str, Any], supports_check_mode: bool = True, **kwargs: Any) -> None:
         self.module = AnsibleModule(
@@ -40,8 +59,8 @@ class DomainModule:
             **kwargs,
         )
         self._require_libraries()
-        self.actions: list[str] = []
-        self.changed = False
+        self.recorder = ChangeRecorder(self.module.check_mode)
+        self._changed_elsewhere = False
         self._diff: Optional[dict[str, Any]] = None
 
     def _require_libraries(self) -> None:
@@ -61,13 +80,20 @@ class DomainModule:
         """A connection from the task's uri/auth options; use it as a context manager."""
         return Connection(ConnectionParams.from_module_params(self.params, readonly=readonly))
 
+    @property
+    def actions(self) -> list[str]:
+        return self.recorder.actions
+
+    @property
+    def changed(self) -> bool:
+        return self.recorder.changed or self._changed_elsewhere
+
+    def mark_changed(self) -> None:
+        """For changes recorded by other recorders (one per domain of a batch)."""
+        self._changed_elsewhere = True
+
     def perform(self, action: str, apply: Callable[[], T]) -> Optional[T]:
-        """Record `action` as a change; run `apply` unless in check mode. The one dry-run switch."""
-        self.actions.append(action)
-        self.changed = True
-        if self.check_mode:
-            return None
-        return apply()
+        return self.recorder.perform(action, apply)
 
     def set_diff(self, before: Any, after: Any) -> None:
         self._diff = {"before": before, "after": after}

@@ -302,3 +302,32 @@ def _pair_children(desired, actual) -> list[tuple[Any, Any, str]]:
 def _ordinal_label(group: tuple[str, Optional[str]], position: Optional[int]) -> str:
     kind = f"{group[0]}[type={group[1]}]" if group[1] else group[0]
     return kind if position is None else f"{kind}[{position}]"
+
+
+def adopt_identity(desired, actual):
+    """A copy of the template that keeps what libvirt assigned: the UUID and the MAC addresses.
+
+    Redefining from the bare template would give interfaces new MACs (new leases, new names in
+    the guest); this keeps them for every interface the template matches but names no MAC for.
+    """
+    adopted = etree.fromstring(etree.tostring(desired), _parser())
+    uuid = actual.find("uuid")
+    if adopted.find("uuid") is None and uuid is not None:
+        name = adopted.find("name")
+        position = list(adopted).index(name) + 1 if name is not None else 0
+        adopted.insert(position, etree.fromstring(etree.tostring(uuid, with_tail=False)))
+    wanted_devices, present_devices = adopted.find("devices"), actual.find("devices")
+    if wanted_devices is None or present_devices is None:
+        return adopted
+    for wanted, present, _label in _pair_children(wanted_devices, present_devices):
+        if wanted is None or present is None or wanted.tag != "interface" or wanted.find("mac") is not None:
+            continue
+        mac = present.find("mac")
+        if mac is not None:
+            wanted.insert(0, etree.fromstring(etree.tostring(mac, with_tail=False)))
+    return adopted
+
+
+def element_text(root, path: str) -> Optional[str]:
+    found = root.find(path)
+    return None if found is None or found.text is None else found.text.strip()

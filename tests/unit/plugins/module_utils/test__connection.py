@@ -175,7 +175,7 @@ def test_other_errors_are_not_retried():
 
     with pytest.raises(LibvirtCallError, match="domain is not running") as raised:
         call_libvirt("shutdown", broken, retry=RetryPolicy(sleep=RecordedSleeps()))
-    assert type(raised.value) is LibvirtCallError
+    assert raised.type is LibvirtCallError
     assert calls == [1]
 
 

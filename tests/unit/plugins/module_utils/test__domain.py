@@ -139,7 +139,7 @@ def test_wait_for_times_out_with_a_clear_message(running_test_domain):
 
 
 def test_wait_for_polls_when_the_driver_sends_no_events(running_test_domain, monkeypatch):
-    monkeypatch.setattr(running_test_domain, "_watch_lifecycle", lambda _changed: None)
+    monkeypatch.setattr(running_test_domain, "_watch", lambda _event_id, _changed: None)
     threading.Timer(0.2, running_test_domain.virdomain.destroy).start()
     assert running_test_domain.wait_for(["shutoff"], timeout=5, poll_interval=5).state == "shutoff"
 

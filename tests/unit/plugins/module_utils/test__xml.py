@@ -201,3 +201,18 @@ def test_root_element_mismatch():
 def test_canonical_form_sorts_attributes_and_drops_whitespace():
     element = _xml.parse("<disk   type='file' device='disk'>\n  <target dev='vda'/>\n</disk>")
     assert _xml.canonical(element) == '<disk device="disk" type="file">\n  <target dev="vda"/>\n</disk>'
+
+
+def test_adopt_identity_keeps_uuid_and_macs(template, defined):
+    template.find("memory").text = "512"
+    adopted = _xml.adopt_identity(template, defined)
+    assert adopted.findtext("uuid") == defined.findtext("uuid")
+    assert adopted.find("devices/interface/mac").get("address") == "52:54:00:f5:e7:18"
+    assert paths(_xml.compare(adopted, defined)) == ["/domain/memory"]
+    assert template.find("uuid") is None, "the template itself is left alone"
+
+
+def test_adopt_identity_leaves_an_explicit_mac_alone(template, defined):
+    template.find("devices/interface").insert(0, _xml.parse("<mac address='52:54:00:00:00:07'/>"))
+    adopted = _xml.adopt_identity(template, defined)
+    assert [mac.get("address") for mac in adopted.iterfind("devices/interface/mac")] == ["52:54:00:00:00:07"]

@@ -1,0 +1,560 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, virtops.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The lifecycle of domains: definitions, metadata and every state transition, for domain_state.
+
+Planning is data: `plan_transition()` turns (current state, target) into a list of step names,
+so check mode reports exactly the steps a real run performs. `DomainLifecycle` reads the actual
+domain, then performs the definition, metadata and transition steps through a `ChangeRecorder`, which
+is the one place a step is either run or only reported.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, Domain
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
+    BatchFailed,
+    InvalidArgument,
+    VirtopsError,
+    WaitTimeout,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._facts import absent_summary, domain_summary
+from ansible_collections.virtops.libvirt.plugins.module_utils._flags import (
+    REBOOT_MODES,
+    SHUTDOWN_MODES,
+    START_FLAGS,
+    UNDEFINE_KEEPS,
+    UNDEFINE_REMOVALS,
+    combine,
+    flag,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+
+TARGET_STATES = (
+    "present", "running", "paused", "shutoff", "destroyed", "saved", "pmsuspended", "absent", "rebooted", "reset",
+)
+STATE_SYNONYMS = {"shutdown": "shutoff"}
+ACTION_STATES = ("rebooted", "reset")  # not idempotent: always performed
+DEFAULT_REMOVALS = ("managed_save", "snapshots_metadata", "checkpoints_metadata")
+PM_TARGETS = {"mem": "VIR_NODE_SUSPEND_TARGET_MEM", "disk": "VIR_NODE_SUSPEND_TARGET_DISK",
+              "hybrid": "VIR_NODE_SUSPEND_TARGET_HYBRID"}
+LIFECYCLE_EVENTS = {"on_poweroff": "VIR_DOMAIN_LIFECYCLE_POWEROFF", "on_reboot": "VIR_DOMAIN_LIFECYCLE_REBOOT",
+                    "on_crash": "VIR_DOMAIN_LIFECYCLE_CRASH"}
+LIFECYCLE_ACTIONS = {
+    "destroy": "VIR_DOMAIN_LIFECYCLE_ACTION_DESTROY",
+    "restart": "VIR_DOMAIN_LIFECYCLE_ACTION_RESTART",
+    "rename-restart": "VIR_DOMAIN_LIFECYCLE_ACTION_RESTART_RENAME",
+    "preserve": "VIR_DOMAIN_LIFECYCLE_ACTION_PRESERVE",
+    "coredump-destroy": "VIR_DOMAIN_LIFECYCLE_ACTION_COREDUMP_DESTROY",
+    "coredump-restart": "VIR_DOMAIN_LIFECYCLE_ACTION_COREDUMP_RESTART",
+}
+
+# --- planning: pure data -------------------------------------------------------------------------
+
+# What each current state needs to reach the target; "saved" is shut off with a managed save image,
+# "shutting_down" is libvirt's transient "shutdown" state (the guest is powering off by itself).
+_TO_RUNNING = {"shutoff": ["start"], "saved": ["start"], "paused": ["resume"], "pmsuspended": ["wakeup"],
+               "crashed": ["destroy", "start"], "shutting_down": ["wait_shutoff", "start"], "running": []}
+_TRANSITIONS: dict[str, dict[str, list[str]]] = {
+    "present": {},
+    "running": _TO_RUNNING,
+    "paused": {"running": ["suspend"], "shutoff": ["start_paused"], "saved": ["start_paused"],
+               "pmsuspended": ["wakeup", "suspend"], "crashed": ["destroy", "start_paused"],
+               "shutting_down": ["wait_shutoff", "start_paused"], "paused": []},
+    "shutoff": {"running": ["shutdown"], "paused": ["resume", "shutdown"], "pmsuspended": ["wakeup", "shutdown"],
+                "crashed": ["destroy"], "shutting_down": ["wait_shutoff"], "shutoff": [], "saved": []},
+    "destroyed": {"running": ["destroy"], "paused": ["destroy"], "pmsuspended": ["destroy"], "crashed": ["destroy"],
+                  "shutting_down": ["destroy"], "shutoff": [], "saved": []},
+    "saved": {"running": ["managed_save"], "paused": ["managed_save"], "pmsuspended": ["wakeup", "managed_save"],
+              "shutoff": ["start", "managed_save"], "crashed": ["destroy", "start", "managed_save"],
+              "shutting_down": ["wait_shutoff", "start", "managed_save"], "saved": []},
+    "pmsuspended": {"running": ["pm_suspend"], "paused": ["resume", "pm_suspend"], "shutoff": ["start", "pm_suspend"],
+                    "saved": ["start", "pm_suspend"], "crashed": ["destroy", "start", "pm_suspend"],
+                    "shutting_down": ["wait_shutoff", "start", "pm_suspend"], "pmsuspended": []},
+    "rebooted": {**_TO_RUNNING, "running": ["reboot"], "paused": ["resume", "reboot"],
+                 "pmsuspended": ["wakeup", "reboot"]},
+    "reset": {**_TO_RUNNING, "running": ["reset"], "paused": ["reset"], "pmsuspended": ["reset"]},
+}
+# Steps that change nothing themselves: they only wait.
+PASSIVE_STEPS = frozenset({"wait_shutoff"})
+
+
+def effective_state(state: str, has_managed_save: bool) -> str:
+    """libvirt's state folded into the states transitions are planned from."""
+    if state == "shutoff" and has_managed_save:
+        return "saved"
+    return {"blocked": "running", "nostate": "running", "shutdown": "shutting_down"}.get(state, state)
+
+
+def plan_transition(current: str, target: str) -> list[str]:
+    """The steps from `current` (an effective state) to `target`; [] when already there."""
+    if target == "present":
+        return []
+    steps = _TRANSITIONS[target].get(current)
+    if steps is None:
+        raise InvalidArgument(f"cannot bring a domain in state '{current}' to '{target}'")
+    return list(steps)
+
+
+# --- options ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class LifecycleOptions:
+    state: str = "present"
+    template: Any = None  # parsed xml option
+    restart_on_change: bool = False
+    autostart: Optional[bool] = None
+    shutdown_modes: list[str] = field(default_factory=list)
+    shutdown_timeout: float = 120
+    force: bool = False
+    start_flags: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=lambda: list(DEFAULT_REMOVALS))
+    pm_target: str = "mem"
+    lifecycle: dict[str, Optional[str]] = field(default_factory=dict)
+    title: Optional[str] = None
+    description: Optional[str] = None
+    wait: bool = True
+    timeout: float = 60
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "LifecycleOptions":
+        state = STATE_SYNONYMS.get(params["state"], params["state"])
+        for option in ("shutdown_timeout", "timeout"):
+            if params[option] < 0:
+                raise InvalidArgument(f"{option} must not be negative (got {params[option]:g})")
+        if params["start_paused"] and state == "running":
+            raise InvalidArgument("start_paused conflicts with state=running: use state=paused to start paused")
+        template = _xml.parse(params["xml"]) if params.get("xml") else None
+        if template is not None and template.tag != "domain":
+            raise InvalidArgument(f"xml must be a <domain> definition, not <{template.tag}>")
+        options = cls(
+            state=state,
+            template=template,
+            restart_on_change=params["restart_on_change"],
+            autostart=params["autostart"],
+            shutdown_modes=params["shutdown_mode"] or [],
+            shutdown_timeout=params["shutdown_timeout"],
+            force=params["force"],
+            start_flags=[name for name in START_FLAGS if params.get(name)],
+            remove=params["remove"] if params["remove"] is not None else list(DEFAULT_REMOVALS),
+            pm_target=params["pm_target"],
+            lifecycle={event: params.get(event) for event in LIFECYCLE_EVENTS},
+            title=params.get("title"),
+            description=params.get("description"),
+            wait=params["wait"],
+            timeout=params["timeout"],
+        )
+        # Flag constants are checked before anything changes.
+        combine("shutdown_mode", options.shutdown_modes, SHUTDOWN_MODES)
+        combine("remove", options.remove, UNDEFINE_REMOVALS)
+        return options
+
+    def template_name(self) -> Optional[str]:
+        return None if self.template is None else _xml.element_text(self.template, "name")
+
+    def template_uuid(self) -> Optional[str]:
+        return None if self.template is None else _xml.element_text(self.template, "uuid")
+
+
+def resolve_targets(names: Optional[list[str]], uuid: Optional[str], options: LifecycleOptions) -> list[dict[str, Any]]:
+    """The domains a task addresses, as lookup keys; the template's name fills in a missing name."""
+    template_name = options.template_name()
+    if options.template is not None:
+        if names and len(names) > 1:
+            raise InvalidArgument("xml defines one domain: give a single name with it, not a list")
+        if template_name is None:
+            raise InvalidArgument("xml has no <name> element")
+        if names and names[0] != template_name:
+            raise InvalidArgument(f"xml defines domain '{template_name}' but name is '{names[0]}'")
+        template_uuid = options.template_uuid()
+        if uuid and template_uuid and uuid.lower() != template_uuid.lower():
+            raise InvalidArgument(f"xml has uuid {template_uuid} but uuid is {uuid}")
+        return [{"name": template_name, "uuid": uuid}]
+    if uuid:
+        return [{"name": None, "uuid": uuid}]
+    if not names:
+        raise InvalidArgument("one of name, uuid or xml is required")
+    return [{"name": name, "uuid": None} for name in names]
+
+
+# --- applying ------------------------------------------------------------------------------------
+
+
+class DomainLifecycle:
+    """Brings one domain to the desired definition, metadata and state."""
+
+    def __init__(self, connection: Connection, name: Optional[str], uuid: Optional[str],
+                 options: LifecycleOptions, recorder: ChangeRecorder) -> None:
+        self.connection = connection
+        self.label = name or uuid or "?"
+        self.name, self.uuid = name, uuid
+        self.options = options
+        self.recorder = recorder
+        self.definition_changes: list[str] = []
+        self.domain: Optional[Domain] = None
+        self.definition = None  # the persistent definition as parsed XML (predicted in check mode)
+        self.predicted_state = ABSENT
+
+    # -- entry point --
+
+    def run(self) -> dict[str, Any]:
+        self.domain = Domain.find(self.connection, name=self.name, uuid=self.uuid)
+        before = self._observe()
+        if self.options.state == "absent":
+            self._remove()
+        else:
+            self._ensure_defined()
+            self._ensure_metadata()
+            self._restart_if_pending()
+            self._transition(self.options.state)
+        return self._result(before)
+
+    def _observe(self) -> dict[str, Any]:
+        if self.domain is None:
+            self.predicted_state = ABSENT
+            return {"state": ABSENT}
+        current = self.domain.state()
+        self.predicted_state = effective_state(current.state, self.domain.has_managed_save())
+        if self.domain.is_persistent():
+            self.definition = _xml.parse(self.domain.xml_desc(libvirt.VIR_DOMAIN_XML_INACTIVE), "defined XML")
+        observed: dict[str, Any] = {"state": self.predicted_state}
+        if self.options.template is not None and self.definition is not None:
+            observed["definition"] = _xml.canonical(self.definition)
+        return observed
+
+    def _result(self, before: dict[str, Any]) -> dict[str, Any]:
+        if self.recorder.check_mode or self.domain is None:
+            facts = domain_summary(self.domain) if self.domain is not None else absent_summary(self.label)
+        else:
+            facts = domain_summary(Domain.lookup(self.connection, uuid=self.domain.uuid)) \
+                if self.options.state != "absent" else absent_summary(self.domain.name)
+        after: dict[str, Any] = {"state": ABSENT if self.options.state == "absent" else self._final_state_name()}
+        if "definition" in before or (self.options.template is not None and self.options.state != "absent"):
+            after["definition"] = _xml.canonical(self.definition) if self.definition is not None else None
+            before.setdefault("definition", None)
+        facts.update(
+            changed=self.recorder.changed,
+            actions=self.recorder.actions,
+            pending_restart=self._pending_restart(),
+            diff={"before": before, "after": after},
+        )
+        if self.options.template is not None:
+            facts["definition_changes"] = self.definition_changes
+        return facts
+
+    def _final_state_name(self) -> str:
+        if self.options.state in ("present", "rebooted", "reset"):
+            return self.predicted_state if self.options.state == "present" else "running"
+        return self.options.state
+
+    # -- definition --
+
+    def _ensure_defined(self) -> None:
+        template = self.options.template
+        if template is None:
+            if self.domain is None:
+                raise InvalidArgument(
+                    f"domain '{self.label}' does not exist; give xml to define it", domain=self.label)
+            return
+        if self.domain is not None and self.definition is not None:
+            template_uuid = self.options.template_uuid()
+            if template_uuid and template_uuid.lower() != self.domain.uuid.lower():
+                raise InvalidArgument(
+                    f"xml has uuid {template_uuid} but domain '{self.domain.name}' has uuid {self.domain.uuid}",
+                    domain=self.domain.name)
+            differences = _xml.compare(template, self.definition)
+            self.definition_changes = [str(difference) for difference in differences]
+            if differences:
+                adopted = _xml.adopt_identity(template, self.definition)
+                self._define("update definition", adopted)
+            return
+        # missing, or running without a persistent definition (transient): define it
+        self.definition_changes = ["defined"]
+        was_missing = self.domain is None
+        self._define("define", template)
+        if was_missing:
+            self.predicted_state = "shutoff"
+
+    def _define(self, action: str, root: Any) -> None:
+        text = _xml.to_string(root)
+        defined = self.recorder.perform(action, lambda: self.connection.call(
+            action, self.connection.conn.defineXML, text, domain=self.label))
+        if defined is not None:
+            self.domain = Domain(self.connection, defined)
+            self.definition = _xml.parse(self.domain.xml_desc(libvirt.VIR_DOMAIN_XML_INACTIVE), "defined XML")
+        else:
+            self.definition = root
+
+    # -- metadata: autostart, title, description, lifecycle actions --
+
+    def _ensure_metadata(self) -> None:
+        options = self.options
+        if options.autostart is not None:
+            current = self.domain.autostart() if self._persistent_domain() else False
+            if current != options.autostart:
+                self.recorder.perform(
+                    f"autostart({'on' if options.autostart else 'off'})",
+                    lambda: self.domain.call("set autostart", "setAutostart", int(options.autostart)))
+        for element, value in (("title", options.title), ("description", options.description)):
+            if value is not None and self._defined_text(element) != (value or None):
+                self._set_metadata(element, value)
+        for option, event in LIFECYCLE_EVENTS.items():
+            wanted = options.lifecycle.get(option)
+            if wanted is not None and self._defined_text(option) != wanted:
+                self.recorder.perform(
+                    f"set {option}({wanted})",
+                    lambda event=event, wanted=wanted: self.domain.call(
+                        f"set {option}", "setLifecycleAction", flag(event), flag(LIFECYCLE_ACTIONS[wanted]),
+                        libvirt.VIR_DOMAIN_AFFECT_CONFIG))
+                if self.definition is not None:
+                    _set_child_text(self.definition, option, wanted)
+
+    def _persistent_domain(self) -> bool:
+        return self.domain is not None and self.domain.is_persistent()
+
+    def _defined_text(self, element: str) -> Optional[str]:
+        return None if self.definition is None else _xml.element_text(self.definition, element)
+
+    def _set_metadata(self, element: str, value: str) -> None:
+        kind = libvirt.VIR_DOMAIN_METADATA_TITLE if element == "title" else libvirt.VIR_DOMAIN_METADATA_DESCRIPTION
+
+        def apply() -> None:
+            flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+            if self.domain.virdomain.isActive():
+                flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+            self.domain.call(f"set {element}", "setMetadata", kind, value or None, None, None, flags)
+
+        self.recorder.perform(f"set {element}", apply)
+        if self.definition is not None:
+            _set_child_text(self.definition, element, value or None)
+
+    # -- pending changes of a running domain --
+
+    def _pending_restart(self) -> bool:
+        """True when the running domain's live configuration lags its persistent definition."""
+        if self.domain is None or self.options.state == "absent" or self._final_state_name() in ("shutoff", "destroyed", "saved"):
+            return False
+        if self.recorder.check_mode and self.predicted_state in ("shutoff", "saved", ABSENT):
+            return False
+        if not self.recorder.check_mode and not self.domain.virdomain.isActive():
+            return False
+        live = _xml.parse(self.domain.xml_desc(0), "live XML")
+        if self.options.template is not None and _xml.compare(self.options.template, live):
+            return True
+        return any(
+            wanted is not None and _xml.element_text(live, option) != wanted
+            for option, wanted in self.options.lifecycle.items()
+        )
+
+    def _restart_if_pending(self) -> None:
+        if not self.options.restart_on_change or self.predicted_state not in ("running", "paused", "pmsuspended"):
+            return
+        if not self.recorder.changed or not self._pending_restart_possible():
+            return
+        target = self.options.state if self.options.state != "present" else "running"
+        self._transition("shutoff")
+        self.predicted_state = "shutoff"
+        if target in ("present", "running"):
+            self._transition("running")
+
+    def _pending_restart_possible(self) -> bool:
+        return self.domain is not None and (self.recorder.check_mode or self._pending_restart())
+
+    # -- state transitions --
+
+    def _transition(self, target: str) -> None:
+        steps = plan_transition(self.predicted_state, target)
+        for position, step in enumerate(steps):
+            last = position == len(steps) - 1
+            wait = self.options.wait or not last
+            self._step(step, wait)
+
+    def _step(self, step: str, wait: bool) -> None:
+        handler = getattr(self, f"_step_{step}")
+        handler(wait)
+        self.predicted_state = {
+            "start": "running", "start_paused": "paused", "resume": "running", "suspend": "paused",
+            "wakeup": "running", "shutdown": "shutoff", "destroy": "shutoff", "managed_save": "saved",
+            "pm_suspend": "pmsuspended", "reboot": "running", "reset": "running", "wait_shutoff": "shutoff",
+        }[step]
+
+    def _await(self, wait: bool, states: list[str], timeout: Optional[float] = None) -> None:
+        if wait and not self.recorder.check_mode:
+            self.domain.wait_for(states, self.options.timeout if timeout is None else timeout)
+
+    def _start_flags(self, extra: int = 0) -> int:
+        return combine("start flags", self.options.start_flags, START_FLAGS) | extra
+
+    def _step_start(self, wait: bool) -> None:
+        flags = self._start_flags()
+        label = "start" if self.predicted_state != "saved" else "start(restore managed save)"
+        self.recorder.perform(label, lambda: self.domain.call("start", "createWithFlags", flags))
+        self._await(wait, ["running", "paused", "pmsuspended"])
+        # A domain saved while paused is restored paused; a start to run it also resumes it.
+        if not self.recorder.check_mode and wait and self.domain.state().state == "paused" \
+                and self.options.state != "paused" and "start_paused" not in self.options.start_flags:
+            self._step_resume(wait)
+
+    def _step_start_paused(self, wait: bool) -> None:
+        flags = self._start_flags(libvirt.VIR_DOMAIN_START_PAUSED)
+        self.recorder.perform("start(paused)", lambda: self.domain.call("start paused", "createWithFlags", flags))
+        self._await(wait, ["paused"])
+
+    def _step_resume(self, wait: bool) -> None:
+        self.recorder.perform("resume", lambda: self.domain.call("resume", "resume"))
+        self._await(wait, ["running"])
+
+    def _step_suspend(self, wait: bool) -> None:
+        self.recorder.perform("suspend", lambda: self.domain.call("suspend", "suspend"))
+        self._await(wait, ["paused"])
+
+    def _step_wakeup(self, wait: bool) -> None:
+        self.recorder.perform("pm_wakeup", lambda: self.domain.call("wake up", "pMWakeup", 0))
+        self._await(wait, ["running"])
+
+    def _step_destroy(self, wait: bool) -> None:
+        self.recorder.perform("destroy", lambda: self.domain.call("destroy", "destroy"))
+        self._await(wait, ["shutoff", ABSENT])
+
+    def _step_managed_save(self, wait: bool) -> None:
+        self.recorder.perform("managed_save", lambda: self.domain.call("managed save", "managedSave", 0))
+
+    def _step_wait_shutoff(self, wait: bool) -> None:
+        self._await(True, ["shutoff", ABSENT], self.options.shutdown_timeout)
+
+    def _step_shutdown(self, wait: bool) -> None:
+        modes = self.options.shutdown_modes
+        flags = combine("shutdown_mode", modes, SHUTDOWN_MODES)
+        label = f"shutdown({','.join(modes)})" if modes else "shutdown"
+        self.recorder.perform(label, lambda: self.domain.call("shutdown", "shutdownFlags", flags))
+        if not wait or self.recorder.check_mode:
+            return
+        try:
+            self.domain.wait_for(["shutoff", ABSENT], self.options.shutdown_timeout)
+        except WaitTimeout:
+            if not self.options.force:
+                raise WaitTimeout(
+                    f"domain '{self.domain.name}' did not shut down within shutdown_timeout="
+                    f"{self.options.shutdown_timeout:g} s and was left running; set force=true to power it off "
+                    "after the timeout",
+                    domain=self.domain.name, operation="shutdown") from None
+            self.recorder.perform("destroy(after shutdown timeout)", lambda: self.domain.call("destroy", "destroy"))
+            self._await(True, ["shutoff", ABSENT])
+
+    def _step_pm_suspend(self, wait: bool) -> None:
+        target = self.options.pm_target
+        code = flag(PM_TARGETS[target], needed_for=f"pm_target={target}")
+
+        def apply() -> None:
+            # The guest agent performs the suspend; after a fresh start it needs a moment to come up.
+            self.domain.wait_for_agent(self.options.timeout)
+            self.domain.call("PM suspend", "pMSuspendForDuration", code, 0, 0)
+
+        self.recorder.perform(f"pm_suspend({target})", apply)
+        self._await(wait, ["pmsuspended"] if target != "disk" else ["pmsuspended", "shutoff"])
+
+    def _step_reboot(self, wait: bool) -> None:
+        modes = self.options.shutdown_modes
+        flags = combine("shutdown_mode", modes, REBOOT_MODES)
+        label = f"reboot({','.join(modes)})" if modes else "reboot"
+        self.recorder.perform(label, lambda: self.domain.call("reboot", "reboot", flags))
+
+    def _step_reset(self, wait: bool) -> None:
+        self.recorder.perform("reset", lambda: self.domain.call("reset", "reset", 0))
+
+    # -- removal --
+
+    def _remove(self) -> None:
+        if self.domain is None:
+            return
+        persistent = self.domain.is_persistent()
+        flags = self._undefine_flags() if persistent else 0
+        if persistent:
+            self._refuse_leftovers()
+        if self.predicted_state not in ("shutoff", "saved"):
+            self._step_destroy(True)
+        if persistent:
+            self.recorder.perform(
+                "undefine", lambda: self.domain.call("undefine", "undefineFlags", flags))
+        self.definition = None
+
+    def _undefine_flags(self) -> int:
+        """The removals asked for, plus an explicit "keep" for NVRAM/TPM state the domain has.
+
+        libvirt refuses to undefine a domain with NVRAM unless told what to do with it; "keep"
+        flags go only where needed because some drivers reject flags they do not know.
+        """
+        remove = self.options.remove
+        has = {"nvram": self._defined_has("os/nvram"), "tpm": self._defined_has("devices/tpm/backend[@type='emulator']")}
+        keep = [name for name in UNDEFINE_KEEPS if name not in remove and has[name]]
+        return combine("remove", remove, UNDEFINE_REMOVALS) | combine("remove", keep, UNDEFINE_KEEPS)
+
+    def _defined_has(self, path: str) -> bool:
+        return self.definition is not None and self.definition.find(path) is not None
+
+    def _refuse_leftovers(self) -> None:
+        """Fail before anything changes when libvirt would refuse the undefine for what remains."""
+        remove = self.options.remove
+        leftovers = []
+        if "managed_save" not in remove and self.domain.has_managed_save():
+            leftovers.append("a managed save image (add managed_save to remove)")
+        if "snapshots_metadata" not in remove and self.domain.call("count snapshots", "snapshotNum", 0):
+            leftovers.append("snapshots (add snapshots_metadata to remove)")
+        if "checkpoints_metadata" not in remove and self.domain.call("list checkpoints", "listAllCheckpoints", 0):
+            leftovers.append("checkpoints (add checkpoints_metadata to remove)")
+        if leftovers:
+            raise InvalidArgument(
+                f"domain '{self.domain.name}' cannot be undefined: it has {', '.join(leftovers)}",
+                domain=self.domain.name)
+
+
+def _set_child_text(root: Any, tag: str, text: Optional[str]) -> None:
+    child = root.find(tag)
+    if text is None:
+        if child is not None:
+            root.remove(child)
+        return
+    if child is None:
+        child = root.makeelement(tag, {})
+        root.append(child)
+    child.text = text
+
+
+# --- many domains ----------------------------------------------------------------------------------
+
+
+def run_lifecycle(connection: Connection, target: dict[str, Any], options: LifecycleOptions,
+                  recorder: ChangeRecorder) -> dict[str, Any]:
+    """Bring one domain to the desired state; failures raise, with `recorder` holding what was done."""
+    return DomainLifecycle(connection, target["name"], target["uuid"], options, recorder).run()
+
+
+def run_lifecycles(connection: Connection, targets: list[dict[str, Any]], options: LifecycleOptions,
+                   check_mode: bool, parallel: int) -> list[dict[str, Any]]:
+    """Bring each target to the desired state, up to `parallel` at once; one result each, in order.
+
+    A domain that fails does not stop the others; BatchFailed then reports every result.
+    """
+
+    def one(target: dict[str, Any]) -> dict[str, Any]:
+        recorder = ChangeRecorder(check_mode)
+        try:
+            return run_lifecycle(connection, target, options, recorder)
+        except VirtopsError as error:
+            return {"name": target["name"] or target["uuid"], "failed": True, "msg": error.message,
+                    "changed": recorder.changed, "actions": recorder.actions}
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(targets)))) as pool:
+        results = list(pool.map(one, targets))
+    failures = [result for result in results if result.get("failed")]
+    if failures:
+        summary = "; ".join(f"{result['name']}: {result['msg']}" for result in failures)
+        raise BatchFailed(f"{len(failures)} of {len(results)} domains failed: {summary}", results)
+    return results

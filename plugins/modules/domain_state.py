@@ -1,0 +1,337 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, virtops.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: domain_state
+short_description: Define libvirt domains and bring them to any lifecycle state
+version_added: 0.1.0
+description:
+  - Defines a domain from a full XML definition and keeps that definition up to date, idempotently
+    (what libvirt adds on its own, such as UUIDs, MAC and PCI addresses, is not a difference).
+  - Brings domains to any lifecycle state from any other, including C(pmsuspended), C(crashed) and
+    managed-save, waiting for the transition through libvirt events.
+  - Shuts guests down gracefully with a timeout, and optionally powers them off when they ignore it.
+  - Handles a list of domains concurrently.
+author:
+  - virtops.libvirt contributors
+extends_documentation_fragment:
+  - virtops.libvirt.connection
+  - virtops.libvirt.attributes
+options:
+  name:
+    description:
+      - The domain's name, or a list of names to handle concurrently (see O(parallel)).
+      - When O(xml) is given, defaults to the name in the XML, and must match it when set.
+    type: raw
+  uuid:
+    description:
+      - The domain's UUID, instead of O(name).
+    type: str
+  state:
+    description:
+      - V(present) defines the domain (from O(xml) if it is missing) and leaves its run state alone.
+      - V(running), V(paused) start, resume, wake up or restore the domain as needed. A crashed domain
+        is powered off and started again.
+      - V(shutoff) (or its synonym V(shutdown)) shuts the guest down gracefully and waits up to
+        O(shutdown_timeout) seconds; see O(force).
+      - V(destroyed) powers the domain off at once.
+      - V(saved) saves the domain's memory to a managed save image and stops it; V(running) restores it.
+      - V(pmsuspended) suspends the guest through its guest agent (see O(pm_target)).
+      - V(absent) powers the domain off if needed, then undefines it (see O(remove)).
+      - V(rebooted) and V(reset) are actions, not states: they are always performed and always
+        report C(changed). A domain that is off is simply started.
+    type: str
+    default: present
+    choices: [present, running, paused, shutoff, shutdown, destroyed, saved, pmsuspended, absent, rebooted, reset]
+  xml:
+    description:
+      - A full domain definition, usually from a template.
+      - Defines the domain when it does not exist. When it exists, the persistent definition is
+        updated if the XML asks for anything the definition lacks; every element, attribute and text
+        the XML sets must match, what libvirt adds on its own is ignored.
+      - The UUID and the MAC addresses libvirt assigned are kept when the XML does not set them.
+      - A change to a running domain that only takes effect at the next boot sets C(pending_restart);
+        see O(restart_on_change).
+      - Parsed without DTDs, entities or network access.
+    type: str
+  restart_on_change:
+    description:
+      - When the definition of a running domain changed in a way that needs a restart, shut it down
+        gracefully (O(shutdown_mode), O(shutdown_timeout), O(force)) and start it again.
+    type: bool
+    default: false
+  autostart:
+    description:
+      - Start the domain when the libvirt daemon starts. Left alone when not set.
+    type: bool
+  shutdown_mode:
+    description:
+      - How to ask the guest to shut down (or reboot, for V(rebooted)); libvirt tries them in its own
+        order. Empty lets the hypervisor choose.
+    type: list
+    elements: str
+    choices: [acpi, agent, initctl, signal, paravirt]
+  shutdown_timeout:
+    description:
+      - Seconds to wait for a graceful shutdown.
+      - Without O(force), the task fails when they pass, naming the domain, and the guest keeps running.
+    type: float
+    default: 120
+  force:
+    description:
+      - Power the domain off (destroy) when it has not shut down after O(shutdown_timeout).
+    type: bool
+    default: false
+  start_paused:
+    description:
+      - Start the domain with its vCPUs paused. Conflicts with O(state=running); use O(state=paused).
+    type: bool
+    default: false
+  force_boot:
+    description:
+      - Boot afresh even when a managed save image exists (the image is discarded).
+    type: bool
+    default: false
+  bypass_cache:
+    description:
+      - Avoid the host's file system cache when restoring a managed save image.
+    type: bool
+    default: false
+  reset_nvram:
+    description:
+      - Reset the UEFI variable store from its template when starting.
+    type: bool
+    default: false
+  pm_target:
+    description:
+      - The guest power-management state for O(state=pmsuspended). Needs a running guest agent and
+        C(<pm>) support in the definition.
+    type: str
+    choices: [mem, disk, hybrid]
+    default: mem
+  remove:
+    description:
+      - What O(state=absent) removes together with the definition.
+      - The default removes the managed save image and the snapshot and checkpoint metadata, and keeps
+        the NVRAM and TPM state files. Disk images are never removed.
+      - When the domain has something this list keeps (snapshots, say), the task fails before changing
+        anything.
+    type: list
+    elements: str
+    choices: [managed_save, snapshots_metadata, checkpoints_metadata, nvram, tpm]
+  on_poweroff:
+    description: What the hypervisor does when the guest powers off (persistent definition).
+    type: str
+    choices: [destroy, restart, preserve, rename-restart]
+  on_reboot:
+    description: What the hypervisor does when the guest reboots (persistent definition).
+    type: str
+    choices: [destroy, restart, preserve, rename-restart]
+  on_crash:
+    description: What the hypervisor does when the guest crashes (persistent definition).
+    type: str
+    choices: [destroy, restart, preserve, rename-restart, coredump-destroy, coredump-restart]
+  title:
+    description: A short title for the domain. An empty string removes it.
+    type: str
+  description:
+    description: A free-form description of the domain. An empty string removes it.
+    type: str
+  wait:
+    description:
+      - Wait until the domain has reached O(state). Intermediate steps are always awaited.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Seconds to wait for each transition other than a graceful shutdown (for example the guest
+        agent to come up before a PM suspend).
+    type: float
+    default: 60
+  parallel:
+    description:
+      - How many domains of a list are handled at once.
+    type: int
+    default: 8
+notes:
+  - Waiting is driven by libvirt lifecycle events, so the task returns as soon as the domain has
+    changed state; the state is also re-read every few seconds in case an event is lost.
+  - Check mode reports exactly the actions a real run would perform, and changes nothing.
+seealso:
+  - name: libvirt domain XML format
+    description: Every element O(xml) may contain.
+    link: https://libvirt.org/formatdomain.html
+"""
+
+EXAMPLES = r"""
+- name: Define web01 from a template and make sure it runs
+  virtops.libvirt.domain_state:
+    xml: "{{ lookup('template', 'web01.xml.j2') }}"
+    state: running
+    autostart: true
+
+- name: Shut down gracefully; power off whatever ignores ACPI and the agent for 3 minutes
+  virtops.libvirt.domain_state:
+    name: "{{ groups['web'] }}"
+    state: shutoff
+    shutdown_mode: [agent, acpi]
+    shutdown_timeout: 180
+    force: true
+
+- name: Apply a memory change and restart the guest if it needs it
+  virtops.libvirt.domain_state:
+    xml: "{{ lookup('template', 'db01.xml.j2') }}"
+    state: running
+    restart_on_change: true
+
+- name: Save the guest's memory before host maintenance
+  virtops.libvirt.domain_state:
+    uri: qemu+ssh://root@kvm01.example.com/system
+    name: build-runner
+    state: saved
+
+- name: Remove a retired guest with its snapshots metadata and its UEFI variables
+  virtops.libvirt.domain_state:
+    name: legacy-app
+    state: absent
+    remove: [managed_save, snapshots_metadata, checkpoints_metadata, nvram]
+
+- name: Use one URI for every libvirt task of a play
+  module_defaults:
+    group/virtops.libvirt.libvirt:
+      uri: qemu+tls://kvm02.example.com/system
+  block:
+    - name: Wake the suspended kiosk
+      virtops.libvirt.domain_state:
+        name: kiosk
+        state: running
+"""
+
+RETURN = r"""
+domain:
+  description: The domain's facts after the task (for a single O(name), O(uuid) or O(xml)).
+  returned: when one domain was addressed
+  type: dict
+  contains:
+    name: {description: The domain's name., type: str, sample: web01}
+    uuid: {description: The domain's UUID (null when absent)., type: str, sample: 4dea22b3-1d52-d8f3-2516-782e98ab3fa0}
+    id: {description: The hypervisor's id of a running domain, else null., type: int, sample: 7}
+    state:
+      description: One of nostate, running, blocked, paused, shutdown, shutoff, crashed, pmsuspended, or absent.
+      type: str
+      sample: running
+    reason: {description: Why it is in that state (libvirt's reason as a name)., type: str, sample: booted}
+    persistent: {description: Whether the domain has a persistent definition., type: bool}
+    autostart: {description: Whether the domain starts with the daemon., type: bool}
+    has_managed_save: {description: Whether a managed save image exists., type: bool}
+    pending_restart:
+      description: The running domain's definition changed in a way that takes effect at its next boot.
+      type: bool
+    actions:
+      description: The libvirt operations performed (or, in check mode, that would be), in order.
+      type: list
+      elements: str
+      sample: [update definition, "shutdown(acpi)", start]
+    definition_changes:
+      description: How the definition differed from O(xml) (when O(xml) was given).
+      type: list
+      elements: str
+      sample: ["/domain/memory: '262144 KiB' -> '512 MiB'"]
+    changed: {description: Whether this domain changed., type: bool}
+domains:
+  description: One entry per domain, in the order given, each like RV(domain). A failed one has C(failed) and C(msg).
+  returned: always
+  type: list
+  elements: dict
+actions:
+  description: The operations performed on the single domain addressed (the same as RV(domain.actions)).
+  returned: when one domain was addressed
+  type: list
+  elements: str
+pending_restart:
+  description: The same as RV(domain.pending_restart).
+  returned: when one domain was addressed
+  type: bool
+"""
+
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
+from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle import (
+    LifecycleOptions,
+    resolve_targets,
+    run_lifecycle,
+    run_lifecycles,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._module import DomainModule
+
+ARGUMENT_SPEC = dict(
+    name=dict(type="raw"),
+    uuid=dict(type="str"),
+    state=dict(type="str", default="present", choices=[
+        "present", "running", "paused", "shutoff", "shutdown", "destroyed", "saved", "pmsuspended", "absent",
+        "rebooted", "reset"]),
+    xml=dict(type="str"),
+    restart_on_change=dict(type="bool", default=False),
+    autostart=dict(type="bool"),
+    shutdown_mode=dict(type="list", elements="str", choices=["acpi", "agent", "initctl", "signal", "paravirt"]),
+    shutdown_timeout=dict(type="float", default=120),
+    force=dict(type="bool", default=False),
+    start_paused=dict(type="bool", default=False),
+    force_boot=dict(type="bool", default=False),
+    bypass_cache=dict(type="bool", default=False),
+    reset_nvram=dict(type="bool", default=False),
+    pm_target=dict(type="str", default="mem", choices=["mem", "disk", "hybrid"]),
+    remove=dict(type="list", elements="str",
+                choices=["managed_save", "snapshots_metadata", "checkpoints_metadata", "nvram", "tpm"]),
+    on_poweroff=dict(type="str", choices=["destroy", "restart", "preserve", "rename-restart"]),
+    on_reboot=dict(type="str", choices=["destroy", "restart", "preserve", "rename-restart"]),
+    on_crash=dict(type="str", choices=[
+        "destroy", "restart", "preserve", "rename-restart", "coredump-destroy", "coredump-restart"]),
+    title=dict(type="str"),
+    description=dict(type="str"),
+    wait=dict(type="bool", default=True),
+    timeout=dict(type="float", default=60),
+    parallel=dict(type="int", default=8),
+)
+
+
+def names_option(value):
+    """The name option as a list of names; None when not given."""
+    if value is None:
+        return None
+    names = value if isinstance(value, list) else [value]
+    if not names or not all(isinstance(name, str) and name for name in names):
+        raise InvalidArgument("name must be a domain name or a list of domain names")
+    return names
+
+
+def run(module):
+    params = module.params
+    options = LifecycleOptions.from_params(params)
+    if params["parallel"] < 1:
+        raise InvalidArgument(f"parallel must be at least 1 (got {params['parallel']})")
+    names = names_option(params["name"])
+    targets = resolve_targets(names, params["uuid"], options)
+    with module.connect() as connection:
+        if not isinstance(params["name"], list):
+            result = run_lifecycle(connection, targets[0], options, module.recorder)
+            module.set_diff(**result.pop("diff"))
+            return {"domain": result, "domains": [result], "pending_restart": result["pending_restart"]}
+        results = run_lifecycles(connection, targets, options, module.check_mode, params["parallel"])
+    if any(result["changed"] for result in results):
+        module.mark_changed()
+    diffs = {result["name"]: result.pop("diff") for result in results}
+    module.set_diff({name: diff["before"] for name, diff in diffs.items()},
+                    {name: diff["after"] for name, diff in diffs.items()})
+    return {"domains": results}
+
+
+def main():
+    DomainModule(ARGUMENT_SPEC, mutually_exclusive=[("name", "uuid")]).run(run)
+
+
+if __name__ == "__main__":
+    main()
