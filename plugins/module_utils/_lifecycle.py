@@ -121,6 +121,7 @@ class LifecycleOptions:
     title: Optional[str] = None
     description: Optional[str] = None
     wait: bool = True
+    wait_for_agent: bool = False
     timeout: float = 60
 
     @classmethod
@@ -149,6 +150,7 @@ class LifecycleOptions:
             title=params.get("title"),
             description=params.get("description"),
             wait=params["wait"],
+            wait_for_agent=params.get("wait_for_agent", False),
             timeout=params["timeout"],
         )
         # Flag constants are checked before anything changes.
@@ -214,7 +216,15 @@ class DomainLifecycle:
             self._ensure_metadata()
             self._restart_if_pending()
             self._transition(self.options.state)
+            self._await_agent()
         return self._result(before)
+
+    def _await_agent(self) -> None:
+        """Ready means the guest agent answers, when the task asks for that."""
+        if not self.options.wait_for_agent or self.recorder.check_mode:
+            return
+        if self.domain.state().state == "running":
+            self.domain.wait_for_agent(self.options.timeout)
 
     def _observe(self) -> dict[str, Any]:
         if self.domain is None:

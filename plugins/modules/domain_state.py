@@ -146,10 +146,17 @@ options:
       - Wait until the domain has reached O(state). Intermediate steps are always awaited.
     type: bool
     default: true
+  wait_for_agent:
+    description:
+      - When the domain ends up running, also wait until its QEMU guest agent answers C(guest-ping)
+        (at most O(timeout) seconds), so the next task can use the agent.
+      - Needs the guest agent channel in the definition and the agent running in the guest.
+    type: bool
+    default: false
   timeout:
     description:
-      - Seconds to wait for each transition other than a graceful shutdown (for example the guest
-        agent to come up before a PM suspend).
+      - Seconds to wait for each transition other than a graceful shutdown, and for the guest agent
+        (O(wait_for_agent), or before a PM suspend).
     type: float
     default: 60
   parallel:
@@ -293,6 +300,7 @@ ARGUMENT_SPEC = dict(
     title=dict(type="str"),
     description=dict(type="str"),
     wait=dict(type="bool", default=True),
+    wait_for_agent=dict(type="bool", default=False),
     timeout=dict(type="float", default=60),
     parallel=dict(type="int", default=8),
 )

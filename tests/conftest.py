@@ -1,5 +1,7 @@
 """Make the repository importable as ansible_collections.virtops.libvirt for plain pytest runs.
 
+Integration tests also hand COLLECTION_FARM to the module processes and ansible-playbook they start.
+
 ansible-test units already arranges that path; a developer's `pytest tests/unit` gets the same
 through a symlink farm in the temp dir (the repository itself stays untouched).
 """
@@ -9,7 +11,7 @@ import os
 import sys
 import tempfile
 
-REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _importable() -> bool:
@@ -19,10 +21,13 @@ def _importable() -> bool:
         return False
 
 
+COLLECTION_FARM = os.path.join(tempfile.gettempdir(), f"virtops-pytest-{os.getuid()}")
+
+
 def _make_collection_importable() -> None:
     if _importable():
         return
-    farm = os.path.join(tempfile.gettempdir(), f"virtops-pytest-{os.getuid()}")
+    farm = COLLECTION_FARM
     namespace = os.path.join(farm, "ansible_collections", "virtops")
     link = os.path.join(namespace, "libvirt")
     os.makedirs(namespace, exist_ok=True)
