@@ -260,6 +260,7 @@ def main():
         build_initrd(kernel_tree, qga_tree, initrd)
         with open(stamp, "w") as f:
             f.write(digest + "\n")
+        shutil.rmtree(work)  # ~400 MB unpacked; the .debs stay as the download cache
         log(f"built {vmlinuz} and {initrd}")
     data = os.path.join(ARTIFACTS, "data-base.qcow2")
     if not os.path.exists(data):

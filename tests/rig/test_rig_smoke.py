@@ -3,10 +3,14 @@
 Needs `tests/rig/rig up` (as root) first; fails - never skips - when the rig is not up.
 Run: python3 -m pytest -q tests/rig/test_rig_smoke.py
 """
+import os
+import sys
+
 import libvirt
 import pytest
 
-import rig_env
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # any pytest import mode
+import rig_env  # noqa: E402
 
 NAME = "virtops-rig-smoke"
 
