@@ -142,6 +142,7 @@ def guest_xml(name: str, *, memory_mib: int = 256, vcpus: int = 1,
                    "<target port='0'/></serial>")
     devices.append("<console type='pty'><target type='serial' port='0'/></console>")
     devices.append(extra_devices)
+    devices_xml = "\n".join("    " + d.strip() for d in devices if d.strip())
     return f"""<domain type='qemu'>
   <name>{escape(name)}</name>
   <memory unit='MiB'>{int(memory_mib)}</memory>
@@ -158,7 +159,7 @@ def guest_xml(name: str, *, memory_mib: int = 256, vcpus: int = 1,
   <on_reboot>restart</on_reboot>
   <on_crash>destroy</on_crash>
   <devices>
-    {chr(10).join('    ' + d for d in devices if d).strip()}
+{devices_xml}
   </devices>
 </domain>
 """
@@ -273,6 +274,24 @@ def wait_state(dom, state, timeout=30) -> float:
                                f"expected {state}")
         time.sleep(0.2)
     return time.monotonic() - start
+
+
+def migration_uri_for(dest_uri):
+    """The migration data URI (MIGRATION_URI_TO_A/_TO_B) for a destination host URI."""
+    return MIGRATION_URI_TO_B if "/hostb/" in dest_uri and "/hosta/" not in dest_uri \
+        else MIGRATION_URI_TO_A
+
+
+def live_migrate(dom, dest_conn, extra_flags=0):
+    """Client-driven live migration of DOM to DEST_CONN; return the destination domain.
+
+    Passes VIR_MIGRATE_UNSAFE: the disks are files on a local filesystem, which libvirt
+    cannot know to be shared, but both rig hosts open the very same path, so they are.
+    EXTRA_FLAGS are or-ed in (e.g. VIR_MIGRATE_PERSIST_DEST | VIR_MIGRATE_UNDEFINE_SOURCE).
+    """
+    import libvirt
+    flags = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_UNSAFE | extra_flags
+    return dom.migrate(dest_conn, flags, None, migration_uri_for(dest_conn.getURI()), 0)
 
 
 def define_guest(conn, name, *, start=True, data_disk=True, **xml_kwargs):
