@@ -124,6 +124,10 @@ def write(root, path, text, mode=0o644):
 
 
 def install_busybox(root):
+    # the initramfs has no libc for busybox: it must be busybox-static's binary
+    ldd = subprocess.run(["ldd", "/bin/busybox"], capture_output=True, text=True)
+    if "=>" in ldd.stdout:
+        raise SystemExit("/bin/busybox is dynamically linked: install busybox-static")
     os.makedirs(os.path.join(root, "bin"), exist_ok=True)
     shutil.copy2("/bin/busybox", os.path.join(root, "bin/busybox"))
     applets = subprocess.run(["/bin/busybox", "--list-full"], check=True,
