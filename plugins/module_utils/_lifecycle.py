@@ -11,9 +11,10 @@ is the one place a step is either run or only reported.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
@@ -81,6 +82,8 @@ _TRANSITIONS: dict[str, dict[str, list[str]]] = {
                  "pmsuspended": ["wakeup", "reboot"]},
     "reset": {**_TO_RUNNING, "running": ["reset"], "paused": ["reset"], "pmsuspended": ["reset"]},
 }
+# Seconds between repeated shutdown requests while waiting for a graceful shutdown.
+SHUTDOWN_RETRY_INTERVAL = 10.0
 # Steps that change nothing themselves: they only wait.
 PASSIVE_STEPS = frozenset({"wait_shutoff"})
 
@@ -364,18 +367,14 @@ class DomainLifecycle:
         )
 
     def _restart_if_pending(self) -> None:
+        """With restart_on_change, a running domain whose definition lags is restarted gracefully."""
         if not self.options.restart_on_change or self.predicted_state not in ("running", "paused", "pmsuspended"):
             return
-        if not self.recorder.changed or not self._pending_restart_possible():
+        if not self._pending_restart():
             return
-        target = self.options.state if self.options.state != "present" else "running"
         self._transition("shutoff")
-        self.predicted_state = "shutoff"
-        if target in ("present", "running"):
+        if self.options.state == "present":
             self._transition("running")
-
-    def _pending_restart_possible(self) -> bool:
-        return self.domain is not None and (self.recorder.check_mode or self._pending_restart())
 
     # -- state transitions --
 
@@ -447,7 +446,7 @@ class DomainLifecycle:
         if not wait or self.recorder.check_mode:
             return
         try:
-            self.domain.wait_for(["shutoff", ABSENT], self.options.shutdown_timeout)
+            self._await_shutdown(flags)
         except WaitTimeout:
             if not self.options.force:
                 raise WaitTimeout(
@@ -457,6 +456,26 @@ class DomainLifecycle:
                     domain=self.domain.name, operation="shutdown") from None
             self.recorder.perform("destroy(after shutdown timeout)", lambda: self.domain.call("destroy", "destroy"))
             self._await(True, ["shutoff", ABSENT])
+
+    def _await_shutdown(self, flags: int) -> None:
+        """Wait for the power-off, repeating the request now and then.
+
+        A guest can miss one request: an ACPI button press during early boot or while it resumes
+        from a PM suspend is lost. Like OpenStack Nova, ask again every SHUTDOWN_RETRY_INTERVAL.
+        """
+        deadline = time.monotonic() + self.options.shutdown_timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                self.domain.wait_for(["shutoff", ABSENT], max(0.0, min(remaining, SHUTDOWN_RETRY_INTERVAL)))
+                return
+            except WaitTimeout:
+                if remaining <= SHUTDOWN_RETRY_INTERVAL:
+                    raise
+            try:
+                self.domain.call("shutdown (repeated)", "shutdownFlags", flags)
+            except VirtopsError:
+                pass  # e.g. the guest is already powering off; the wait decides
 
     def _step_pm_suspend(self, wait: bool) -> None:
         target = self.options.pm_target

@@ -17,7 +17,7 @@ description:
   - Shuts guests down gracefully with a timeout, and optionally powers them off when they ignore it.
   - Handles a list of domains concurrently.
 author:
-  - virtops.libvirt contributors
+  - virtops maintainers (@virtops)
 extends_documentation_fragment:
   - virtops.libvirt.connection
   - virtops.libvirt.attributes
@@ -42,8 +42,8 @@ options:
       - V(saved) saves the domain's memory to a managed save image and stops it; V(running) restores it.
       - V(pmsuspended) suspends the guest through its guest agent (see O(pm_target)).
       - V(absent) powers the domain off if needed, then undefines it (see O(remove)).
-      - V(rebooted) and V(reset) are actions, not states: they are always performed and always
-        report C(changed). A domain that is off is simply started.
+      - V(rebooted) and V(reset) are actions rather than states, so they are always performed and
+        always report C(changed). A domain that is off is simply started.
     type: str
     default: present
     choices: [present, running, paused, shutoff, shutdown, destroyed, saved, pmsuspended, absent, rebooted, reset]
@@ -77,7 +77,8 @@ options:
     choices: [acpi, agent, initctl, signal, paravirt]
   shutdown_timeout:
     description:
-      - Seconds to wait for a graceful shutdown.
+      - Seconds to wait for a graceful shutdown. The request is repeated every 10 seconds meanwhile,
+        because a guest can miss one (for example an ACPI button press while it resumes from a PM suspend).
       - Without O(force), the task fails when they pass, naming the domain, and the guest keeps running.
     type: float
     default: 120
@@ -225,8 +226,14 @@ domain:
   type: dict
   contains:
     name: {description: The domain's name., type: str, sample: web01}
-    uuid: {description: The domain's UUID (null when absent)., type: str, sample: 4dea22b3-1d52-d8f3-2516-782e98ab3fa0}
-    id: {description: The hypervisor's id of a running domain, else null., type: int, sample: 7}
+    uuid:
+      description: The domain's UUID (null when absent).
+      type: str
+      sample: 4dea22b3-1d52-d8f3-2516-782e98ab3fa0
+    id:
+      description: The hypervisor's id of a running domain; null when it is not running.
+      type: int
+      sample: 7
     state:
       description: One of nostate, running, blocked, paused, shutdown, shutoff, crashed, pmsuspended, or absent.
       type: str

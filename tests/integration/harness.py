@@ -14,7 +14,7 @@ import pytest
 RIG_DIR = Path(__file__).resolve().parents[1] / "rig"
 sys.path.insert(0, str(RIG_DIR))
 
-import rig_env  # noqa: E402  pylint: disable=wrong-import-position
+import rig_env  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
 
 def collections_root() -> str:

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Build the tiny test guest's artifacts into /var/lib/virtops-rig (run as root).
 
 Produces (each rebuilt only when missing or when its inputs changed):
@@ -50,7 +50,7 @@ def apt_download(pkg):
         if name.startswith(pkg + "_") and name.endswith(".deb"):
             return os.path.join(DEBS, name)
     cmd = ["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", pkg]
-    if subprocess.run(cmd, cwd=DEBS, stdout=subprocess.DEVNULL).returncode != 0:
+    if subprocess.run(cmd, cwd=DEBS, stdout=subprocess.DEVNULL, check=False).returncode != 0:
         log("apt-get download failed; refreshing package lists once")
         run(["apt-get", "update", "-q"], stdout=subprocess.DEVNULL)
         run(cmd, cwd=DEBS, stdout=subprocess.DEVNULL)
@@ -81,7 +81,7 @@ def unpack(deb, dest):
 def module_index(modroot):
     """Map module name (with '_') -> .ko file path for every module of the kernel."""
     index = {}
-    for root, _, files in os.walk(modroot):
+    for root, _dirs, files in os.walk(modroot):
         for f in files:
             m = re.match(r"(.+)\.ko(\.xz)?$", f)
             if m:
@@ -125,7 +125,7 @@ def write(root, path, text, mode=0o644):
 
 def install_busybox(root):
     # the initramfs has no libc for busybox: it must be busybox-static's binary
-    ldd = subprocess.run(["ldd", "/bin/busybox"], capture_output=True, text=True)
+    ldd = subprocess.run(["ldd", "/bin/busybox"], capture_output=True, text=True, check=False)
     if "=>" in ldd.stdout:
         raise SystemExit("/bin/busybox is dynamically linked: install busybox-static")
     os.makedirs(os.path.join(root, "bin"), exist_ok=True)

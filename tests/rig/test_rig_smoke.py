@@ -49,7 +49,7 @@ def _cleanup(hosts):
 @pytest.fixture(scope="module")
 def guest(hosts):
     """The tiny guest with a data disk, started on host A; removed from A and B after."""
-    conn_a, _ = hosts
+    conn_a, _conn_b = hosts
     _cleanup(hosts)  # leftovers of an interrupted earlier run
     try:
         yield rig_env.define_guest(conn_a, NAME, data_disk=True)
