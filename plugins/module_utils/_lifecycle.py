@@ -243,29 +243,22 @@ class DomainLifecycle:
         return observed
 
     def _result(self, before: dict[str, Any]) -> dict[str, Any]:
-        if self.recorder.check_mode or self.domain is None:
-            facts = domain_summary(self.domain) if self.domain is not None else absent_summary(self.label)
+        if self.domain is None or self.predicted_state == ABSENT:
+            facts = absent_summary(self.domain.name if self.domain is not None else self.label)
         else:
-            facts = domain_summary(Domain.lookup(self.connection, uuid=self.domain.uuid)) \
-                if self.options.state != "absent" else absent_summary(self.domain.name)
-        after: dict[str, Any] = {"state": ABSENT if self.options.state == "absent" else self._final_state_name()}
-        if "definition" in before or (self.options.template is not None and self.options.state != "absent"):
-            after["definition"] = _xml.canonical(self.definition) if self.definition is not None else None
+            facts = domain_summary(self.domain)
+        after: dict[str, Any] = {"state": self.predicted_state}
+        if self.options.template is not None:
             before.setdefault("definition", None)
+            after["definition"] = _xml.canonical(self.definition) if self.definition is not None else None
+            facts["definition_changes"] = self.definition_changes
         facts.update(
             changed=self.recorder.changed,
             actions=self.recorder.actions,
             pending_restart=self._pending_restart(),
             diff={"before": before, "after": after},
         )
-        if self.options.template is not None:
-            facts["definition_changes"] = self.definition_changes
         return facts
-
-    def _final_state_name(self) -> str:
-        if self.options.state in ("present", "rebooted", "reset"):
-            return self.predicted_state if self.options.state == "present" else "running"
-        return self.options.state
 
     # -- definition --
 
@@ -352,9 +345,7 @@ class DomainLifecycle:
 
     def _pending_restart(self) -> bool:
         """True when the running domain's live configuration lags its persistent definition."""
-        if self.domain is None or self.options.state == "absent" or self._final_state_name() in ("shutoff", "destroyed", "saved"):
-            return False
-        if self.recorder.check_mode and self.predicted_state in ("shutoff", "saved", ABSENT):
+        if self.domain is None or self.predicted_state in ("shutoff", "saved", ABSENT):
             return False
         if not self.recorder.check_mode and not self.domain.virdomain.isActive():
             return False
@@ -513,6 +504,7 @@ class DomainLifecycle:
             self.recorder.perform(
                 "undefine", lambda: self.domain.call("undefine", "undefineFlags", flags))
         self.definition = None
+        self.predicted_state = ABSENT
 
     def _undefine_flags(self) -> int:
         """The removals asked for, plus an explicit "keep" for NVRAM/TPM state the domain has.

@@ -65,6 +65,9 @@ def bring_to(conn, name, xml, state):
     elif state == "pmsuspended":
         dom.pMSuspendForDuration(libvirt.VIR_NODE_SUSPEND_TARGET_MEM, 0, 0)
         rig_env.wait_state(dom, libvirt.VIR_DOMAIN_PMSUSPENDED, timeout=30)
+    elif state == "crashed":
+        rig_env.crash_guest(dom)
+        rig_env.wait_state(dom, libvirt.VIR_DOMAIN_CRASHED, timeout=30)
     assert state_of(conn, name) == state
 
 
@@ -78,7 +81,7 @@ def expected_final(start, target):
 
 # --- the transition table ----------------------------------------------------------------------------
 
-STARTS = ["absent", "shutoff", "running", "paused", "saved", "pmsuspended"]
+STARTS = ["absent", "shutoff", "running", "paused", "saved", "pmsuspended", "crashed"]
 TARGETS = ["present", "running", "paused", "shutoff", "destroyed", "saved", "pmsuspended", "absent"]
 
 
@@ -86,7 +89,8 @@ TARGETS = ["present", "running", "paused", "shutoff", "destroyed", "saved", "pms
 def table_guest(host_a):
     name = "virtops-transitions"
     rig_env.cleanup_domain(host_a, name)
-    yield name, rig_env.guest_xml(name)
+    # A panic device and on_crash=preserve: a guest kernel panic leaves the domain crashed.
+    yield name, rig_env.guest_xml(name, panic=True, on_crash="preserve")
     rig_env.cleanup_domain(host_a, name)
 
 

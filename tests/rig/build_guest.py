@@ -27,8 +27,10 @@ DEBS = os.path.join(ARTIFACTS, "debs")
 # Loaded at boot in this order (their own dependencies are prepended automatically).
 # crc32c_generic first: ext4/jbd2 need the "crc32c" crypto algorithm, which is only a
 # soft dependency in the modules' metadata.
+# pvpanic_mmio: the ISA panic device (<panic model='isa'/>) tells QEMU, and so libvirt, that
+# the guest kernel panicked: the way tests produce the "crashed" state.
 BASE_MODULES = ["crc32c_generic", "virtio_pci", "virtio_console", "virtio_blk", "ext4",
-                "virtio_net", "virtio_balloon"]
+                "virtio_net", "virtio_balloon", "pvpanic_mmio"]
 ACPI_MODULES = ["button", "evdev"]
 
 GUEST_USER = "virtops"

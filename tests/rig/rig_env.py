@@ -101,7 +101,8 @@ def guest_xml(name: str, *, memory_mib: int = 256, vcpus: int = 1,
               data_disk: "str | None" = None, agent: bool = True,
               acpi_shutdown: bool = True, pm_suspend: bool = True,
               extra_devices: str = "", agent_channel: bool = True,
-              nic: bool = False, cmdline_extra: str = "") -> str:
+              nic: bool = False, cmdline_extra: str = "",
+              panic: bool = False, on_crash: str = "destroy") -> str:
     """Domain XML of the tiny test guest (TCG, direct kernel boot, boots in ~5-15 s).
 
     name           must start with PREFIX.
@@ -117,6 +118,9 @@ def guest_xml(name: str, *, memory_mib: int = 256, vcpus: int = 1,
     nic            add a user-mode (slirp) virtio NIC; the guest brings up eth0 with a
                    static 10.0.2.15/24 address (no traffic is sent anywhere).
     cmdline_extra  appended to the kernel command line.
+    panic          add the ISA pvpanic device: a guest kernel panic then reaches libvirt.
+    on_crash       what libvirt does then; "preserve" leaves the domain in the crashed
+                   state (see crash_guest()).
     """
     _check_name(name)
     cmdline = ["console=ttyS0", "loglevel=4"]
@@ -137,6 +141,8 @@ def guest_xml(name: str, *, memory_mib: int = 256, vcpus: int = 1,
                        "<target type='virtio' name='org.qemu.guest_agent.0'/></channel>")
     if nic:
         devices.append("<interface type='user'><model type='virtio'/></interface>")
+    if panic:
+        devices.append("<panic model='isa'><address type='isa' iobase='0x505'/></panic>")
     log = escape(serial_log_path(name))
     devices.append(f"<serial type='pty'><log file='{log}' append='on'/>"
                    "<target port='0'/></serial>")
@@ -157,7 +163,7 @@ def guest_xml(name: str, *, memory_mib: int = 256, vcpus: int = 1,
   <pm><suspend-to-mem enabled='{pm}'/><suspend-to-disk enabled='no'/></pm>
   <on_poweroff>destroy</on_poweroff>
   <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
+  <on_crash>{escape(on_crash)}</on_crash>
   <devices>
 {devices_xml}
   </devices>
@@ -263,6 +269,13 @@ def wait_booted(dom, timeout=60, since=0) -> float:
             raise TimeoutError(f"{dom.name()} did not print {GUEST_READY_LINE!r} within "
                                f"{timeout}s; see {path}")
         time.sleep(0.5)
+
+
+def crash_guest(dom):
+    """Panic the guest kernel through the agent (sysrq 'c'); with guest_xml(panic=True,
+    on_crash='preserve') the domain then ends up crashed (reason panicked)."""
+    agent_command(dom, "guest-exec", {"path": "/bin/sh",
+                                      "arg": ["-c", "echo c > /proc/sysrq-trigger"]})
 
 
 def wait_state(dom, state, timeout=30) -> float:
