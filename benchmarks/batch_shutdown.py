@@ -17,8 +17,9 @@ TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(TESTS / "integration"))
 
-# conftest puts the collection on an ansible_collections path.
-import conftest  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
+import collection_path  # noqa: E402  pylint: disable=wrong-import-position
+
+collection_path.make_collection_importable()
 from harness import rig_env, run_module  # noqa: E402  pylint: disable=wrong-import-position
 
 URI = rig_env.HOST_A_URI
