@@ -36,4 +36,3 @@ def make_collection_importable() -> None:
             os.unlink(link)
         os.symlink(REPOSITORY, link)
     sys.path.insert(0, farm)
-
