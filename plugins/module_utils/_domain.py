@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Callable, Iterable, NamedTuple, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
@@ -186,6 +187,35 @@ class Domain:
                 changed.clear()
         finally:
             self._unwatch(callback_id)
+
+    @contextmanager
+    def watching(
+        self, event_ids: Iterable[int], on_event: Optional[Callable[..., None]] = None
+    ) -> Iterator[threading.Event]:
+        """While the block runs, an Event set by any of these domain events (and `on_event(*args)`).
+
+        Registered before the block so no event is missed; drivers without events are silently
+        skipped, callers poll as well.
+        """
+        woke = threading.Event()
+
+        def callback(*args: Any) -> None:
+            if on_event is not None:
+                on_event(*args)
+            woke.set()
+
+        callback_ids = []
+        for event_id in event_ids:
+            try:
+                callback_ids.append(
+                    self.connection.conn.domainEventRegisterAny(self.virdomain, event_id, callback, None))
+            except libvirt.libvirtError:
+                pass  # no events from this driver: the caller polls
+        try:
+            yield woke
+        finally:
+            for callback_id in callback_ids:
+                self._unwatch(callback_id)
 
     def _watch(self, event_id: int, changed: threading.Event) -> Optional[int]:
         """Register a callback for `event_id` that wakes the waiter; None if the driver has no events."""

@@ -1,0 +1,322 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, virtops.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Backups of a running domain (virDomainBackupBegin), for domain_snapshot.
+
+Push mode writes one file per chosen disk into a target directory, full or incremental from a
+checkpoint, optionally creating a checkpoint at the same instant, and waits for the job through
+libvirt's job-completed and block-job events (polling the job stats as a fallback). A backup that
+fails or outlasts its timeout is aborted: no job is left behind, the files it started and the
+checkpoint it created are removed, so nothing is half done.
+
+Pull mode starts an NBD export (with scratch files for the copy-on-write data) and returns at
+once; the export lasts until the job is ended (state=absent) or the domain stops.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+from urllib.parse import urlsplit
+
+from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import libvirt
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
+    InvalidArgument,
+    LibvirtCallError,
+    VirtopsError,
+    WaitTimeout,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
+from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import (
+    check_disks,
+    checkpoint_xml,
+    disk_targets,
+    list_checkpoints,
+)
+
+FORMATS = ("qcow2", "raw")
+MODES = ("push", "pull")
+JOB_TYPE_NAMES = ("none", "bounded", "unbounded", "completed", "failed", "cancelled")
+ABORT_WAIT = 30.0  # seconds for an aborted job to go away
+
+
+@dataclass
+class BackupOptions:
+    mode: str = "push"
+    target_dir: Optional[str] = None
+    format: str = "qcow2"
+    disks: list[str] = field(default_factory=list)
+    incremental: Optional[str] = None
+    timeout: float = 3600.0
+    scratch_dir: Optional[str] = None
+    socket: Optional[str] = None
+    host: Optional[str] = None
+    port: Optional[int] = None
+
+    @classmethod
+    def from_params(cls, backup: dict[str, Any]) -> "BackupOptions":
+        options = cls(
+            mode=backup.get("mode") or "push",
+            target_dir=backup.get("target_dir"),
+            format=backup.get("format") or "qcow2",
+            disks=list(backup.get("disks") or []),
+            incremental=backup.get("incremental"),
+            timeout=3600.0 if backup.get("timeout") is None else float(backup["timeout"]),
+            scratch_dir=backup.get("scratch_dir"),
+            socket=backup.get("socket"),
+            host=backup.get("host"),
+            port=backup.get("port"),
+        )
+        options.validate()
+        return options
+
+    def validate(self) -> None:
+        if self.mode not in MODES:
+            raise InvalidArgument(f"backup.mode must be one of {', '.join(MODES)} (got {self.mode})")
+        if self.format not in FORMATS:
+            raise InvalidArgument(f"backup.format must be one of {', '.join(FORMATS)} (got {self.format})")
+        if self.timeout < 0:
+            raise InvalidArgument(f"backup.timeout must not be negative (got {self.timeout})")
+        if self.mode == "push":
+            if not self.target_dir:
+                raise InvalidArgument("backup.target_dir is required in push mode")
+            if not os.path.isabs(self.target_dir):
+                raise InvalidArgument(f"backup.target_dir must be an absolute path (got {self.target_dir})")
+        else:
+            if not self.scratch_dir:
+                raise InvalidArgument("backup.scratch_dir is required in pull mode")
+            if bool(self.socket) == bool(self.port):
+                raise InvalidArgument("pull mode needs either backup.socket (a UNIX socket) or backup.port (TCP)")
+
+    def target_file(self, disk: str) -> str:
+        return os.path.join(self.target_dir or "", f"{disk}.{self.format}")
+
+
+def is_local_uri(uri: str) -> bool:
+    """A URI without a host part: the daemon runs on this machine, so its paths are ours."""
+    return not urlsplit(uri).netloc
+
+
+def probe_writable(directory: str, what: str, domain: str) -> None:
+    """Fail unless a file can really be created in `directory` (root passes mode bits, not a read-only fs)."""
+    if not os.path.isdir(directory):
+        raise InvalidArgument(f"{what} '{directory}' does not exist or is not a directory", domain=domain)
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".virtops-probe-"):
+            pass
+    except OSError as error:
+        raise InvalidArgument(f"{what} '{directory}' is not writable: {error.strerror}", domain=domain) from None
+
+
+def job_stats(domain: Domain, completed: bool = False) -> dict[str, Any]:
+    flags = flag("VIR_DOMAIN_JOB_STATS_COMPLETED") if completed else 0
+    stats = dict(domain.call("read job stats", "jobStats", flags) or {})
+    code = stats.get("type")
+    if isinstance(code, int) and 0 <= code < len(JOB_TYPE_NAMES):
+        stats["type_name"] = JOB_TYPE_NAMES[code]
+    return stats
+
+
+def _active(stats: dict[str, Any]) -> bool:
+    return stats.get("type") in (libvirt.VIR_DOMAIN_JOB_BOUNDED, libvirt.VIR_DOMAIN_JOB_UNBOUNDED)
+
+
+def running_backup(domain: Domain) -> Optional[str]:
+    """The XML of the domain's running backup job, or None."""
+    if not _active(job_stats(domain)):
+        return None
+    try:
+        return domain.call("read backup job", "backupGetXMLDesc", 0)
+    except LibvirtCallError:
+        return None  # another kind of job
+
+
+class BackupRunner:
+    """One backup of one domain."""
+
+    def __init__(self, domain: Domain, recorder: ChangeRecorder, uri: str) -> None:
+        self.domain = domain
+        self.recorder = recorder
+        self.local = is_local_uri(uri)
+
+    # --- planning -------------------------------------------------------------------------------
+
+    def _chosen_disks(self, options: BackupOptions) -> list[str]:
+        if options.disks:
+            return check_disks(self.domain, options.disks, "backup.disks")
+        disks = disk_targets(self.domain)
+        if not disks:
+            raise InvalidArgument(f"domain '{self.domain.name}' has no disk to back up", domain=self.domain.name)
+        return disks
+
+    def backup_xml(self, options: BackupOptions, disks: list[str]) -> str:
+        etree = _xml.etree
+        root = etree.Element("domainbackup", mode=options.mode)
+        if options.incremental:
+            etree.SubElement(root, "incremental").text = options.incremental
+        if options.mode == "pull":
+            if options.socket:
+                etree.SubElement(root, "server", transport="unix", socket=options.socket)
+            else:
+                etree.SubElement(root, "server", transport="tcp", name=options.host or "localhost",
+                                 port=str(options.port))
+        element = etree.SubElement(root, "disks")
+        for target in disk_targets(self.domain):
+            if target not in disks:
+                etree.SubElement(element, "disk", name=target, backup="no")
+                continue
+            disk = etree.SubElement(element, "disk", name=target, backup="yes", type="file")
+            if options.mode == "push":
+                etree.SubElement(disk, "target", file=options.target_file(target))
+                etree.SubElement(disk, "driver", type=options.format)
+            else:
+                etree.SubElement(disk, "scratch", file=os.path.join(options.scratch_dir or "", f"{target}.scratch"))
+        return _xml.to_string(root, pretty=False)
+
+    def run(self, options: BackupOptions, checkpoint: Optional[str], state: str = "present") -> dict[str, Any]:
+        name = self.domain.name
+        if state == "absent":
+            return self.stop()
+        if not self.domain.state().active:
+            raise InvalidArgument(f"domain '{name}' is not running: libvirt backs up running domains only",
+                                  domain=name)
+        disks = self._chosen_disks(options)
+        checkpoints = [item["name"] for item in list_checkpoints(self.domain)]
+        if options.incremental and options.incremental not in checkpoints:
+            raise InvalidArgument(
+                f"backup.incremental: domain '{name}' has no checkpoint '{options.incremental}' "
+                f"(its checkpoints: {', '.join(checkpoints) or 'none'})", domain=name)
+        result: dict[str, Any] = {"mode": options.mode, "disks": disks, "incremental": options.incremental,
+                                  "checkpoint": checkpoint}
+        running = running_backup(self.domain)
+        if options.mode == "pull":
+            if running is not None:
+                result.update(xml=running, job=job_stats(self.domain))
+                return {"backup": result}
+            if self.local:
+                probe_writable(options.scratch_dir or "", "backup.scratch_dir", name)
+        else:
+            files = {disk: options.target_file(disk) for disk in disks}
+            result["files"] = files
+            present = [path for path in files.values() if os.path.exists(path)] if self.local else []
+            if present and len(present) == len(files) and (checkpoint is None or checkpoint in checkpoints):
+                result["skipped"] = "the backup files already exist"
+                return {"backup": result}
+            if present:
+                raise InvalidArgument(f"backup of domain '{name}': {', '.join(present)} already exist(s) but not "
+                                      "every file of this backup does; remove them or choose another target_dir",
+                                      domain=name)
+            if self.local:
+                probe_writable(options.target_dir or "", "backup.target_dir", name)
+        if checkpoint is not None and checkpoint in checkpoints:
+            raise InvalidArgument(f"checkpoint '{checkpoint}' of domain '{name}' already exists; a backup creates "
+                                  "a new checkpoint", domain=name)
+        if running is not None or _active(job_stats(self.domain)):
+            raise InvalidArgument(f"domain '{name}' is busy with another job", domain=name)
+        backup_xml = self.backup_xml(options, disks)
+        checkpoint_text = checkpoint_xml(self.domain, checkpoint, disks) if checkpoint else None
+        kind = f"incremental (since checkpoint '{options.incremental}')" if options.incremental else "full"
+        also = f", creating checkpoint '{checkpoint}'" if checkpoint else ""
+        if options.mode == "push":
+            action = f"{kind} backup of {', '.join(disks)} to {options.target_dir}{also}"
+            outcome = self.recorder.perform(action, lambda: self._push(backup_xml, checkpoint_text, checkpoint,
+                                                                       result["files"], options.timeout))
+        else:
+            action = f"start {kind} pull backup (NBD export) of {', '.join(disks)}{also}"
+            outcome = self.recorder.perform(action, lambda: self._pull(backup_xml, checkpoint_text))
+        result.update(outcome or {})
+        after = checkpoints + [checkpoint] if checkpoint else checkpoints
+        return {"backup": result, "diff": {
+            "before": {"checkpoints": checkpoints, "backup_files": [], "backup_job": None},
+            "after": {"checkpoints": after, "backup_files": sorted(result.get("files", {}).values()),
+                      "backup_job": "running" if options.mode == "pull" else None},
+        }}
+
+    # --- doing ----------------------------------------------------------------------------------
+
+    def _begin(self, backup_xml: str, checkpoint_text: Optional[str]) -> None:
+        self.domain.call("begin backup", "backupBegin", backup_xml, checkpoint_text, 0)
+
+    def _pull(self, backup_xml: str, checkpoint_text: Optional[str]) -> dict[str, Any]:
+        self._begin(backup_xml, checkpoint_text)
+        return {"xml": self.domain.call("read backup job", "backupGetXMLDesc", 0), "job": job_stats(self.domain)}
+
+    def _push(self, backup_xml: str, checkpoint_text: Optional[str], checkpoint: Optional[str],
+              files: dict[str, str], timeout: float) -> dict[str, Any]:
+        completion: dict[str, Any] = {}
+
+        def on_job_completed(*args: Any) -> None:
+            if len(args) >= 3 and isinstance(args[2], dict):
+                completion.update(args[2])
+
+        events = [libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2]
+        started = time.monotonic()
+        with self.domain.watching(events, on_job_completed) as woke:
+            self._begin(backup_xml, checkpoint_text)
+            try:
+                stats = self._wait(woke, completion, started + timeout, timeout)
+            except VirtopsError:
+                self._undo(files, checkpoint)
+                raise
+        return {"job": stats, "seconds": round(time.monotonic() - started, 3),
+                "sizes": {disk: os.path.getsize(path) for disk, path in files.items()
+                          if self.local and os.path.exists(path)}}
+
+    def _wait(self, woke: Any, completion: dict[str, Any], deadline: float, timeout: float) -> dict[str, Any]:
+        name = self.domain.name
+        while True:
+            stats = job_stats(self.domain)
+            if not _active(stats):
+                # the completed job's stats carry the byte counts; the event's parameters the verdict
+                final = {**completion, **job_stats(self.domain, completed=True)}
+                if not final.get("success", final.get("type") == libvirt.VIR_DOMAIN_JOB_COMPLETED):
+                    message = final.get("errmsg") or "the backup job failed"
+                    raise LibvirtCallError(f"domain '{name}': backup failed: {message}", domain=name,
+                                           operation="backup", libvirt_message=message)
+                return final
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                progress = f"{stats.get('disk_processed', 0)} of {stats.get('disk_total', '?')} bytes"
+                self._abort()
+                raise WaitTimeout(f"domain '{name}': the backup did not finish within {timeout:g} s ({progress} "
+                                  "copied); the job was aborted and its files removed", domain=name,
+                                  operation="backup")
+            woke.wait(min(remaining, 2.0))
+            woke.clear()
+
+    def _abort(self) -> None:
+        try:
+            self.domain.call("abort backup job", "abortJob")
+        except LibvirtCallError:
+            pass  # it ended by itself meanwhile
+        deadline = time.monotonic() + ABORT_WAIT
+        while _active(job_stats(self.domain)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def _undo(self, files: dict[str, str], checkpoint: Optional[str]) -> None:
+        """After a failed or aborted backup: no job, no partial files, no checkpoint without its backup."""
+        if _active(job_stats(self.domain)):
+            self._abort()
+        if self.local:
+            for path in files.values():
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+        if checkpoint and checkpoint in [item["name"] for item in list_checkpoints(self.domain)]:
+            found = self.domain.call(f"look up checkpoint '{checkpoint}'", "checkpointLookupByName", checkpoint, 0)
+            self.domain.connection.call(f"delete checkpoint '{checkpoint}'", found.delete, 0, domain=self.domain.name)
+
+    def stop(self) -> dict[str, Any]:
+        """End the running backup job (a pull-mode export); unchanged when there is none."""
+        running = running_backup(self.domain)
+        if running is None:
+            return {"backup": {"running": False}}
+        self.recorder.perform("end the running backup job", self._abort)
+        return {"backup": {"running": self.recorder.check_mode, "xml": running}}

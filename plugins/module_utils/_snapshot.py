@@ -1,0 +1,578 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, virtops.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Snapshots and checkpoints of one domain, for domain_snapshot.
+
+Everything is validated against the actual domain (its disks, its snapshots and checkpoints, its
+guest agent) before the first change; each change then goes through a `ChangeRecorder`, the one
+place where a step is either run or, in check mode, only reported.
+
+What libvirt 9.0 can and cannot do, as verified on QEMU 7.2:
+
+- internal snapshots (qcow2), with the memory state of a running domain or of a shut-off one;
+  no internal disk-only snapshot of a running domain;
+- external snapshots (overlays), disk-only or with a memory file;
+- deleting an external snapshot merges its overlay back (block commit, with a pivot for the
+  active layer) and removes the overlay file, one snapshot at a time: libvirt refuses the
+  "children" flag for external snapshots, so children are deleted leaf first, each merged;
+  it refuses to delete an external snapshot whose parent is internal;
+- reverting to an external snapshot needs libvirt 9.9.0 or newer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
+    InvalidArgument,
+    LibvirtCallError,
+    UnsupportedOperation,
+    VirtopsError,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag, libvirt_version
+from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+
+SNAPSHOT_STATES = ("present", "absent", "reverted", "current")
+DISK_SNAPSHOT_KINDS = ("internal", "external", "no")
+REVERT_STATES = {"running": "VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING", "paused": "VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED"}
+EXTERNAL_REVERT_VERSION = (9, 9, 0)  # qemu driver: reverting to external snapshots
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def disk_targets(domain: Domain) -> list[str]:
+    """Target names (vda, sdb...) of the domain's disks that can be snapshotted or backed up."""
+    root = _xml.parse(domain.xml_desc(), what=f"XML of domain '{domain.name}'")
+    targets = []
+    for disk in root.findall("devices/disk"):
+        target = disk.find("target")
+        if target is None or disk.get("device", "disk") not in ("disk", "lun"):
+            continue
+        if disk.find("readonly") is not None or target.get("dev") is None:
+            continue
+        targets.append(target.get("dev"))
+    return targets
+
+
+def check_disks(domain: Domain, wanted: list[str], option: str) -> list[str]:
+    """`wanted`, after making sure the domain has each of these disks."""
+    known = disk_targets(domain)
+    for target in wanted:
+        if target not in known:
+            raise InvalidArgument(
+                f"{option}: domain '{domain.name}' has no disk '{target}' (its disks: {', '.join(known) or 'none'})",
+                domain=domain.name,
+            )
+    return wanted
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+def _int_or_none(text: Optional[str]) -> Optional[int]:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def snapshot_facts(domain: Domain, snapshot: Any) -> dict[str, Any]:
+    """One snapshot as a plain dict (children are filled in by list_snapshots)."""
+    name = snapshot.getName()
+    text = domain.connection.call(f"read snapshot '{name}'", snapshot.getXMLDesc, 0, domain=domain.name)
+    root = _xml.parse(text, what=f"snapshot '{name}' of domain '{domain.name}'")
+    memory = root.find("memory")
+    disks = []
+    for disk in root.findall("disks/disk"):
+        source = disk.find("source")
+        disks.append({
+            "name": disk.get("name"),
+            "snapshot": disk.get("snapshot"),
+            "file": source.get("file") if source is not None else None,
+        })
+    kinds = {disk["snapshot"] for disk in disks if disk["snapshot"] != "no"}
+    memory_kind = memory.get("snapshot") if memory is not None else None
+    if memory_kind not in (None, "no"):
+        kinds.add(memory_kind)
+    location = "external" if kinds == {"external"} else "internal" if kinds <= {"internal"} else "mixed"
+    return {
+        "name": name,
+        "description": _xml.element_text(root, "description"),
+        "state": _xml.element_text(root, "state"),
+        "parent": _xml.element_text(root, "parent/name"),
+        "children": [],
+        "current": bool(domain.connection.call(f"read snapshot '{name}'", snapshot.isCurrent, 0, domain=domain.name)),
+        "creation_time": _int_or_none(_xml.element_text(root, "creationTime")),
+        "location": location,
+        "memory": memory_kind,
+        "memory_file": memory.get("file") if memory is not None else None,
+        "disks": disks,
+    }
+
+
+def _sorted_oldest_first(snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Oldest first: creation time, then depth in the tree (a parent predates its children), then name."""
+    by_name = {snapshot["name"]: snapshot for snapshot in snapshots}
+
+    def depth(snapshot: dict[str, Any]) -> int:
+        count, parent, seen = 0, snapshot["parent"], set()
+        while parent in by_name and parent not in seen:
+            seen.add(parent)
+            count += 1
+            parent = by_name[parent]["parent"]
+        return count
+
+    return sorted(snapshots, key=lambda item: (item["creation_time"] or 0, depth(item), item["name"]))
+
+
+def list_snapshots(domain: Domain) -> list[dict[str, Any]]:
+    """All snapshots of the domain, oldest first, with their children."""
+    found = domain.call("list snapshots", "listAllSnapshots", 0)
+    snapshots = _sorted_oldest_first([snapshot_facts(domain, snapshot) for snapshot in found])
+    by_name = {snapshot["name"]: snapshot for snapshot in snapshots}
+    for snapshot in snapshots:
+        if snapshot["parent"] in by_name:
+            by_name[snapshot["parent"]]["children"].append(snapshot["name"])
+    return snapshots
+
+
+def checkpoint_facts(domain: Domain, checkpoint: Any) -> dict[str, Any]:
+    name = checkpoint.getName()
+    text = domain.connection.call(f"read checkpoint '{name}'", checkpoint.getXMLDesc, 0, domain=domain.name)
+    root = _xml.parse(text, what=f"checkpoint '{name}' of domain '{domain.name}'")
+    return {
+        "name": name,
+        "description": _xml.element_text(root, "description"),
+        "parent": _xml.element_text(root, "parent/name"),
+        "creation_time": _int_or_none(_xml.element_text(root, "creationTime")),
+        "disks": [{"name": disk.get("name"), "checkpoint": disk.get("checkpoint"), "bitmap": disk.get("bitmap")}
+                  for disk in root.findall("disks/disk")],
+    }
+
+
+def list_checkpoints(domain: Domain) -> list[dict[str, Any]]:
+    """All checkpoints of the domain, oldest first."""
+    found = domain.call("list checkpoints", "listAllCheckpoints", 0)
+    checkpoints = [checkpoint_facts(domain, checkpoint) for checkpoint in found]
+    return sorted(checkpoints, key=lambda item: (item["creation_time"] or 0, item["name"]))
+
+
+# --- options -------------------------------------------------------------------------------------
+
+
+@dataclass
+class DiskChoice:
+    target: str
+    snapshot: Optional[str] = None
+    file: Optional[str] = None
+
+
+@dataclass
+class SnapshotOptions:
+    name: Optional[str] = None
+    state: str = "present"
+    description: Optional[str] = None
+    location: str = "internal"
+    memory: bool = True
+    memory_file: Optional[str] = None
+    disks: list[DiskChoice] = field(default_factory=list)
+    quiesce: bool = False
+    atomic: bool = False
+    live: bool = False
+    revert_state: str = "snapshot"
+    force: bool = False
+    children: bool = False
+    children_only: bool = False
+    metadata_only: bool = False
+    retain: Optional[int] = None
+    prefix: Optional[str] = None
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "SnapshotOptions":
+        disks = [DiskChoice(target=disk["target"], snapshot=disk.get("snapshot"), file=disk.get("file"))
+                 for disk in params.get("disks") or []]
+        options = cls(
+            name=params.get("snapshot"),
+            state=params.get("state") or "present",
+            description=params.get("description"),
+            location=params.get("location") or "internal",
+            memory=params.get("memory", True) if params.get("memory") is not None else True,
+            memory_file=params.get("memory_file"),
+            disks=disks,
+            quiesce=bool(params.get("quiesce")),
+            atomic=bool(params.get("atomic")),
+            live=bool(params.get("live")),
+            revert_state=params.get("revert_state") or "snapshot",
+            force=bool(params.get("force")),
+            children=bool(params.get("children")),
+            children_only=bool(params.get("children_only")),
+            metadata_only=bool(params.get("metadata_only")),
+            retain=params.get("retain"),
+            prefix=params.get("prefix"),
+        )
+        options.validate()
+        return options
+
+    def validate(self) -> None:
+        if self.state not in SNAPSHOT_STATES:
+            raise InvalidArgument(f"state: unknown value '{self.state}' for a snapshot")
+        if self.retain is not None:
+            if self.retain < 0:
+                raise InvalidArgument(f"retain must not be negative (got {self.retain})")
+            if not self.prefix:
+                raise InvalidArgument("retain needs a prefix: only snapshots whose names start with it are pruned")
+            if self.state not in ("present",):
+                raise InvalidArgument("retain works with state=present (create, then prune)")
+            if self.name and not self.name.startswith(self.prefix):
+                raise InvalidArgument(f"snapshot '{self.name}' does not start with prefix '{self.prefix}'")
+        elif not self.name:
+            raise InvalidArgument("snapshot (a name) is required, unless retain/prefix prune snapshots")
+        if self.children and self.children_only:
+            raise InvalidArgument("children and children_only are mutually exclusive")
+        if self.location == "internal" and self.memory_file:
+            raise InvalidArgument("memory_file needs location=external: an internal snapshot keeps memory in the disk")
+        for disk in self.disks:
+            if disk.snapshot is not None and disk.snapshot not in DISK_SNAPSHOT_KINDS:
+                raise InvalidArgument(f"disks: snapshot of '{disk.target}' must be one of {', '.join(DISK_SNAPSHOT_KINDS)}")
+            if disk.file and (disk.snapshot or self.location) != "external":
+                raise InvalidArgument(f"disks: a file for '{disk.target}' needs an external snapshot of that disk")
+
+
+# --- building the snapshot XML ---------------------------------------------------------------------
+
+
+def snapshot_plan(domain: Domain, options: SnapshotOptions, active: bool) -> tuple[str, int]:
+    """The <domainsnapshot> XML and flags for creating `options.name`; validates disks first."""
+    etree = _xml.etree
+    check_disks(domain, [disk.target for disk in options.disks], "disks")
+    root = etree.Element("domainsnapshot")
+    etree.SubElement(root, "name").text = options.name
+    if options.description is not None:
+        etree.SubElement(root, "description").text = options.description
+    chosen = {disk.target: disk for disk in options.disks}
+    kinds = set()
+    disks = etree.SubElement(root, "disks")
+    for target in disk_targets(domain):
+        choice = chosen.get(target, DiskChoice(target))
+        kind = choice.snapshot or options.location
+        kinds.add(kind)
+        element = etree.SubElement(disks, "disk", name=target, snapshot=kind)
+        if choice.file:
+            etree.SubElement(element, "source", file=choice.file)
+    flags = 0
+    with_memory = active and options.memory
+    if with_memory:
+        if options.location == "external" or "external" in kinds:
+            if not options.memory_file:
+                raise InvalidArgument(
+                    f"snapshot '{options.name}' of running domain '{domain.name}': an external snapshot with memory "
+                    "needs memory_file (or memory: false for a disk-only snapshot)", domain=domain.name)
+            etree.SubElement(root, "memory", snapshot="external", file=options.memory_file)
+        else:
+            etree.SubElement(root, "memory", snapshot="internal")
+    else:
+        etree.SubElement(root, "memory", snapshot="no")
+        if active:
+            if "internal" in kinds:
+                raise UnsupportedOperation(
+                    f"snapshot '{options.name}' of running domain '{domain.name}': libvirt {libvirt_version()} cannot "
+                    "take an internal disk-only snapshot of a running domain; use memory: true or location: external",
+                    domain=domain.name, operation="create snapshot")
+            flags |= flag("VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY", "a disk-only snapshot")
+        elif kinds == {"external"} or (options.location == "external" and "internal" not in kinds):
+            flags |= flag("VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY", "an external snapshot of a shut-off domain")
+    if kinds <= {"no"}:
+        raise InvalidArgument(f"snapshot '{options.name}': no disk is chosen for the snapshot")
+    if options.atomic:
+        flags |= flag("VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC", "atomic")
+    if options.live:
+        if not (with_memory and "external" in kinds):
+            raise InvalidArgument("live needs an external snapshot with memory of a running domain")
+        flags |= flag("VIR_DOMAIN_SNAPSHOT_CREATE_LIVE", "live")
+    return _xml.to_string(root), flags
+
+
+# --- the runner ----------------------------------------------------------------------------------
+
+
+class SnapshotRunner:
+    """Brings one domain's snapshots to what the options ask for."""
+
+    def __init__(self, domain: Domain, recorder: ChangeRecorder) -> None:
+        self.domain = domain
+        self.recorder = recorder
+        self.result: dict[str, Any] = {}
+
+    # helpers
+    def _lookup(self, name: str) -> Any:
+        return self.domain.call(f"look up snapshot '{name}'", "snapshotLookupByName", name, 0)
+
+    def _find(self, snapshots: list[dict[str, Any]], name: str) -> Optional[dict[str, Any]]:
+        return next((snapshot for snapshot in snapshots if snapshot["name"] == name), None)
+
+    def _require(self, snapshots: list[dict[str, Any]], name: str) -> dict[str, Any]:
+        found = self._find(snapshots, name)
+        if found is None:
+            known = ", ".join(snapshot["name"] for snapshot in snapshots) or "none"
+            raise InvalidArgument(f"domain '{self.domain.name}' has no snapshot '{name}' (its snapshots: {known})",
+                                  domain=self.domain.name)
+        return found
+
+    def run(self, options: SnapshotOptions) -> dict[str, Any]:
+        before = list_snapshots(self.domain)
+        planned = [snapshot["name"] for snapshot in before]
+        current = next((snapshot["name"] for snapshot in before if snapshot["current"]), None)
+        if options.state == "present":
+            planned, current = self.ensure_present(options, before, planned, current)
+            if options.retain is not None:
+                planned = self.retain(options, before, planned)
+        elif options.state == "absent":
+            planned = self.ensure_absent(options, before, planned)
+            if current not in planned:
+                current = None
+        elif options.state == "current":
+            current = self.make_current(options, before, current)
+        else:
+            current = self.revert(options, before)
+        after = before if self.recorder.check_mode else list_snapshots(self.domain)
+        self.result["snapshots"] = after
+        self.result["diff"] = {
+            "before": {"snapshots": [snapshot["name"] for snapshot in before],
+                       "current": next((s["name"] for s in before if s["current"]), None)},
+            "after": {"snapshots": planned if self.recorder.check_mode else [s["name"] for s in after],
+                      "current": current if self.recorder.check_mode
+                      else next((s["name"] for s in after if s["current"]), None)},
+        }
+        if options.name:
+            self.result["snapshot"] = self._find(after, options.name)
+        return self.result
+
+    # present
+    def ensure_present(self, options: SnapshotOptions, before: list[dict[str, Any]], planned: list[str],
+                       current: Optional[str]) -> tuple[list[str], Optional[str]]:
+        if not options.name:
+            return planned, current
+        existing = self._find(before, options.name)
+        if existing is not None:
+            if options.description is not None and existing["description"] != (options.description or None):
+                self.recorder.perform(f"update description of snapshot '{options.name}'",
+                                      lambda: self._redefine(options.name, options.description, existing["current"]))
+            return planned, current
+        state = self.domain.state()
+        xml, flags = snapshot_plan(self.domain, options, state.active)
+        if options.quiesce:
+            self._check_agent()
+        self.recorder.perform(f"create snapshot '{options.name}'", lambda: self._create(options, xml, flags))
+        return planned + [options.name], options.name
+
+    def _redefine(self, name: str, description: Optional[str], current: bool) -> None:
+        snapshot = self._lookup(name)
+        text = self.domain.connection.call(f"read snapshot '{name}'", snapshot.getXMLDesc,
+                                           flag("VIR_DOMAIN_SNAPSHOT_XML_SECURE"), domain=self.domain.name)
+        root = _xml.parse(text, what=f"snapshot '{name}' of domain '{self.domain.name}'")
+        element = root.find("description")
+        if element is None:
+            element = _xml.etree.Element("description")
+            root.insert(1, element)
+        element.text = description
+        flags = flag("VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE")
+        if current:
+            flags |= flag("VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT")
+        self.domain.call(f"update snapshot '{name}'", "snapshotCreateXML", _xml.to_string(root, pretty=False), flags)
+
+    def _check_agent(self) -> None:
+        if not self.domain.state().active:
+            raise InvalidArgument(f"quiesce needs domain '{self.domain.name}' to be running (it has no agent when off)",
+                                  domain=self.domain.name)
+        try:
+            self.domain.agent_command("guest-ping", timeout=5)
+        except LibvirtCallError as error:
+            raise UnsupportedOperation(
+                f"quiesce needs the guest agent of domain '{self.domain.name}', which does not answer: "
+                f"{error.libvirt_message or error.message}", domain=self.domain.name, operation="quiesce") from None
+
+    def _create(self, options: SnapshotOptions, xml: str, flags: int) -> None:
+        if not options.quiesce:
+            self.domain.call(f"create snapshot '{options.name}'", "snapshotCreateXML", xml, flags)
+            return
+        frozen = self.domain.call("freeze guest filesystems", "fsFreeze", None, 0)
+        quiesce = {"frozen_filesystems": frozen, "status_while_frozen": self._freeze_status()}
+        try:
+            self.domain.call(f"create snapshot '{options.name}'", "snapshotCreateXML", xml, flags)
+        finally:
+            quiesce["thawed_filesystems"] = self.domain.call("thaw guest filesystems", "fsThaw", None, 0)
+            quiesce["status_after"] = self._freeze_status()
+            self.result["quiesce"] = quiesce
+
+    def _freeze_status(self) -> Optional[str]:
+        try:
+            return self.domain.agent_command("guest-fsfreeze-status")
+        except VirtopsError:
+            return None
+
+    # absent
+    def _descendants(self, snapshots: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+        """Every descendant of `name`, deepest first (the order that deletes leaves before parents)."""
+        by_name = {snapshot["name"]: snapshot for snapshot in snapshots}
+        found: list[tuple[int, dict[str, Any]]] = []
+
+        def walk(parent: str, depth: int) -> None:
+            for child in by_name[parent]["children"]:
+                found.append((depth, by_name[child]))
+                walk(child, depth + 1)
+
+        walk(name, 1)
+        return [snapshot for _depth, snapshot in sorted(found, key=lambda item: -item[0])]
+
+    def ensure_absent(self, options: SnapshotOptions, before: list[dict[str, Any]], planned: list[str]) -> list[str]:
+        target = self._find(before, options.name)
+        if target is None:
+            return planned
+        doomed = self._descendants(before, options.name) if options.children or options.children_only else []
+        if not options.children_only:
+            doomed.append(target)
+        if not doomed:
+            return planned
+        return self._delete_all(doomed, before, planned, options.metadata_only,
+                                single_call=options if not self._any_external(doomed) else None)
+
+    @staticmethod
+    def _any_external(snapshots: list[dict[str, Any]]) -> bool:
+        return any(snapshot["location"] != "internal" for snapshot in snapshots)
+
+    def _check_deletable(self, doomed: list[dict[str, Any]], before: list[dict[str, Any]], metadata_only: bool) -> None:
+        by_name = {snapshot["name"]: snapshot for snapshot in before}
+        for snapshot in doomed:
+            parent = by_name.get(snapshot["parent"] or "")
+            if not metadata_only and snapshot["location"] != "internal" and parent is not None \
+                    and parent["location"] != "external":
+                raise UnsupportedOperation(
+                    f"domain '{self.domain.name}': libvirt {libvirt_version()} cannot delete external snapshot "
+                    f"'{snapshot['name']}' whose parent '{parent['name']}' is internal (use metadata_only to drop "
+                    "only its metadata)", domain=self.domain.name, operation="delete snapshot")
+
+    def _delete_all(self, doomed: list[dict[str, Any]], before: list[dict[str, Any]], planned: list[str],
+                    metadata_only: bool, single_call: Optional[SnapshotOptions] = None) -> list[str]:
+        self._check_deletable(doomed, before, metadata_only)
+        flags = flag("VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY") if metadata_only else 0
+        names = [snapshot["name"] for snapshot in doomed]
+        if single_call is not None and (single_call.children or single_call.children_only):
+            # internal snapshots only: libvirt deletes the whole subtree in one call
+            flags |= flag("VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY" if single_call.children_only
+                          else "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN")
+            what = "children of snapshot" if single_call.children_only else "snapshot and children of"
+            self.recorder.perform(f"delete {what} '{single_call.name}'{' (metadata only)' if metadata_only else ''}",
+                                  lambda: self._delete(single_call.name, flags))
+        else:
+            for name in names:
+                merge = any(snapshot["name"] == name and snapshot["location"] != "internal" for snapshot in doomed)
+                how = " (metadata only)" if metadata_only else " (merging its overlays back)" if merge else ""
+                self.recorder.perform(f"delete snapshot '{name}'{how}",
+                                      lambda name=name: self._delete(name, flags))
+        return [name for name in planned if name not in names]
+
+    def _delete(self, name: str, flags: int) -> None:
+        snapshot = self._lookup(name)
+        self.domain.connection.call(f"delete snapshot '{name}'", snapshot.delete, flags, domain=self.domain.name)
+
+    # retention
+    def retain(self, options: SnapshotOptions, before: list[dict[str, Any]], planned: list[str]) -> list[str]:
+        matching = [snapshot for snapshot in before if snapshot["name"].startswith(options.prefix or "")]
+        keep = options.retain or 0
+        total = len(matching) + (1 if options.name and options.name not in [s["name"] for s in before] else 0)
+        excess = max(0, total - keep)
+        doomed = matching[:excess]  # `before` is oldest first; a new snapshot is the newest
+        if options.name and excess > len(matching):
+            raise InvalidArgument(f"retain: {keep} would delete the new snapshot '{options.name}' at once")
+        self.result["deleted"] = [snapshot["name"] for snapshot in doomed]
+        if not doomed:
+            return planned
+        return self._delete_all(doomed, before, planned, False)
+
+    # current
+    def make_current(self, options: SnapshotOptions, before: list[dict[str, Any]], current: Optional[str]) -> str:
+        target = self._require(before, options.name)
+        if target["current"]:
+            return options.name
+        self.recorder.perform(f"make snapshot '{options.name}' current",
+                              lambda: self._redefine(options.name, target["description"], True))
+        return options.name
+
+    # reverted
+    def revert(self, options: SnapshotOptions, before: list[dict[str, Any]]) -> str:
+        target = self._require(before, options.name)
+        if target["location"] != "internal" and _version_tuple(libvirt_version()) < EXTERNAL_REVERT_VERSION:
+            raise UnsupportedOperation(
+                f"domain '{self.domain.name}': libvirt {libvirt_version()} cannot revert to external snapshot "
+                f"'{options.name}'; libvirt {'.'.join(map(str, EXTERNAL_REVERT_VERSION))} or newer can",
+                domain=self.domain.name, operation="revert to snapshot")
+        flags = 0
+        if options.revert_state != "snapshot":
+            flags |= flag(REVERT_STATES[options.revert_state], f"revert_state={options.revert_state}")
+        if options.force:
+            flags |= flag("VIR_DOMAIN_SNAPSHOT_REVERT_FORCE", "force")
+        self.recorder.perform(f"revert to snapshot '{options.name}'",
+                              lambda: self._revert(options.name, flags))
+        return options.name
+
+    def _revert(self, name: str, flags: int) -> None:
+        snapshot = self._lookup(name)
+        self.domain.call(f"revert to snapshot '{name}'", "revertToSnapshot", snapshot, flags)
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+
+
+class CheckpointRunner:
+    """A named checkpoint present or absent (backups create theirs through _backup)."""
+
+    def __init__(self, domain: Domain, recorder: ChangeRecorder) -> None:
+        self.domain = domain
+        self.recorder = recorder
+
+    def run(self, name: str, state: str, disks: Optional[list[str]] = None,
+            description: Optional[str] = None) -> dict[str, Any]:
+        before = list_checkpoints(self.domain)
+        names = [checkpoint["name"] for checkpoint in before]
+        planned = list(names)
+        if state == "present" and name not in names:
+            xml = checkpoint_xml(self.domain, name, disks, description)
+            self.recorder.perform(f"create checkpoint '{name}'",
+                                  lambda: self.domain.call(f"create checkpoint '{name}'", "checkpointCreateXML", xml, 0))
+            planned.append(name)
+        elif state == "absent" and name in names:
+            self.recorder.perform(f"delete checkpoint '{name}'", lambda: self._delete(name))
+            planned.remove(name)
+        elif state not in ("present", "absent"):
+            raise InvalidArgument(f"state: a checkpoint can only be present or absent (got {state})")
+        after = before if self.recorder.check_mode else list_checkpoints(self.domain)
+        return {
+            "checkpoints": after,
+            "checkpoint": next((checkpoint for checkpoint in after if checkpoint["name"] == name), None),
+            "diff": {"before": {"checkpoints": names}, "after": {"checkpoints": planned}},
+        }
+
+    def _delete(self, name: str) -> None:
+        checkpoint = self.domain.call(f"look up checkpoint '{name}'", "checkpointLookupByName", name, 0)
+        self.domain.connection.call(f"delete checkpoint '{name}'", checkpoint.delete, 0, domain=self.domain.name)
+
+
+def checkpoint_xml(domain: Domain, name: str, disks: Optional[list[str]] = None,
+                   description: Optional[str] = None) -> str:
+    """<domaincheckpoint> tracking `disks` (default: every disk); validates the disks."""
+    etree = _xml.etree
+    chosen = check_disks(domain, disks, "disks") if disks else disk_targets(domain)
+    root = etree.Element("domaincheckpoint")
+    etree.SubElement(root, "name").text = name
+    if description is not None:
+        etree.SubElement(root, "description").text = description
+    element = etree.SubElement(root, "disks")
+    for target in disk_targets(domain):
+        etree.SubElement(element, "disk", name=target, checkpoint="bitmap" if target in chosen else "no")
+    return _xml.to_string(root, pretty=False)
+
