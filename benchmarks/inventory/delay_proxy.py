@@ -25,7 +25,7 @@ QUEUE_CHUNKS = 1024
 
 
 def address(text):
-    host, _, port = text.rpartition(":")
+    host, dummy, port = text.rpartition(":")
     if not host or not port.isdigit():
         raise argparse.ArgumentTypeError(f"expected host:port, got {text!r}")
     return host, int(port)

@@ -83,7 +83,7 @@ def import_libvirt():
         import libvirt  # pylint: disable=import-outside-toplevel
     except ImportError as error:
         raise SetupError("the system python3 needs libvirt-python (pip install libvirt-python)") from error
-    libvirt.registerErrorHandler(lambda *_: None, None)
+    libvirt.registerErrorHandler(lambda *dummy: None, None)
     return libvirt
 
 
@@ -359,10 +359,10 @@ def measure_rtt(uri, calls=200):
     libvirt = import_libvirt()
     conn = libvirt.open(uri)
     try:
-        for _ in range(10):
+        for dummy in range(10):
             conn.getLibVersion()
         samples = []
-        for _ in range(calls):
+        for dummy in range(calls):
             started = time.perf_counter()
             conn.getLibVersion()
             samples.append(time.perf_counter() - started)
@@ -411,19 +411,32 @@ class Case:
         return statistics.median(self.times) if self.times else None
 
 
-def run_measured(command, env, stdout, stderr, cwd):
-    """Run a command; return (exit status, wall seconds, peak RSS MiB of the child)."""
-    started = time.monotonic()
-    process = subprocess.Popen(command, env=env, stdout=stdout, stderr=stderr,  # pylint: disable=consider-using-with
-                               stdin=subprocess.DEVNULL, cwd=cwd)
-    timer = threading.Timer(RUN_TIMEOUT, process.kill)
-    timer.start()
-    try:
-        _, status, usage = os.wait4(process.pid, 0)
-    finally:
-        timer.cancel()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, time.monotonic() - started, usage.ru_maxrss / 1024.0
+def run_measured(command, env, stdout, stderr, cwd=None):
+    """Run a command; return (exit status, wall seconds, peak RSS of the command in MiB or None).
+
+    The peak RSS comes from GNU time (/usr/bin/time, `apt-get install time`): os.wait4's ru_maxrss
+    of a child of this process would include this (large) process's memory, which the child
+    inherits through fork/vfork until its exec.
+    """
+    gnu_time = shutil.which("time", path="/usr/bin:/bin")
+    with tempfile.NamedTemporaryFile("r", prefix="virtops-bench-rss-", encoding="utf-8") as rss:
+        wrapped = [gnu_time, "-f", "%M", "-o", rss.name, *command] if gnu_time else list(command)
+        started = time.monotonic()
+        process = subprocess.Popen(wrapped, env=env, stdout=stdout, stderr=stderr,  # pylint: disable=consider-using-with
+                                   stdin=subprocess.DEVNULL, cwd=cwd, start_new_session=True)
+        timer = threading.Timer(RUN_TIMEOUT, os.killpg, (process.pid, signal.SIGKILL))
+        timer.start()
+        try:
+            status = process.wait()
+        except KeyboardInterrupt:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+        finally:
+            timer.cancel()
+        seconds = time.monotonic() - started
+        lines = rss.read().split()
+    peak = int(lines[-1]) / 1024.0 if lines and lines[-1].isdigit() else None
+    return status, seconds, peak
 
 
 def count_hosts(text):
@@ -436,7 +449,7 @@ def measure(case, repeat, workdir):
     errors = workdir / f"{case.config.stem}.stderr"
     output = workdir / f"{case.config.stem}.json"
     with open(output, "w", encoding="utf-8") as out, open(errors, "w", encoding="utf-8") as err:
-        status, seconds, _ = run_measured(case.command, case.env, out, err, workdir)
+        status, seconds, dummy = run_measured(case.command, case.env, out, err, workdir)
     if status != 0:
         tail = errors.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
         case.error = f"exit status {status}:\n    " + "\n    ".join(tail)
@@ -454,7 +467,7 @@ def measure(case, repeat, workdir):
             case.error = f"run {attempt + 1} failed with exit status {status}, see {errors}"
             return
         case.times.append(seconds)
-        case.max_rss_mb = max(case.max_rss_mb, rss)
+        case.max_rss_mb = max(case.max_rss_mb, rss or 0.0)
         log(f"{case.label}: run {attempt + 1}/{repeat} {seconds:.2f} s")
 
 
@@ -570,7 +583,7 @@ def report(arguments, hosts, cases, rtt, versions):
         if case.hosts is not None and case.expected_hosts is not None and case.hosts != case.expected_hosts:
             print(f"  WARNING: {case.label} listed {case.hosts} hosts, expected {case.expected_hosts}")
         results["cases"][key]["expected_hosts"] = case.expected_hosts
-    results["targets"] = {label: {"value": value, "target": target} for label, value, target, _ in checks}
+    results["targets"] = {label: {"value": value, "target": target} for label, value, target, dummy in checks}
     if arguments.json:
         Path(arguments.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         print(f"results written to {arguments.json}")
