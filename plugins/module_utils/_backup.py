@@ -106,12 +106,14 @@ def is_local_uri(uri: str) -> bool:
 def probe_writable(directory: str, what: str, domain: str) -> None:
     """Fail unless a file can really be created in `directory` (root passes mode bits, not a read-only fs)."""
     if not os.path.isdir(directory):
-        raise InvalidArgument(f"{what} '{directory}' does not exist or is not a directory", domain=domain)
+        raise InvalidArgument(f"backup of domain '{domain}': {what} '{directory}' does not exist or is not a directory",
+                              domain=domain)
     try:
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".virtops-probe-"):
             pass
     except OSError as error:
-        raise InvalidArgument(f"{what} '{directory}' is not writable: {error.strerror}", domain=domain) from None
+        raise InvalidArgument(f"backup of domain '{domain}': {what} '{directory}' is not writable: {error.strerror}",
+                              domain=domain) from None
 
 
 def job_stats(domain: Domain, completed: bool = False) -> dict[str, Any]:

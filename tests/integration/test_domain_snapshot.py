@@ -1,0 +1,337 @@
+"""domain_snapshot on the real rig: snapshots, external chains, quiesce, backups, retention, bad input.
+
+One booted guest serves the whole file (it boots in ~7 s); each test leaves it running with no
+snapshot, checkpoint or job, so the tests do not depend on each other's order.
+"""
+
+import base64
+import glob
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import libvirt
+import pytest
+
+from harness import rig_env, run_module
+
+URI = rig_env.HOST_A_URI
+WORK_DIR = "/var/lib/libvirt/images/virtops/snapshot-tests"
+
+
+# --- the shared guest and direct helpers (independent of the module under test) ---------------
+
+
+@pytest.fixture(scope="module")
+def guest(host_a):
+    name = f"virtops-snap-{os.getpid() % 100000}"
+    rig_env.cleanup_domain(host_a, name)
+    dom = rig_env.define_guest(host_a, name)
+    rig_env.wait_booted(dom, timeout=90)
+    rig_env.wait_agent(dom, timeout=60)
+    yield dom
+    rig_env.cleanup_domain(host_a, name)
+    for path in glob.glob(f"{rig_env.IMAGES_DIR}/{name}-*"):
+        os.unlink(path)
+    shutil.rmtree(WORK_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def workdir():
+    path = f"{WORK_DIR}/{os.getpid()}-{time.monotonic_ns()}"
+    os.makedirs(path)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def clean_slate(request, host_a):
+    """After each test: the shared guest runs with no snapshot, checkpoint or job."""
+    yield
+    if "guest" not in request.fixturenames:
+        return
+    dom = request.getfixturevalue("guest")
+    if dom.jobStats(0).get("type", 0) != 0:
+        dom.abortJob()
+    for checkpoint in dom.listAllCheckpoints(0):
+        checkpoint.delete(libvirt.VIR_DOMAIN_CHECKPOINT_DELETE_METADATA_ONLY)
+    for snapshot in dom.listAllSnapshots(0):
+        snapshot.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY)
+    if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+        dom.resume()
+    assert chain(dom) == [rig_env.data_disk_path(dom.name())], "a test left the disk chain changed"
+
+
+def sh(dom, command, timeout=30):
+    """Run a shell command in the guest through the agent; return its stdout (fails on non-zero)."""
+    pid = rig_env.agent_command(dom, "guest-exec", {"path": "/bin/sh", "arg": ["-c", command],
+                                                    "capture-output": True})["pid"]
+    deadline = time.monotonic() + timeout
+    while True:
+        status = rig_env.agent_command(dom, "guest-exec-status", {"pid": pid})
+        if status["exited"]:
+            out = base64.b64decode(status.get("out-data", "")).decode()
+            assert status.get("exitcode") == 0, (command, status, out)
+            return out
+        assert time.monotonic() < deadline, f"{command} did not finish"
+        time.sleep(0.1)
+
+
+def chain(dom):
+    """The data disk's image chain, active image first."""
+    return re.findall(r"<source file='([^']+)'", dom.XMLDesc(0).split("</disk>")[0])
+
+
+def snapshot_names(dom):
+    return sorted(snapshot.getName() for snapshot in dom.listAllSnapshots(0))
+
+
+def checkpoint_names(dom):
+    return sorted(checkpoint.getName() for checkpoint in dom.listAllCheckpoints(0))
+
+
+def snap(dom, check_mode=False, **args):
+    return run_module("domain_snapshot", {"uri": URI, "name": dom.name(), **args}, check_mode=check_mode, diff=True)
+
+
+def ok(result):
+    assert not result.get("failed"), result.get("msg")
+    return result
+
+
+# --- snapshots -----------------------------------------------------------------------------------
+
+
+def test_internal_snapshot_with_memory_then_revert_restores_the_disk(guest):
+    sh(guest, "echo at-snapshot > /mnt/data/marker; sync")
+
+    predicted = ok(snap(guest, check_mode=True, snapshot="s1", description="first"))
+    assert predicted["changed"] and predicted["actions"] == ["create snapshot 's1'"]
+    assert predicted["diff"]["after"]["snapshots"] == ["s1"]
+    assert snapshot_names(guest) == []
+
+    created = ok(snap(guest, snapshot="s1", description="first"))
+    assert created["changed"]
+    assert created["snapshot"]["memory"] == "internal" and created["snapshot"]["state"] == "running"
+    assert created["snapshot"]["current"] and created["snapshot"]["disks"][0]["snapshot"] == "internal"
+    assert not ok(snap(guest, snapshot="s1", description="first"))["changed"]
+
+    updated = ok(snap(guest, snapshot="s1", description="second"))
+    assert updated["actions"] == ["update description of snapshot 's1'"]
+    assert updated["snapshot"]["description"] == "second" and updated["snapshot"]["current"]
+
+    sh(guest, "echo after-snapshot > /mnt/data/marker; sync")
+    predicted = ok(snap(guest, check_mode=True, snapshot="s1", state="reverted"))
+    assert predicted["changed"] and sh(guest, "cat /mnt/data/marker") == "after-snapshot\n"
+
+    reverted = ok(snap(guest, snapshot="s1", state="reverted"))
+    assert reverted["changed"] and reverted["actions"] == ["revert to snapshot 's1'"]
+    assert guest.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    rig_env.wait_agent(guest, timeout=30)
+    assert sh(guest, "cat /mnt/data/marker") == "at-snapshot\n"
+
+    assert ok(snap(guest, snapshot="s1", state="absent"))["changed"]
+    assert snapshot_names(guest) == []
+    assert not ok(snap(guest, snapshot="s1", state="absent"))["changed"]
+
+
+def test_external_disk_only_chain_is_merged_back_when_deleted(guest):
+    base = rig_env.data_disk_path(guest.name())
+    for index, name in enumerate(["e1", "e2", "e3"]):
+        sh(guest, f"echo layer{index} > /mnt/data/layer{index}; sync")
+        result = ok(snap(guest, snapshot=name, location="external", memory=False))
+        assert result["snapshot"]["location"] == "external" and result["snapshot"]["state"] == "disk-snapshot"
+    sh(guest, "echo top > /mnt/data/top; sync")
+    assert len(chain(guest)) == 4 and chain(guest)[-1] == base
+    overlays = chain(guest)[:-1]
+
+    predicted = ok(snap(guest, check_mode=True, snapshot="e1", state="absent", children=True))
+    assert predicted["actions"] == [f"delete snapshot '{name}' (merging its overlays back)" for name in ("e3", "e2", "e1")]
+    assert len(chain(guest)) == 4 and snapshot_names(guest) == ["e1", "e2", "e3"]
+
+    deleted = ok(snap(guest, snapshot="e1", state="absent", children=True))
+    assert deleted["changed"] and deleted["snapshots"] == []
+    assert guest.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    assert chain(guest) == [base]
+    assert not any(os.path.exists(path) for path in overlays)
+    assert sh(guest, "cat /mnt/data/layer0 /mnt/data/layer2 /mnt/data/top") == "layer0\nlayer2\ntop\n"
+    info = subprocess.run(["qemu-img", "info", "-U", base], capture_output=True, text=True, check=True).stdout
+    assert "backing file" not in info
+    assert not ok(snap(guest, snapshot="e1", state="absent", children=True))["changed"]
+
+
+def test_quiesced_snapshot_freezes_and_thaws_the_guest_filesystems(guest):
+    assert rig_env.agent_command(guest, "guest-fsfreeze-status") == "thawed"
+    result = ok(snap(guest, snapshot="q1", location="external", memory=False, quiesce=True))
+    assert result["quiesce"]["frozen_filesystems"] >= 1
+    assert result["quiesce"]["status_while_frozen"] == "frozen"
+    assert result["quiesce"]["status_after"] == "thawed"
+    assert rig_env.agent_command(guest, "guest-fsfreeze-status") == "thawed"
+    sh(guest, "echo writable > /mnt/data/after-quiesce; sync")
+    ok(snap(guest, snapshot="q1", state="absent"))
+
+
+def header(snapshot_xml):
+    """A snapshot's own data (name, state, creation time, memory, disks), without its parent and domain."""
+    own = snapshot_xml.split("<domain ")[0]
+    return re.sub(r"<parent>.*?</parent>", "", own, flags=re.S)
+
+
+def test_retention_keeps_the_newest_n_with_the_prefix(guest):
+    ok(snap(guest, snapshot="other"))
+    for index in range(5):
+        ok(snap(guest, snapshot=f"keep-{index}"))
+    before = {snapshot.getName(): snapshot.getXMLDesc(0) for snapshot in guest.listAllSnapshots(0)}
+
+    predicted = ok(snap(guest, check_mode=True, prefix="keep-", retain=3))
+    assert predicted["deleted"] == ["keep-0", "keep-1"] and predicted["changed"]
+    assert snapshot_names(guest) == sorted(before)
+
+    pruned = ok(snap(guest, prefix="keep-", retain=3))
+    assert pruned["deleted"] == ["keep-0", "keep-1"]
+    assert snapshot_names(guest) == ["keep-2", "keep-3", "keep-4", "other"]
+    for name in ("keep-2", "keep-3", "keep-4", "other"):  # untouched: same snapshot, same time, same disks
+        assert header(guest.snapshotLookupByName(name).getXMLDesc(0)) == header(before[name])
+    again = ok(snap(guest, prefix="keep-", retain=3))
+    assert not again["changed"] and again["deleted"] == []
+
+    rotated = ok(snap(guest, snapshot="keep-5", prefix="keep-", retain=3))
+    assert rotated["deleted"] == ["keep-2"]
+    assert snapshot_names(guest) == ["keep-3", "keep-4", "keep-5", "other"]
+
+
+def test_bad_snapshot_input_fails_clearly_and_changes_nothing(guest):
+    failed = snap(guest, snapshot="missing", state="reverted")
+    assert failed["failed"] and "no snapshot 'missing'" in failed["msg"] and guest.name() in failed["msg"]
+
+    failed = snap(guest, snapshot="x", disks=[{"target": "vdz", "snapshot": "external"}])
+    assert failed["failed"] and "no disk 'vdz'" in failed["msg"] and "vda" in failed["msg"]
+    assert snapshot_names(guest) == []
+
+    ok(snap(guest, snapshot="ext", location="external", memory=False))
+    failed = snap(guest, snapshot="ext", state="reverted")
+    assert failed["failed"] and "cannot revert to external snapshot 'ext'" in failed["msg"]
+    assert "9.9.0" in failed["msg"]
+    ok(snap(guest, snapshot="ext", state="absent"))
+
+    failed = snap(guest, snapshot="int-nomem", memory=False)
+    assert failed["failed"] and "internal disk-only" in failed["msg"]
+    assert snapshot_names(guest) == []
+
+
+def test_quiesce_without_a_running_agent_fails_before_any_change(host_a, guest_name):
+    dom = rig_env.define_guest(host_a, guest_name, start=False)
+    failed = run_module("domain_snapshot", {"uri": URI, "name": guest_name, "snapshot": "q", "quiesce": True})
+    assert failed["failed"] and "quiesce" in failed["msg"] and guest_name in failed["msg"]
+    assert dom.snapshotNum(0) == 0
+
+
+# --- checkpoints and backups ---------------------------------------------------------------------
+
+
+def qemu_img(*args):
+    return subprocess.run(["qemu-img", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_full_and_incremental_backup_restore_to_the_guest_disk(guest, workdir):
+    full_dir, inc_dir = f"{workdir}/full", f"{workdir}/inc"
+    os.makedirs(full_dir)
+    os.makedirs(inc_dir)
+    sh(guest, "dd if=/dev/urandom of=/mnt/data/big bs=1M count=16 2>/dev/null; sync")
+
+    predicted = ok(snap(guest, check_mode=True, checkpoint="cp-full", backup={"target_dir": full_dir}))
+    assert predicted["changed"] and os.listdir(full_dir) == [] and checkpoint_names(guest) == []
+    assert predicted["diff"]["after"]["checkpoints"] == ["cp-full"]
+
+    full = ok(snap(guest, checkpoint="cp-full", backup={"target_dir": full_dir}))
+    assert full["changed"] and full["backup"]["job"]["success"]
+    assert full["backup"]["job"]["disk_processed"] == full["backup"]["job"]["disk_total"] > 0
+    assert checkpoint_names(guest) == ["cp-full"]
+    full_size = os.path.getsize(f"{full_dir}/vda.qcow2")
+    assert full_size == full["backup"]["sizes"]["vda"] > 16 * 1024 * 1024
+    assert not ok(snap(guest, checkpoint="cp-full", backup={"target_dir": full_dir}))["changed"]
+
+    sh(guest, "echo changed-after-full > /mnt/data/small; sync")
+    guest.suspend()  # nothing changes the disk from here on: the restore must equal it exactly
+    inc = ok(snap(guest, checkpoint="cp-inc", backup={"target_dir": inc_dir, "incremental": "cp-full"}))
+    assert inc["backup"]["incremental"] == "cp-full" and inc["backup"]["job"]["success"]
+    inc_size = os.path.getsize(f"{inc_dir}/vda.qcow2")
+    assert inc_size * 10 < full_size, (inc_size, full_size)
+    assert checkpoint_names(guest) == ["cp-full", "cp-inc"]
+    print(f"full backup {full_size} bytes in {full['backup']['seconds']} s, "
+          f"incremental {inc_size} bytes in {inc['backup']['seconds']} s")
+
+    restored = f"{workdir}/restored.qcow2"
+    shutil.copyfile(f"{full_dir}/vda.qcow2", f"{workdir}/full-copy.qcow2")
+    shutil.copyfile(f"{inc_dir}/vda.qcow2", f"{workdir}/inc-copy.qcow2")
+    qemu_img("rebase", "-u", "-F", "qcow2", "-b", f"{workdir}/full-copy.qcow2", f"{workdir}/inc-copy.qcow2")
+    qemu_img("convert", "-O", "qcow2", f"{workdir}/inc-copy.qcow2", restored)
+    qemu_img("compare", "-U", restored, rig_env.data_disk_path(guest.name()))
+    # the full backup alone is NOT the current disk (the comparison can fail)
+    differs = subprocess.run(["qemu-img", "compare", "-U", f"{full_dir}/vda.qcow2",
+                              rig_env.data_disk_path(guest.name())], capture_output=True, check=False)
+    assert differs.returncode == 1
+    guest.resume()
+
+    assert ok(snap(guest, checkpoint="cp-full", state="absent"))["changed"]
+    assert checkpoint_names(guest) == ["cp-inc"]
+
+
+def test_checkpoint_alone_present_and_absent(guest):
+    predicted = ok(snap(guest, check_mode=True, checkpoint="cp"))
+    assert predicted["changed"] and checkpoint_names(guest) == []
+    created = ok(snap(guest, checkpoint="cp"))
+    assert created["changed"] and created["checkpoint"]["disks"][0]["checkpoint"] == "bitmap"
+    assert not ok(snap(guest, checkpoint="cp"))["changed"]
+    assert ok(snap(guest, checkpoint="cp", state="absent"))["changed"]
+    assert not ok(snap(guest, checkpoint="cp", state="absent"))["changed"]
+    assert checkpoint_names(guest) == []
+
+
+def test_bad_backup_input_fails_clearly_and_changes_nothing(guest, workdir):
+    cases = [
+        ({"target_dir": workdir, "disks": ["vdz"]}, "no disk 'vdz'"),
+        ({"target_dir": workdir, "incremental": "nope"}, "no checkpoint 'nope'"),
+        ({"target_dir": f"{workdir}/missing"}, "does not exist"),
+    ]
+    for backup, message in cases:
+        failed = snap(guest, checkpoint="cp-bad", backup=backup)
+        assert failed["failed"] and message in failed["msg"] and guest.name() in failed["msg"], failed
+    readonly = f"{workdir}/ro"
+    os.makedirs(readonly)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", readonly], check=True)
+    try:
+        failed = snap(guest, checkpoint="cp-bad", backup={"target_dir": readonly})
+    finally:
+        subprocess.run(["umount", readonly], check=True)
+    assert failed["failed"] and "not writable" in failed["msg"], failed
+    assert checkpoint_names(guest) == [] and os.listdir(workdir) == ["ro"]
+    assert guest.jobStats(0).get("type", 0) == 0
+
+
+def test_backup_timeout_aborts_the_job_and_removes_what_it_started(guest, workdir):
+    sh(guest, "dd if=/dev/urandom of=/mnt/data/big bs=1M count=40 2>/dev/null; sync")
+    failed = snap(guest, checkpoint="cp-t", backup={"target_dir": workdir, "timeout": 0})
+    assert failed["failed"] and "did not finish within 0 s" in failed["msg"] and "aborted" in failed["msg"], failed
+    assert guest.jobStats(0).get("type", 0) == 0
+    assert os.listdir(workdir) == [] and checkpoint_names(guest) == []
+    sh(guest, "rm /mnt/data/big; sync")
+
+
+def test_pull_backup_exports_over_nbd_until_ended(guest, workdir):
+    os.chmod(workdir, 0o777)  # QEMU (not root) creates the socket
+    scratch = f"{workdir}/scratch"
+    os.makedirs(scratch)
+    socket = f"{workdir}/nbd.sock"
+    backup = {"mode": "pull", "scratch_dir": scratch, "socket": socket}
+    started = ok(snap(guest, backup=backup))
+    assert started["changed"] and started["backup"]["job"]["operation"] == libvirt.VIR_DOMAIN_JOB_OPERATION_BACKUP
+    assert "exportname='vda'" in started["backup"]["xml"]
+    info = qemu_img("info", "--output=json", f"nbd+unix:///vda?socket={socket}")
+    assert '"virtual-size": 67108864' in info
+    assert not ok(snap(guest, backup=backup))["changed"]
+    ended = ok(snap(guest, state="absent", backup=backup))
+    assert ended["changed"] and guest.jobStats(0).get("type", 0) == 0
+    assert not ok(snap(guest, state="absent", backup=backup))["changed"]
