@@ -1,13 +1,39 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, virtops.libvirt contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""API answers -> plain dicts, so every module and the inventory say the same thing the same way."""
+"""API answers -> plain dicts, so every module and the inventory say the same thing the same way.
+
+Bulk reads (`bulk_facts`) cost a handful of round trips per host whatever the number of
+domains: one getAllDomainStats plus one listAllDomains per flag. Per-domain extras are separate
+functions, called only for what a task or inventory asks for.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Iterable, Optional
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, Domain
+from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, Domain, state_from_codes
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, VirtopsError
+
+# getAllDomainStats groups by the names users give them.
+STATS_GROUPS = {
+    "state": "VIR_DOMAIN_STATS_STATE", "cpu": "VIR_DOMAIN_STATS_CPU_TOTAL", "balloon": "VIR_DOMAIN_STATS_BALLOON",
+    "vcpu": "VIR_DOMAIN_STATS_VCPU", "interface": "VIR_DOMAIN_STATS_INTERFACE", "block": "VIR_DOMAIN_STATS_BLOCK",
+    "perf": "VIR_DOMAIN_STATS_PERF", "iothread": "VIR_DOMAIN_STATS_IOTHREAD", "memory": "VIR_DOMAIN_STATS_MEMORY",
+    "dirtyrate": "VIR_DOMAIN_STATS_DIRTYRATE",
+}
+# Indexed stats ("vcpu.0.time") become lists under these names.
+LIST_NAMES = {"vcpu": "vcpus", "net": "interfaces", "block": "disks", "iothread": "iothreads"}
+ADDRESS_SOURCES = {"lease": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE",
+                   "agent": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT",
+                   "arp": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP"}
+GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
+
+
+# --- summaries ------------------------------------------------------------------------------------
 
 
 def absent_summary(name: str) -> dict[str, Any]:
@@ -19,7 +45,7 @@ def absent_summary(name: str) -> dict[str, Any]:
 
 
 def domain_summary(domain: Domain) -> dict[str, Any]:
-    """Name, identity, state and the flags users act on."""
+    """Name, identity, state and the flags users act on (a few calls on one domain)."""
     current = domain.state()
     if current.state == ABSENT:
         return absent_summary(domain.name)
@@ -35,3 +61,275 @@ def domain_summary(domain: Domain) -> dict[str, Any]:
         "autostart": domain.autostart() if persistent else False,
         "has_managed_save": domain.has_managed_save() if persistent else False,
     }
+
+
+# --- getAllDomainStats ---------------------------------------------------------------------------
+
+
+def stats_flags(groups: Iterable[str]) -> int:
+    value = 0
+    for group in groups:
+        if group not in STATS_GROUPS:
+            raise InvalidArgument(f"unknown stats group '{group}'; expected some of {', '.join(STATS_GROUPS)}")
+        value |= getattr(libvirt, STATS_GROUPS[group], 0)
+    return value
+
+
+def _readable(key: str) -> str:
+    return key.replace("-", "_")
+
+
+def nest_stats(record: dict[str, Any]) -> dict[str, Any]:
+    """{"vcpu.0.time": 1, "balloon.last-update": 2} -> {"vcpu": {"vcpus": [{"index": 0, "time": 1}]}, ...}."""
+    nested: dict[str, Any] = {}
+    for key, value in record.items():
+        _insert(nested, key.split("."), value, parent=None)
+    state = nested.get("state")
+    if isinstance(state, dict) and isinstance(state.get("state"), int):
+        named = state_from_codes(state["state"], state.get("reason", 0))
+        state.update(state=named.state, reason=named.reason)
+    return {_top_name(name): _listify(name, value) for name, value in nested.items()}
+
+
+def _top_name(name: str) -> str:
+    return {"net": "interface"}.get(name, name)
+
+
+def _insert(tree: dict[str, Any], parts: list[str], value: Any, parent: Optional[str]) -> None:
+    head, rest = _readable(parts[0]), parts[1:]
+    if not rest:
+        tree[head] = value
+        return
+    child = tree.setdefault(head, {})
+    if not isinstance(child, dict):  # "a" and "a.b" both present: keep the scalar under "value"
+        child = tree[head] = {"value": child}
+    _insert(child, rest, value, head)
+
+
+def _listify(name: str, value: Any) -> Any:
+    """Turn the numeric keys of a group ({"0": {...}, "1": {...}}) into a list of dicts with an index."""
+    if not isinstance(value, dict):
+        return value
+    numeric = sorted((int(key) for key in value if key.isdigit()))
+    converted = {key: _listify(key, item) for key, item in value.items() if not key.isdigit()}
+    if numeric:
+        items = []
+        for number in numeric:
+            entry = value[str(number)]
+            entry = dict(_listify(str(number), entry)) if isinstance(entry, dict) else {"value": entry}
+            items.append({"index": number, **entry})
+        converted[LIST_NAMES.get(name, "items")] = items
+    return converted
+
+
+# --- bulk reads for many domains -----------------------------------------------------------------
+
+
+def _names_with(connection: Connection, flag_name: str) -> Optional[set[str]]:
+    """Names of the domains listAllDomains returns for one flag; None if this libvirt lacks it."""
+    flag_value = getattr(libvirt, flag_name, None)
+    if flag_value is None:
+        return None
+    return {dom.name() for dom in connection.call(f"list domains ({flag_name})", connection.conn.listAllDomains, flag_value)}
+
+
+def bulk_facts(connection: Connection, stats: Iterable[str] = ("state",),
+               domains: Optional[list[Domain]] = None) -> list[dict[str, Any]]:
+    """Facts of the domains (None: every domain) from one bulk stats call and three list calls."""
+    groups = set(stats) | {"state"}
+    if domains is None:
+        records = connection.call("get all domain stats", connection.conn.getAllDomainStats, stats_flags(groups), 0)
+        records = sorted(records, key=lambda record: record[0].name())
+    elif not domains:
+        return []
+    else:
+        records = connection.call("get domain stats", connection.conn.domainListGetStats,
+                                  [domain.virdomain for domain in domains], stats_flags(groups), 0)
+    autostart = _names_with(connection, "VIR_CONNECT_LIST_DOMAINS_AUTOSTART") or set()
+    persistent = _names_with(connection, "VIR_CONNECT_LIST_DOMAINS_PERSISTENT") or set()
+    managed_save = _names_with(connection, "VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE") or set()
+    facts = []
+    for virdomain, record in records:
+        name = virdomain.name()
+        nested = nest_stats(record)
+        state = nested.get("state", {})
+        domain_id = virdomain.ID()
+        facts.append({
+            "name": name,
+            "uuid": virdomain.UUIDString(),
+            "id": domain_id if domain_id >= 0 else None,
+            "state": state.get("state"),
+            "reason": state.get("reason"),
+            "persistent": name in persistent,
+            "autostart": name in autostart,
+            "has_managed_save": name in managed_save,
+            "stats": {group: value for group, value in nested.items() if group != "state"},
+        })
+    return facts
+
+
+# --- the definition -------------------------------------------------------------------------------
+
+
+def to_int(text: Optional[str]) -> Optional[int]:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _kib(element) -> Optional[int]:
+    if element is None:
+        return None
+    size = _xml.scaled_bytes(element)
+    return None if size is None else size // 1024
+
+
+def _disk_source(disk) -> Optional[str]:
+    source = disk.find("source")
+    if source is None:
+        return None
+    for attribute in ("file", "dev", "dir", "name", "volume"):
+        if source.get(attribute):
+            if attribute == "volume" and source.get("pool"):
+                return f"{source.get('pool')}/{source.get('volume')}"
+            if attribute == "name" and source.get("protocol"):
+                return f"{source.get('protocol')}:{source.get('name')}"
+            return source.get(attribute)
+    return None
+
+
+def _disk(disk) -> dict[str, Any]:
+    target = disk.find("target")
+    driver = disk.find("driver")
+    return {
+        "target": None if target is None else target.get("dev"),
+        "bus": None if target is None else target.get("bus"),
+        "device": disk.get("device", "disk"),
+        "type": disk.get("type"),
+        "source": _disk_source(disk),
+        "format": None if driver is None else driver.get("type"),
+        "readonly": disk.find("readonly") is not None,
+    }
+
+
+def _interface(interface) -> dict[str, Any]:
+    source = interface.find("source")
+    model = interface.find("model")
+    mac = interface.find("mac")
+    target = interface.find("target")
+    source_name = None
+    if source is not None:
+        source_name = source.get("network") or source.get("bridge") or source.get("dev") or source.get("path")
+    return {
+        "mac": None if mac is None else mac.get("address"),
+        "type": interface.get("type"),
+        "source": source_name,
+        "model": None if model is None else model.get("type"),
+        "target": None if target is None else target.get("dev"),
+    }
+
+
+def definition_summary(root) -> dict[str, Any]:
+    """The parts of a domain definition people look at, from its XML."""
+    os_type = root.find("os/type")
+    vcpu = root.find("vcpu")
+    devices = root.find("devices")
+    devices = devices if devices is not None else root.makeelement("devices", {})
+    return {
+        "type": root.get("type"),
+        "vcpus": to_int(vcpu.text) if vcpu is not None else None,
+        "current_vcpus": to_int(vcpu.get("current")) if vcpu is not None and vcpu.get("current") else None,
+        "memory_kib": _kib(root.find("memory")),
+        "current_memory_kib": _kib(root.find("currentMemory")),
+        "os": {
+            "type": None if os_type is None else (os_type.text or "").strip(),
+            "arch": None if os_type is None else os_type.get("arch"),
+            "machine": None if os_type is None else os_type.get("machine"),
+            "firmware": root.find("os").get("firmware") if root.find("os") is not None else None,
+            "boot": [boot.get("dev") for boot in root.iterfind("os/boot")],
+            "kernel": _xml.element_text(root, "os/kernel"),
+        },
+        "disks": [_disk(disk) for disk in devices.iterfind("disk")],
+        "interfaces": [_interface(interface) for interface in devices.iterfind("interface")],
+        "graphics": [
+            {"type": graphics.get("type"), "port": to_int(graphics.get("port")), "listen": graphics.get("listen")}
+            for graphics in devices.iterfind("graphics")
+        ],
+        "guest_agent_channel": any(
+            channel.find("target") is not None and channel.find("target").get("name") == GUEST_AGENT_CHANNEL
+            for channel in devices.iterfind("channel")
+        ),
+    }
+
+
+def metadata_summary(root, tags_namespace: Optional[str] = None) -> dict[str, Any]:
+    """Title, description, custom metadata elements (by namespace URI) and tags."""
+    custom = {}
+    tags: list[str] = []
+    metadata = root.find("metadata")
+    for element in (metadata if metadata is not None else []):
+        if not isinstance(element.tag, str) or not element.tag.startswith("{"):
+            continue
+        namespace = element.tag[1:].split("}", 1)[0]
+        custom[namespace] = _xml.to_string(element, pretty=False)
+        if namespace == tags_namespace:
+            tags.extend(split_tags(element.text))
+    return {
+        "title": _xml.element_text(root, "title"),
+        "description": _xml.element_text(root, "description"),
+        "custom": custom,
+        "tags": tags,
+    }
+
+
+def split_tags(text: Optional[str]) -> list[str]:
+    return [tag for tag in re.split(r"[\s,]+", text or "") if tag]
+
+
+# --- addresses ------------------------------------------------------------------------------------
+
+
+def addresses_from(answer: dict[str, Any], source: str) -> list[dict[str, Any]]:
+    """virDomainInterfaceAddresses' answer -> one dict per address."""
+    found = []
+    for interface, details in sorted((answer or {}).items()):
+        for address in details.get("addrs") or []:
+            family = "ipv6" if address.get("type") == getattr(libvirt, "VIR_IP_ADDR_TYPE_IPV6", 1) else "ipv4"
+            found.append({
+                "interface": interface, "mac": details.get("hwaddr"), "address": address.get("addr"),
+                "prefix": address.get("prefix"), "family": family, "source": source,
+            })
+    return found
+
+
+def pick_address(addresses: list[dict[str, Any]], sources: list[str], prefer_ipv4: bool = True,
+                 ) -> Optional[str]:
+    """The first usable address by source order, IPv4 first when preferred; never loopback."""
+    usable = [a for a in addresses if a["address"] and not _is_loopback(a["address"])]
+    families = ("ipv4", "ipv6") if prefer_ipv4 else ("ipv6", "ipv4")
+    for source in sources:
+        for family in families:
+            for address in usable:
+                if address["source"] == source and address["family"] == family:
+                    return address["address"]
+    return None
+
+
+def _is_loopback(address: str) -> bool:
+    return address.startswith("127.") or address == "::1" or address.startswith("fe80:")
+
+
+def read_addresses(domain: Domain, sources: Iterable[str]) -> list[dict[str, Any]]:
+    """Addresses of a running domain from each source; a source that cannot answer gives none."""
+    found: list[dict[str, Any]] = []
+    for source in sources:
+        try:
+            answer = domain.call(f"read addresses ({source})", "interfaceAddresses",
+                                 getattr(libvirt, ADDRESS_SOURCES[source]), 0)
+        except VirtopsError:
+            # An agent that is not running or a network without leases is not an error here:
+            # the other sources may still answer.
+            continue
+        found.extend(addresses_from(answer, source))
+    return found

@@ -136,7 +136,7 @@ def _compare_element(desired, actual, path: str, out: list[Difference]) -> None:
         if not _same_value(name, wanted, present):
             out.append(Difference(f"{path}/@{name}", present, wanted))
     if scaled:
-        wanted_bytes, present_bytes = _scaled_bytes(desired), _scaled_bytes(actual)
+        wanted_bytes, present_bytes = scaled_bytes(desired), scaled_bytes(actual)
         if wanted_bytes != present_bytes:
             out.append(Difference(path, _describe_scaled(actual), _describe_scaled(desired)))
     else:
@@ -158,7 +158,7 @@ def _is_integer(text: Optional[str]) -> bool:
     return bool(text and text.strip().isdigit())
 
 
-def _scaled_bytes(element) -> Optional[int]:
+def scaled_bytes(element) -> Optional[int]:
     if not _is_integer(element.text):
         return None
     factor = UNIT_FACTORS.get((element.get("unit") or DEFAULT_UNIT).lower())

@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, virtops.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading many libvirt hosts at once, for the inventory plugin.
+
+Per host: one connection, one getAllDomainStats and three listAllDomains calls, whatever the
+number of domains. Per-domain calls only for opt-in extras (addresses, guest info, metadata), run
+concurrently and bounded in time. Hosts are read concurrently; an unreachable one is reported,
+not fatal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any, Optional
+from urllib.parse import urlparse
+
+from ansible_collections.virtops.libvirt.plugins.module_utils import _facts, _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import (
+    Connection,
+    ConnectionParams,
+    resolve_uri,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import VirtopsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map
+
+
+@dataclass
+class HostSpec:
+    """One libvirt host of the inventory configuration."""
+
+    uri: str
+    name: Optional[str] = None
+    auth_username: Optional[str] = None
+    auth_password: Optional[str] = field(default=None, repr=False)
+
+    @classmethod
+    def from_config(cls, entry: Any) -> "HostSpec":
+        if isinstance(entry, str):
+            return cls(uri=entry)
+        if isinstance(entry, dict) and set(entry) <= {"uri", "name", "auth_username", "auth_password"}:
+            return cls(uri=resolve_uri(entry.get("uri")), name=entry.get("name"),
+                       auth_username=entry.get("auth_username"), auth_password=entry.get("auth_password"))
+        raise ValueError(f"each entry of hosts must be a URI or a dict with uri, name, auth_username, "
+                         f"auth_password; got {entry!r}")
+
+    def label(self) -> str:
+        """The name the inventory uses for this host: the configured one, else the URI's host."""
+        if self.name:
+            return self.name
+        parsed = urlparse(self.uri)
+        return parsed.hostname or "localhost"
+
+
+@dataclass
+class FleetOptions:
+    stats: list[str] = field(default_factory=lambda: ["state"])
+    addresses: bool = False
+    address_sources: list[str] = field(default_factory=lambda: ["lease", "agent", "arp"])
+    guest_info: bool = False
+    metadata: bool = False
+    tags_namespace: Optional[str] = None
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+    parallel: int = 16
+    timeout: float = 10
+
+    def wants(self, facts: dict[str, Any]) -> bool:
+        name = facts["name"]
+        if self.include and not any(fnmatchcase(name, pattern) for pattern in self.include):
+            return False
+        if any(fnmatchcase(name, pattern) for pattern in self.exclude):
+            return False
+        return not self.states or facts["state"] in self.states
+
+
+def read_host(spec: HostSpec, options: FleetOptions) -> dict[str, Any]:
+    """{"host": label, "uri": ..., "domains": [facts...]} or {"host", "uri", "error": message}."""
+    record: dict[str, Any] = {"host": spec.label(), "uri": spec.uri}
+    params = ConnectionParams(uri=spec.uri, auth_username=spec.auth_username, auth_password=spec.auth_password,
+                              readonly=not (options.addresses or options.guest_info))
+    try:
+        with Connection(params, events=False) as connection:
+            domains = [facts for facts in _facts.bulk_facts(connection, options.stats) if options.wants(facts)]
+            _add_extras(connection, domains, options)
+    except VirtopsError as error:
+        record["error"] = error.message
+        return record
+    record["domains"] = domains
+    return record
+
+
+def read_hosts(specs: list[HostSpec], options: FleetOptions) -> list[dict[str, Any]]:
+    """read_host for every host at once; results in the configured order."""
+    timeout = options.timeout * 3 + 60  # connecting and bulk reads; extras have their own deadline
+    results = bounded_map(lambda spec: read_host(spec, options), specs, len(specs) or 1, timeout)
+    records = []
+    for spec, result in zip(specs, results):
+        if result is TIMED_OUT:
+            result = {"host": spec.label(), "uri": spec.uri, "error": f"no answer within {timeout:g} s"}
+        elif isinstance(result, Exception):
+            result = {"host": spec.label(), "uri": spec.uri, "error": str(result)}
+        records.append(result)
+    return records
+
+
+def _add_extras(connection: Connection, domains: list[dict[str, Any]], options: FleetOptions) -> None:
+    """Per-domain opt-in facts, concurrently; a domain that does not answer in time gets none."""
+    if not (options.addresses or options.guest_info or options.metadata):
+        return
+
+    def extras(facts: dict[str, Any]) -> dict[str, Any]:
+        domain = Domain.lookup(connection, uuid=facts["uuid"])
+        found: dict[str, Any] = {}
+        if options.metadata:
+            root = _xml.parse(domain.xml_desc(0), "domain XML")
+            found["metadata"] = _facts.metadata_summary(root, options.tags_namespace)
+        if facts["state"] == "running":
+            if options.addresses:
+                found["addresses"] = _facts.read_addresses(domain, options.address_sources)
+            if options.guest_info:
+                found["guest"] = _facts.nest_stats(domain.call("read guest info", "guestInfo", 0, 0))
+        return found
+
+    results = bounded_map(extras, domains, options.parallel, options.timeout)
+    for facts, result in zip(domains, results):
+        if isinstance(result, dict):
+            facts.update(result)
+        else:
+            facts["extras_error"] = "no answer in time" if result is TIMED_OUT else str(result)

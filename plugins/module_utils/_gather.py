@@ -1,0 +1,251 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, virtops.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""domain_info's gather groups: which calls each group makes, and the dicts it returns.
+
+The base facts and stats of all requested domains come from one bulk call (_facts.bulk_facts);
+every other group costs calls per domain and runs only when asked for.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+from ansible_collections.virtops.libvirt.plugins.module_utils import _facts, _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, VirtopsError, WaitTimeout
+from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map
+
+GATHER_GROUPS = (
+    "state", "definition", "xml", "stats", "block", "jobs", "vcpus", "tuning", "snapshots", "checkpoints",
+    "addresses", "guest", "security", "messages", "metadata", "flags",
+)
+DEFAULT_GATHER = ("state", "definition", "flags")
+BASE_KEYS = ("name", "uuid", "id", "state", "reason", "persistent", "autostart", "has_managed_save")
+
+
+@dataclass
+class GatherOptions:
+    gather: list[str] = field(default_factory=lambda: list(DEFAULT_GATHER))
+    stats: list[str] = field(default_factory=lambda: list(_facts.STATS_GROUPS))
+    address_sources: list[str] = field(default_factory=lambda: ["lease", "agent", "arp"])
+    agent_timeout: float = 5
+    tags_namespace: Optional[str] = None
+
+    def validate(self) -> None:
+        unknown = sorted(set(self.gather) - set(GATHER_GROUPS))
+        if unknown:
+            raise InvalidArgument(f"gather: unknown group(s) {', '.join(unknown)}; expected some of {', '.join(GATHER_GROUPS)}")
+        _facts.stats_flags(self.stats)
+        if self.agent_timeout <= 0:
+            raise InvalidArgument(f"agent_timeout must be positive (got {self.agent_timeout:g})")
+
+
+class DomainReader:
+    """Per-domain reads for one domain, sharing its XML between the groups that need it."""
+
+    def __init__(self, domain: Domain, facts: dict[str, Any], options: GatherOptions) -> None:
+        self.domain = domain
+        self.facts = facts
+        self.options = options
+        self._root = None
+
+    @property
+    def active(self) -> bool:
+        return self.facts["state"] not in ("shutoff", "absent")
+
+    def root(self):
+        if self._root is None:
+            self._root = _xml.parse(self.domain.xml_desc(0), "domain XML")
+        return self._root
+
+    def disk_targets(self) -> list[str]:
+        return [disk["target"] for disk in _facts.definition_summary(self.root())["disks"] if disk["target"]]
+
+    # -- one method per gather group --
+
+    def definition(self) -> dict[str, Any]:
+        return _facts.definition_summary(self.root())
+
+    def xml(self) -> str:
+        return self.domain.xml_desc(0)
+
+    def metadata(self) -> dict[str, Any]:
+        return _facts.metadata_summary(self.root(), self.options.tags_namespace)
+
+    def flags(self) -> dict[str, Any]:
+        return {
+            "autostart": self.facts["autostart"],
+            "persistent": self.facts["persistent"],
+            "has_managed_save": self.facts["has_managed_save"],
+            "updated": bool(self.domain.call("read updated flag", "isUpdated")),
+        }
+
+    def block(self) -> dict[str, Any]:
+        disks = {}
+        for target in self.disk_targets():
+            try:
+                capacity, allocation, physical = self.domain.call(f"read block info of {target}", "blockInfo", target, 0)
+                disks[target] = {"capacity": capacity, "allocation": allocation, "physical": physical}
+            except VirtopsError as error:  # e.g. a CD-ROM without media
+                disks[target] = {"error": error.message}
+        errors = self.domain.call("read disk errors", "diskErrors", 0) if self.active else {}
+        return {"disks": disks, "errors": {target: _disk_error_name(code) for target, code in errors.items()}}
+
+    def jobs(self) -> dict[str, Any]:
+        if not self.active:
+            return {"type": "none"}
+        stats = dict(self.domain.call("read job stats", "jobStats", 0))
+        stats["type"] = _JOB_TYPES.get(stats.get("type"), stats.get("type"))
+        return {_facts_key(key): value for key, value in stats.items()}
+
+    def vcpus(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"pinning": [list(cpus) for cpus in self.domain.call(
+            "read vCPU pinning", "vcpuPinInfo", _config_or_live(self.active))]}
+        if self.active:
+            info, _pinning = self.domain.call("read vCPU info", "vcpus")
+            found["vcpus"] = [{"number": number, "state": _VCPU_STATES.get(state, state), "cpu_time": cpu_time,
+                               "cpu": cpu} for number, state, cpu_time, cpu in info]
+        found["emulator_pinning"] = list(self.domain.call("read emulator pinning", "emulatorPinInfo",
+                                                          _config_or_live(self.active)))
+        found["iothreads"] = [{"id": thread_id, "pinning": list(cpus)} for thread_id, cpus in self.domain.call(
+            "read IOThreads", "ioThreadInfo", _config_or_live(self.active))]
+        return found
+
+    def tuning(self) -> dict[str, Any]:
+        flags = _config_or_live(self.active)
+        found = {
+            "memory": self._optional("read memory tuning", "memoryParameters", flags),
+            "blkio": self._optional("read blkio tuning", "blkioParameters", flags),
+            "numa": self._optional("read NUMA tuning", "numaParameters", flags),
+            "scheduler": self._optional("read scheduler parameters", "schedulerParametersFlags", flags),
+            "perf": self._optional("read perf events", "perfEvents", flags),
+        }
+        found["block_iotune"] = {target: self._optional(f"read I/O tuning of {target}", "blockIoTune", target, flags)
+                                 for target in self.disk_targets()}
+        return found
+
+    def _optional(self, operation: str, method: str, *args: Any) -> Any:
+        """Tunables a driver may not implement: report the reason instead of failing the task."""
+        try:
+            return self.domain.call(operation, method, *args)
+        except VirtopsError as error:
+            return {"unavailable": error.message}
+
+    def snapshots(self) -> dict[str, Any]:
+        items = [self._snapshot(snapshot) for snapshot in self.domain.call("list snapshots", "listAllSnapshots", 0)]
+        return _tree(items)
+
+    def _snapshot(self, snapshot: Any) -> dict[str, Any]:
+        root = _xml.parse(snapshot.getXMLDesc(0), "snapshot XML")
+        return {
+            "name": _xml.element_text(root, "name"),
+            "parent": _xml.element_text(root, "parent/name"),
+            "state": _xml.element_text(root, "state"),
+            "creation_time": _facts.to_int(_xml.element_text(root, "creationTime")),
+            "description": _xml.element_text(root, "description"),
+            "current": bool(snapshot.isCurrent(0)),
+        }
+
+    def checkpoints(self) -> dict[str, Any]:
+        items = []
+        for checkpoint in self.domain.call("list checkpoints", "listAllCheckpoints", 0):
+            root = _xml.parse(checkpoint.getXMLDesc(0), "checkpoint XML")
+            items.append({
+                "name": _xml.element_text(root, "name"),
+                "parent": _xml.element_text(root, "parent/name"),
+                "creation_time": _facts.to_int(_xml.element_text(root, "creationTime")),
+            })
+        return _tree(items)
+
+    def addresses(self) -> list[dict[str, Any]]:
+        return _facts.read_addresses(self.domain, self.options.address_sources) if self.active else []
+
+    def guest(self) -> dict[str, Any]:
+        if not self.active:
+            return {}
+        answer = _bounded(lambda: self.domain.call("read guest info", "guestInfo", 0, 0), self.options.agent_timeout,
+                          f"the guest agent of domain '{self.domain.name}' did not answer guest info within "
+                          f"agent_timeout={self.options.agent_timeout:g} s")
+        return _facts.nest_stats(answer)
+
+    def security(self) -> list[dict[str, Any]]:
+        labels = self.domain.call("read security labels", "securityLabelList") if self.active else []
+        return [{"label": label, "enforcing": bool(enforcing)} for label, enforcing in labels]
+
+    def messages(self) -> list[str]:
+        return list(self.domain.call("read messages", "messages", 0))
+
+
+def _config_or_live(active: bool) -> int:
+    return libvirt.VIR_DOMAIN_AFFECT_LIVE if active else libvirt.VIR_DOMAIN_AFFECT_CONFIG
+
+
+def _facts_key(key: str) -> str:
+    return key.replace("-", "_").replace(".", "_")
+
+
+def _tree(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Names, the current one, and each item's children: the parent tree as data."""
+    for item in items:
+        item["children"] = sorted(other["name"] for other in items if other["parent"] == item["name"])
+    items.sort(key=lambda item: (item.get("creation_time") or 0, item["name"] or ""))
+    current = next((item["name"] for item in items if item.get("current")), None)
+    return {"names": [item["name"] for item in items], "current": current, "items": items,
+            "roots": [item["name"] for item in items if not item["parent"]]}
+
+
+def _bounded(call: Callable[[], Any], timeout: float, message: str) -> Any:
+    """Run a call that may hang (the guest agent) in a thread; give up after `timeout` seconds."""
+    outcome = bounded_map(lambda _item: call(), [None], 1, timeout)[0]
+    if outcome is TIMED_OUT:
+        raise WaitTimeout(message)
+    if isinstance(outcome, BaseException):
+        # bounded_map hands back what the call raised
+        raise outcome  # pylint: disable=raising-non-exception
+    return outcome
+
+
+_JOB_TYPES = {0: "none", 1: "bounded", 2: "unbounded", 3: "completed", 4: "failed", 5: "cancelled"}
+_VCPU_STATES = {0: "offline", 1: "running", 2: "blocked"}
+
+
+def _disk_error_name(code: int) -> str:
+    return {0: "none", 1: "unspec", 2: "no_space"}.get(code, str(code))
+
+
+def gather(connection: Connection, domains: Optional[list[Domain]], options: GatherOptions,
+           parallel: int = 8) -> list[dict[str, Any]]:
+    """Facts of `domains` (None: every domain) with the requested groups, in a stable order."""
+    options.validate()
+    stats_groups = options.stats if "stats" in options.gather else []
+    base = _facts.bulk_facts(connection, stats_groups, domains=domains)
+    handles = {domain.name: domain for domain in domains or []}
+
+    def one(facts: dict[str, Any]) -> dict[str, Any]:
+        domain = handles.get(facts["name"]) or Domain.lookup(connection, uuid=facts["uuid"])
+        reader = DomainReader(domain, facts, options)
+        result = {key: facts[key] for key in BASE_KEYS}
+        if "stats" in options.gather:
+            result["stats"] = facts["stats"]
+        for group in options.gather:
+            if group not in ("state", "stats"):
+                result[group] = _read_group(reader, group)
+        return result
+
+    extras = [group for group in options.gather if group not in ("state", "stats")]
+    if not extras or len(base) < 2:
+        return [one(facts) for facts in base]
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(base)))) as pool:
+        return list(pool.map(one, base))
+
+
+def _read_group(reader: DomainReader, group: str) -> Any:
+    """One group's facts; a failure to read one group is reported in place, not fatal."""
+    try:
+        return getattr(reader, group)()
+    except VirtopsError as error:
+        return {"error": error.message}

@@ -1,0 +1,170 @@
+"""The inventory plugin, through ansible-inventory, on two test-driver hosts."""
+
+import importlib.util
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.virtops.libvirt.plugins.inventory.libvirt import safe_group_name
+
+FIXTURE_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
+FLEET_URI = "test://" + os.path.abspath(os.path.join(FIXTURE_DIR, "fleet-node.xml"))
+
+
+def collections_root():
+    location = importlib.util.find_spec("ansible_collections.virtops.libvirt").submodule_search_locations[0]
+    return str(Path(location).parents[2])
+
+
+def inventory(tmp_path, config, name="fleet.libvirt.yml", *extra):
+    path = tmp_path / name
+    path.write_text(config)
+    environment = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_INVENTORY_ENABLED="virtops.libvirt.libvirt",
+                       ANSIBLE_INVENTORY_UNPARSED_FAILED="true", ANSIBLE_NOCOLOR="1")
+    completed = subprocess.run(["ansible-inventory", "-i", str(path), "--list", *extra], capture_output=True,
+                               text=True, env=environment, timeout=120, check=False)
+    return completed
+
+
+def plain(value):
+    """ansible-inventory marks unsafe strings as {"__ansible_unsafe": text}; the text itself."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
+def listed(tmp_path, config):
+    completed = inventory(tmp_path, config)
+    assert completed.returncode == 0, completed.stderr
+    return plain(json.loads(completed.stdout)), completed.stderr
+
+
+TWO_HOSTS = f"""
+plugin: virtops.libvirt.libvirt
+hosts:
+  - uri: "{FLEET_URI}"
+    name: kvm01
+  - uri: "{FLEET_URI}"
+    name: kvm02.example.com
+"""
+
+
+def test_two_hosts_with_the_same_domain_names_never_overwrite(tmp_path):
+    data, warnings = listed(tmp_path, TWO_HOSTS)
+    hostvars = data["_meta"]["hostvars"]
+    assert sorted(hostvars) == sorted(["web01", "db01", "web-{{ 7 * 7 }}", "web01_kvm02.example.com",
+                                       "db01_kvm02.example.com", "web-{{ 7 * 7 }}_kvm02.example.com"])
+    assert hostvars["web01"]["libvirt_host"] == "kvm01"
+    assert hostvars["web01_kvm02.example.com"]["libvirt_host"] == "kvm02.example.com"
+    assert "same inventory name" in warnings
+
+
+def test_groups_by_state_and_host_are_valid_names(tmp_path):
+    data, _warnings = listed(tmp_path, TWO_HOSTS)
+    assert set(data["libvirt_running"]["hosts"]) == {"web01", "web01_kvm02.example.com"}
+    assert set(data["libvirt_shutoff"]["hosts"]) == {"db01", "db01_kvm02.example.com"}
+    assert set(data["libvirt_paused"]["hosts"]) == {"web-{{ 7 * 7 }}", "web-{{ 7 * 7 }}_kvm02.example.com"}
+    assert "libvirt_host_kvm02_example_com" in data
+    for group in data:
+        assert group.replace("_", "a").isalnum() and not group[0].isdigit(), group
+
+
+def test_hostname_pattern_takes_only_its_placeholders(tmp_path):
+    completed = inventory(tmp_path, TWO_HOSTS + 'hostname: "{{ lookup(\'pipe\', \'id\') }}"\n')
+    assert completed.returncode != 0 and "may only use" in completed.stderr
+
+
+def test_hostname_template_and_uuid(tmp_path):
+    data, warnings = listed(tmp_path, TWO_HOSTS + 'hostname: "{{ host }}-{{ name }}"\n')
+    assert "kvm01-web01" in data["_meta"]["hostvars"] and "kvm02.example.com-db01" in data["_meta"]["hostvars"]
+    assert "same inventory name" not in warnings
+    data, _warnings = listed(tmp_path, f'plugin: virtops.libvirt.libvirt\nhosts: ["{FLEET_URI}"]\nhostname: uuid\n')
+    assert "11111111-1111-4111-8111-111111111111" in data["_meta"]["hostvars"]
+    uuid_groups = [group for group in data if group.startswith("_") and group != "_meta"]
+    assert uuid_groups == [], "no group is named after a UUID"
+
+
+def test_guest_strings_are_never_templated(tmp_path):
+    config = TWO_HOSTS + """metadata: true
+compose:
+  leaked: libvirt_metadata.description
+  name_again: libvirt_name
+"""
+    raw = json.loads(inventory(tmp_path, config).stdout)
+    assert raw["_meta"]["hostvars"]["web01"]["libvirt_metadata"]["description"] == {
+        "__ansible_unsafe": "{{ lookup('pipe', 'id') }}"}
+    data, _warnings = listed(tmp_path, config)
+    web01 = data["_meta"]["hostvars"]["web01"]
+    assert web01["leaked"] == "{{ lookup('pipe', 'id') }}"
+    assert data["_meta"]["hostvars"]["web-{{ 7 * 7 }}"]["name_again"] == "web-{{ 7 * 7 }}"
+    assert "uid=" not in json.dumps(data)
+
+
+def test_tags_become_groups_and_filters_apply(tmp_path):
+    config = f"""
+plugin: virtops.libvirt.libvirt
+hosts: ["{FLEET_URI}"]
+metadata: true
+include: ["web*"]
+exclude: ["*{{{{*"]
+"""
+    data, _warnings = listed(tmp_path, config)
+    assert sorted(data["_meta"]["hostvars"]) == ["web01"]
+    assert data["libvirt_tag_web"]["hosts"] == ["web01"] and data["libvirt_tag_prod"]["hosts"] == ["web01"]
+    assert data["_meta"]["hostvars"]["web01"]["libvirt_metadata"]["title"] == "Shop front end"
+
+
+def test_state_filter_and_shut_off_domains_are_quiet(tmp_path):
+    completed = inventory(tmp_path, f'plugin: virtops.libvirt.libvirt\nhosts: ["{FLEET_URI}"]\nstates: [shutoff]\n')
+    assert completed.returncode == 0
+    assert sorted(json.loads(completed.stdout)["_meta"]["hostvars"]) == ["db01"]
+    assert "WARNING" not in completed.stderr.upper()
+
+
+def test_an_unreachable_host_is_named_and_the_others_still_listed(tmp_path):
+    config = TWO_HOSTS + "  - uri: qemu+unix:///system?socket=/nonexistent/sock\n    name: kvm03\n"
+    data, warnings = listed(tmp_path, config)
+    assert "web01" in data["_meta"]["hostvars"]
+    assert "libvirt host kvm03" in warnings and "could not be read" in warnings
+
+
+def test_strict_hosts_fails_on_an_unreachable_host(tmp_path):
+    config = TWO_HOSTS + "  - qemu+unix:///system?socket=/nonexistent/sock\nstrict_hosts: true\n"
+    completed = inventory(tmp_path, config)
+    assert completed.returncode != 0
+    assert "could not be read" in completed.stderr
+
+
+def test_only_files_named_libvirt_yml_are_taken(tmp_path):
+    completed = inventory(tmp_path, TWO_HOSTS, "fleet.yml")
+    assert completed.returncode != 0
+
+
+def test_cache_serves_the_second_run(tmp_path):
+    cache_dir = tmp_path / "cache"
+    config = TWO_HOSTS.replace("name: kvm01", "name: kvm01") + f"""cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: {cache_dir}
+cache_timeout: 600
+"""
+    first, _warnings = listed(tmp_path, config)
+    assert list(cache_dir.iterdir()), "the first run filled the cache"
+    # The cache answers even when the host is gone: point the same file's key at a dead URI.
+    second, _warnings = listed(tmp_path, config)
+    assert second["_meta"]["hostvars"] == first["_meta"]["hostvars"]
+
+
+@pytest.mark.parametrize("raw, safe", [
+    ("libvirt_host_kvm-01.example.com", "libvirt_host_kvm_01_example_com"),
+    ("6695eb01-f6a4", "_6695eb01_f6a4"),
+    ("libvirt_tag_web prod", "libvirt_tag_web_prod"),
+])
+def test_safe_group_names(raw, safe):
+    assert safe_group_name(raw) == safe
