@@ -44,6 +44,7 @@ FORMATS = ("qcow2", "raw")
 MODES = ("push", "pull")
 JOB_TYPE_NAMES = ("none", "bounded", "unbounded", "completed", "failed", "cancelled")
 ABORT_WAIT = 30.0  # seconds for an aborted job to go away
+POLL_INTERVAL = 2.0  # job stats are re-read this often in case an event is lost
 
 
 @dataclass
@@ -289,7 +290,7 @@ class BackupRunner:
                 raise WaitTimeout(f"domain '{name}': the backup did not finish within {timeout:g} s ({progress} "
                                   "copied); the job was aborted and its files removed", domain=name,
                                   operation="backup")
-            woke.wait(min(remaining, 2.0))
+            woke.wait(min(remaining, POLL_INTERVAL))
             woke.clear()
 
     def _abort(self) -> None:

@@ -228,6 +228,8 @@ class SnapshotOptions:
                 raise InvalidArgument("retain needs a prefix: only snapshots whose names start with it are pruned")
             if self.state not in ("present",):
                 raise InvalidArgument("retain works with state=present (create, then prune)")
+            if self.name and self.retain == 0:
+                raise InvalidArgument(f"retain: 0 would delete the new snapshot '{self.name}' at once")
             if self.name and not self.name.startswith(self.prefix):
                 raise InvalidArgument(f"snapshot '{self.name}' does not start with prefix '{self.prefix}'")
         elif not self.name:
@@ -487,8 +489,6 @@ class SnapshotRunner:
         total = len(matching) + (1 if options.name and options.name not in [s["name"] for s in before] else 0)
         excess = max(0, total - keep)
         doomed = matching[:excess]  # `before` is oldest first; a new snapshot is the newest
-        if options.name and excess > len(matching):
-            raise InvalidArgument(f"retain: {keep} would delete the new snapshot '{options.name}' at once")
         self.result["deleted"] = [snapshot["name"] for snapshot in doomed]
         if not doomed:
             return planned

@@ -1,0 +1,197 @@
+"""Backup options, backup XML, and the wait/abort/undo logic of push backups (with a fake domain)."""
+
+import contextlib
+import os
+import threading
+
+import pytest
+
+from ansible_collections.virtops.libvirt.plugins.module_utils import _backup, _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._backup import BackupOptions, BackupRunner
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import libvirt
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import DomainState
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
+    InvalidArgument,
+    LibvirtCallError,
+    WaitTimeout,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+
+DOMAIN_XML = """<domain type='qemu'><name>vm</name><devices>
+<disk type='file' device='disk'><source file='/img/a.qcow2'/><target dev='vda'/></disk>
+<disk type='file' device='disk'><source file='/img/b.qcow2'/><target dev='vdb'/></disk>
+<disk type='file' device='cdrom'><target dev='sda'/><readonly/></disk>
+</devices></domain>"""
+
+
+class FakeCheckpoint:
+    def __init__(self, domain, name):
+        self.domain, self.name = domain, name
+
+    def getName(self):
+        return self.name
+
+    def getXMLDesc(self, _flags):
+        return f"<domaincheckpoint><name>{self.name}</name><creationTime>1</creationTime></domaincheckpoint>"
+
+    def delete(self, _flags):
+        self.domain.checkpoints.remove(self.name)
+
+
+class FakeConnection:
+    @staticmethod
+    def call(_operation, func, *args, domain=None):
+        return func(*args)
+
+
+class FakeDomain:
+    """Enough of _domain.Domain for a backup: a job that finishes after `polls_until_done` polls."""
+
+    name = "vm"
+
+    def __init__(self, polls_until_done=1, success=True):
+        self.connection = FakeConnection()
+        self.polls_until_done = polls_until_done
+        self.success = success
+        self.checkpoints = []
+        self.calls = []
+        self.job_active = False
+        self.files = {}
+
+    def state(self):
+        return DomainState("running", "booted")
+
+    def xml_desc(self, _flags=0):
+        return DOMAIN_XML
+
+    @contextlib.contextmanager
+    def watching(self, _event_ids, _on_event=None):
+        yield threading.Event()
+
+    def call(self, operation, method, *args):
+        self.calls.append(method)
+        if method == "backupBegin":
+            self.job_active = True
+            if args[1]:
+                self.checkpoints.append(_xml.element_text(_xml.parse(args[1]), "name"))
+            for target in _xml.parse(args[0]).iter("target"):
+                with open(target.get("file"), "w", encoding="utf-8") as handle:
+                    handle.write("partial")
+            return 0
+        if method == "jobStats":
+            if args[0]:
+                return {"type": 3 if self.success else 4, "success": self.success, "disk_total": 10,
+                        "errmsg": None if self.success else "No space left on device"}
+            if self.job_active:
+                self.polls_until_done -= 1
+                if self.polls_until_done < 0:
+                    self.job_active = False
+            return {"type": libvirt.VIR_DOMAIN_JOB_UNBOUNDED if self.job_active else 0, "disk_total": 10,
+                    "disk_processed": 3}
+        if method == "abortJob":
+            self.job_active = False
+            return 0
+        if method == "listAllCheckpoints":
+            return [FakeCheckpoint(self, name) for name in self.checkpoints]
+        if method == "checkpointLookupByName":
+            return FakeCheckpoint(self, args[0])
+        raise AssertionError(f"unexpected call {method}")
+
+
+@pytest.fixture(autouse=True)
+def fast_polls(monkeypatch):
+    monkeypatch.setattr(_backup, "POLL_INTERVAL", 0.01)
+
+
+@pytest.mark.parametrize("backup, message", [
+    ({"mode": "push"}, "target_dir is required"),
+    ({"target_dir": "relative"}, "absolute path"),
+    ({"target_dir": "/x", "timeout": -1}, "must not be negative"),
+    ({"mode": "pull", "socket": "/s"}, "scratch_dir is required"),
+    ({"mode": "pull", "scratch_dir": "/s"}, "either backup.socket"),
+    ({"mode": "pull", "scratch_dir": "/s", "socket": "/s", "port": 10809}, "either backup.socket"),
+])
+def test_bad_backup_options_are_refused(backup, message):
+    with pytest.raises(InvalidArgument, match=message):
+        BackupOptions.from_params(backup)
+
+
+def test_push_xml_has_one_file_per_chosen_disk_and_leaves_the_others_out():
+    runner = BackupRunner(FakeDomain(), ChangeRecorder(False), "qemu:///system")
+    options = BackupOptions.from_params({"target_dir": "/b", "format": "raw", "incremental": "cp1"})
+    root = _xml.parse(runner.backup_xml(options, ["vdb"]))
+    assert root.get("mode") == "push" and _xml.element_text(root, "incremental") == "cp1"
+    disks = {disk.get("name"): disk for disk in root.iter("disk")}
+    assert set(disks) == {"vda", "vdb"}  # the read-only cdrom is no backup candidate
+    assert disks["vda"].get("backup") == "no"
+    assert disks["vdb"].find("target").get("file") == "/b/vdb.raw"
+    assert disks["vdb"].find("driver").get("type") == "raw"
+
+
+def test_pull_xml_has_the_server_and_scratch_files():
+    runner = BackupRunner(FakeDomain(), ChangeRecorder(False), "qemu:///system")
+    options = BackupOptions.from_params({"mode": "pull", "scratch_dir": "/s", "port": 10809, "host": "127.0.0.1"})
+    root = _xml.parse(runner.backup_xml(options, ["vda", "vdb"]))
+    assert root.find("server").attrib == {"transport": "tcp", "name": "127.0.0.1", "port": "10809"}
+    assert [disk.find("scratch").get("file") for disk in root.iter("disk")] == ["/s/vda.scratch", "/s/vdb.scratch"]
+
+
+def test_local_uris():
+    assert _backup.is_local_uri("qemu:///system")
+    assert _backup.is_local_uri("qemu+unix:///system?socket=/run/x")
+    assert not _backup.is_local_uri("qemu+ssh://root@kvm01/system")
+
+
+def test_push_backup_waits_and_returns_the_completed_job(tmp_path):
+    domain = FakeDomain(polls_until_done=2)
+    recorder = ChangeRecorder(False)
+    result = BackupRunner(domain, recorder, "qemu:///system").run(
+        BackupOptions.from_params({"target_dir": str(tmp_path), "disks": ["vda"]}), "cp1")
+    assert result["backup"]["job"]["success"] and result["backup"]["sizes"] == {"vda": 7}
+    assert recorder.actions == [f"full backup of vda to {tmp_path}, creating checkpoint 'cp1'"]
+    assert domain.checkpoints == ["cp1"]
+    again = BackupRunner(domain, ChangeRecorder(False), "qemu:///system").run(
+        BackupOptions.from_params({"target_dir": str(tmp_path), "disks": ["vda"]}), "cp1")
+    assert again["backup"]["skipped"] and domain.calls.count("backupBegin") == 1
+
+
+def test_check_mode_starts_nothing(tmp_path):
+    domain = FakeDomain()
+    recorder = ChangeRecorder(True)
+    result = BackupRunner(domain, recorder, "qemu:///system").run(
+        BackupOptions.from_params({"target_dir": str(tmp_path)}), "cp1")
+    assert recorder.changed and "backupBegin" not in domain.calls and os.listdir(tmp_path) == []
+    assert result["diff"]["after"]["checkpoints"] == ["cp1"]
+    assert result["diff"]["after"]["backup_files"] == [f"{tmp_path}/vda.qcow2", f"{tmp_path}/vdb.qcow2"]
+
+
+def test_a_timeout_aborts_the_job_and_removes_files_and_checkpoint(tmp_path):
+    domain = FakeDomain(polls_until_done=10 ** 6)
+    with pytest.raises(WaitTimeout, match="did not finish within 0 s \\(3 of 10 bytes copied\\); the job was aborted"):
+        BackupRunner(domain, ChangeRecorder(False), "qemu:///system").run(
+            BackupOptions.from_params({"target_dir": str(tmp_path), "timeout": 0}), "cp1")
+    assert "abortJob" in domain.calls and not domain.job_active
+    assert os.listdir(tmp_path) == [] and domain.checkpoints == []
+
+
+def test_a_failed_job_is_reported_and_undone(tmp_path):
+    domain = FakeDomain(success=False)
+    with pytest.raises(LibvirtCallError, match="backup failed: No space left on device"):
+        BackupRunner(domain, ChangeRecorder(False), "qemu:///system").run(
+            BackupOptions.from_params({"target_dir": str(tmp_path)}), "cp1")
+    assert os.listdir(tmp_path) == [] and domain.checkpoints == []
+
+
+def test_refusals_before_any_change(tmp_path):
+    domain = FakeDomain()
+    runner = BackupRunner(domain, ChangeRecorder(False), "qemu:///system")
+    with pytest.raises(InvalidArgument, match="no checkpoint 'cp0'"):
+        runner.run(BackupOptions.from_params({"target_dir": str(tmp_path), "incremental": "cp0"}), None)
+    with pytest.raises(InvalidArgument, match="no disk 'vdq'"):
+        runner.run(BackupOptions.from_params({"target_dir": str(tmp_path), "disks": ["vdq"]}), None)
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        runner.run(BackupOptions.from_params({"target_dir": str(tmp_path / "nope")}), None)
+    (tmp_path / "vda.qcow2").write_text("old")
+    with pytest.raises(InvalidArgument, match="already exist"):
+        runner.run(BackupOptions.from_params({"target_dir": str(tmp_path)}), None)
+    assert "backupBegin" not in domain.calls
