@@ -4,18 +4,9 @@ import json
 import subprocess
 
 import pytest
+from ansible_output import plain
 
 from harness import module_environment, rig_env
-
-
-def plain(value):
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ansible_output import plain
 
 from ansible_collections.virtops.libvirt.plugins.inventory.libvirt import safe_group_name
 
@@ -27,17 +28,6 @@ def inventory(tmp_path, config, name="fleet.libvirt.yml", *extra):
     completed = subprocess.run(["ansible-inventory", "-i", str(path), "--list", *extra], capture_output=True,
                                text=True, env=environment, timeout=120, check=False)
     return completed
-
-
-def plain(value):
-    """ansible-inventory marks unsafe strings as {"__ansible_unsafe": text}; the text itself."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
 
 
 def listed(tmp_path, config):
