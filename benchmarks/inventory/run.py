@@ -149,14 +149,20 @@ class Host:
 
     # --- namespaces
     def stop(self):
-        """Stop whatever runs in this host's network namespace and remove it (idempotent)."""
+        """Stop whatever runs in this host's network namespace and remove it (idempotent).
+
+        QEMU processes are killed outright (their runtime state lives in the namespace's tmpfs,
+        lost anyway; the definitions stay), then the daemons get SIGTERM (SIGKILL after 10 s).
+        """
         if self.proxy is not None:
             _terminate(self.proxy)
             self.proxy = None
         namespaces = run(["ip", "netns", "list"], check=False).stdout.split()
         if self.netns in namespaces:
-            self.destroy_domains()
-            _kill_pids(self.netns_pids())
+            pids = self.netns_pids()
+            guests = [pid for pid in pids if _command_name(pid).startswith("qemu")]
+            _kill_pids(guests, (signal.SIGKILL,))
+            _kill_pids([pid for pid in pids if pid not in guests])
             run(["ip", "netns", "del", self.netns], check=False)
         run(["ip", "link", "del", self.veth_root], check=False)
         shutil.rmtree(self.run, ignore_errors=True)
@@ -164,20 +170,6 @@ class Host:
     def netns_pids(self):
         result = run(["ip", "netns", "pids", self.netns], check=False)
         return [int(pid) for pid in result.stdout.split() if pid.isdigit()]
-
-    def destroy_domains(self):
-        """Stop running guests through libvirt (QEMU processes would outlive the daemon)."""
-        if not _tcp_open(self.address, LIBVIRT_PORT):
-            return
-        libvirt = import_libvirt()
-        try:
-            conn = libvirt.open(self.direct_uri)
-            for domain in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-                with contextlib.suppress(libvirt.libvirtError):
-                    domain.destroy()
-            conn.close()
-        except libvirt.libvirtError:
-            pass
 
     def start(self):
         self.stop()
@@ -266,15 +258,20 @@ class Host:
 
     # --- proxy
     def start_proxy(self, delay_ms):
-        self.proxy = subprocess.Popen(  # pylint: disable=consider-using-with
-            [sys.executable, str(HERE / "delay_proxy.py"), "--listen", "127.0.0.1:0",
-             "--target", f"{self.address}:{LIBVIRT_PORT}", "--delay-ms", str(delay_ms),
-             "--parent-pid", str(os.getpid()), "--lifetime", "7200"],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-        line = self.proxy.stdout.readline().split()
-        if len(line) != 3 or line[0] != "LISTENING":
-            raise SetupError(f"delay proxy for host {self.index} did not start: {line}")
-        self.port = int(line[2])
+        self.proxy, self.port = start_proxy(f"{self.address}:{LIBVIRT_PORT}", delay_ms)
+
+
+def start_proxy(target, delay_ms):
+    """Start delay_proxy.py towards target (host:port); returns (process, local port)."""
+    process = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, str(HERE / "delay_proxy.py"), "--listen", "127.0.0.1:0", "--target", target,
+         "--delay-ms", str(delay_ms), "--parent-pid", str(os.getpid()), "--lifetime", "7200"],
+        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline().split()
+    if len(line) != 3 or line[0] != "LISTENING":
+        _terminate(process)
+        raise SetupError(f"delay proxy towards {target} did not start: {line}")
+    return process, int(line[2])
 
 
 def _user_ids(name):
@@ -284,15 +281,6 @@ def _user_ids(name):
     except KeyError:
         return None
     return entry.pw_uid, entry.pw_gid
-
-
-def _tcp_open(address, port):
-    import socket  # pylint: disable=import-outside-toplevel
-    try:
-        with socket.create_connection((address, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _terminate(process):
@@ -305,14 +293,21 @@ def _terminate(process):
             process.wait()
 
 
-def _kill_pids(pids):
-    for signum in (signal.SIGTERM, signal.SIGKILL):
+def _command_name(pid):
+    try:
+        return Path(f"/proc/{pid}/comm").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
+def _kill_pids(pids, signals=(signal.SIGTERM, signal.SIGKILL)):
+    for signum in signals:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
-            time.sleep(0.1)
+            time.sleep(0.05)
         pids = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
         if not pids:
             return
@@ -356,6 +351,7 @@ def domain_xml(host, index, bootable):
 
 # ------------------------------------------------------------------------------------ RTT
 def measure_rtt(uri, calls=200):
+    """Median round trip of getLibVersion() in ms."""
     libvirt = import_libvirt()
     conn = libvirt.open(uri)
     try:
@@ -369,6 +365,32 @@ def measure_rtt(uri, calls=200):
     finally:
         conn.close()
     return statistics.median(samples) * 1000
+
+
+def measure_rtts(host, cleanup):
+    """getLibVersion RTT on host: direct, through a 0 ms proxy (the hop alone), through its proxy."""
+    process, port = start_proxy(f"{host.address}:{LIBVIRT_PORT}", 0)
+    cleanup.callback(_terminate, process)
+    return {"direct": measure_rtt(host.direct_uri),
+            "proxy_0ms": measure_rtt(f"qemu+tcp://127.0.0.1:{port}/system"),
+            "proxy": measure_rtt(host.proxy_uri)}
+
+
+def measure_floor(uri, repeat):
+    """In-process libvirt floor: open + listAllDomains + getAllDomainStats (state, cpu, balloon,
+    vcpu, interface, block) + close; median seconds of `repeat` runs."""
+    libvirt = import_libvirt()
+    groups = (libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL | libvirt.VIR_DOMAIN_STATS_BALLOON
+              | libvirt.VIR_DOMAIN_STATS_VCPU | libvirt.VIR_DOMAIN_STATS_INTERFACE | libvirt.VIR_DOMAIN_STATS_BLOCK)
+    samples = []
+    for dummy in range(max(repeat, 1)):
+        started = time.monotonic()
+        conn = libvirt.open(uri)
+        conn.listAllDomains()
+        conn.getAllDomainStats(groups, 0)
+        conn.close()
+        samples.append(time.monotonic() - started)
+    return statistics.median(samples)
 
 
 # ------------------------------------------------------------------------------------ venv
@@ -538,14 +560,19 @@ def build_cases(hosts, workdir, versions):
 
 
 # ------------------------------------------------------------------------------------ report
-def report(arguments, hosts, cases, rtt, versions):
+def report(arguments, hosts, cases, network, versions):  # pylint: disable=too-many-locals
     print()
     print(f"virtops.libvirt inventory benchmark: {len(hosts)} namespaced libvirtd host(s) x {arguments.domains} "
           f"domains ({arguments.running} active per host), proxy delay {arguments.delay_ms:g} ms each way")
     print(f"baseline: community.libvirt {versions[0]} (ansible-core {versions[1]}) in {VENV}; "
           f"ours: {REPOSITORY} with {system_ansible_inventory()}")
-    print(f"getVersion() RTT on host 1: direct {rtt[0]:.3f} ms, through the proxy {rtt[1]:.3f} ms "
-          f"(added {rtt[1] - rtt[0]:.3f} ms; want ~{2 * arguments.delay_ms:g} ms)")
+    rtt, floor = network
+    print(f"getLibVersion() round trip on host 1 (median of 200): direct {rtt['direct']:.3f} ms, "
+          f"through a 0 ms proxy {rtt['proxy_0ms']:.3f} ms, through the {arguments.delay_ms:g} ms proxy "
+          f"{rtt['proxy']:.3f} ms: the delay adds {rtt['proxy'] - rtt['proxy_0ms']:.3f} ms "
+          f"(want {2 * arguments.delay_ms:g}), the proxy in all {rtt['proxy'] - rtt['direct']:.3f} ms")
+    print(f"libvirt floor on host 1 through the proxy, in-process: open + listAllDomains + getAllDomainStats "
+          f"+ close {floor:.3f} s")
     print()
     print(f"{'case':<62} {'median s':>9} {'runs s':<24} {'hosts':>6} {'peak RSS MiB':>13}")
     for case in cases.values():
@@ -559,7 +586,7 @@ def report(arguments, hosts, cases, rtt, versions):
         print(f"{case.label:<62} {case.median:>9.2f} {runs:<24} {case.hosts:>6} {case.max_rss_mb:>13.0f}")
     print()
     results = {"hosts": len(hosts), "domains": arguments.domains, "delay_ms": arguments.delay_ms,
-               "rtt_ms": {"direct": rtt[0], "proxy": rtt[1]},
+               "rtt_ms": rtt, "libvirt_floor_s": floor,
                "cases": {key: {"label": case.label, "times": case.times, "median": case.median,
                                "hosts": case.hosts, "peak_rss_mib": case.max_rss_mb, "error": case.error}
                          for key, case in cases.items()}}
@@ -603,6 +630,11 @@ def parse_arguments(argv):
     return parser.parse_args(argv)
 
 
+def stop_all(hosts):
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        list(pool.map(lambda host: host.stop(), hosts))
+
+
 def _raise_interrupt(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -622,8 +654,7 @@ def benchmark(arguments):
         fcntl.flock(lock, fcntl.LOCK_EX)
         for index in range(1, MAX_HOSTS + 1):    # leftovers of an interrupted run
             Host(index).stop()
-        for host in hosts:
-            cleanup.callback(host.stop)
+        cleanup.callback(stop_all, hosts)
         RUN.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix="run-", dir=RUN))
         cleanup.callback(shutil.rmtree, workdir, True)
@@ -640,8 +671,10 @@ def benchmark(arguments):
                 venv_job.result()
         for host in hosts:
             host.start_proxy(arguments.delay_ms)
-        rtt = (measure_rtt(hosts[0].direct_uri), measure_rtt(hosts[0].proxy_uri))
-        log(f"getVersion RTT: direct {rtt[0]:.3f} ms, proxy {rtt[1]:.3f} ms")
+        rtt = measure_rtts(hosts[0], cleanup)
+        log(f"getLibVersion RTT: direct {rtt['direct']:.3f} ms, 0 ms proxy {rtt['proxy_0ms']:.3f} ms, "
+            f"{arguments.delay_ms:g} ms proxy {rtt['proxy']:.3f} ms")
+        floor = measure_floor(hosts[0].proxy_uri, arguments.repeat)
         versions = venv_versions() if not arguments.skip_baseline else ("(skipped)", "?")
         cases = build_cases(hosts, workdir, versions)
         for key, case in cases.items():
@@ -656,7 +689,7 @@ def benchmark(arguments):
                 continue
             log(f"measuring: {case.label}")
             measure(case, arguments.repeat, workdir)
-        report(arguments, hosts, cases, rtt, versions)
+        report(arguments, hosts, cases, (rtt, floor), versions)
         log("cleaning up (daemons, namespaces, proxies; state dirs and venv stay)")
     return 0
 
