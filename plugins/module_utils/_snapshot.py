@@ -575,4 +575,3 @@ def checkpoint_xml(domain: Domain, name: str, disks: Optional[list[str]] = None,
     for target in disk_targets(domain):
         etree.SubElement(element, "disk", name=target, checkpoint="bitmap" if target in chosen else "no")
     return _xml.to_string(root, pretty=False)
-

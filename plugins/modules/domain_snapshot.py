@@ -44,8 +44,8 @@ options:
     type: str
   state:
     description:
-      - For a snapshot, V(present) creates it when it does not exist (idempotent by name: an existing
-        snapshot is left alone, except that a different O(description) is updated without touching disks).
+      - For a snapshot, V(present) creates it when it does not exist. It is idempotent by name; an existing
+        snapshot is left alone, except that a different O(description) is updated without touching disks.
       - V(absent) deletes it (see O(children), O(children_only), O(metadata_only)). Deleting an external
         snapshot merges its overlay back into its backing image and removes the overlay; libvirt does
         this one snapshot at a time, so children of an external snapshot are deleted leaf first.
@@ -261,13 +261,13 @@ snapshots:
   contains:
     name: {description: The snapshot's name., type: str}
     description: {description: Its description., type: str}
-    state: {description: The domain state it recorded (running, shutoff, disk-snapshot...)., type: str}
+    state: {description: "The domain state it recorded (running, shutoff, disk-snapshot...).", type: str}
     parent: {description: The parent snapshot's name (null for a root)., type: str}
     children: {description: The names of its direct children., type: list, elements: str}
     current: {description: Whether it is the current snapshot., type: bool}
     creation_time: {description: When it was taken (seconds since the epoch)., type: int}
-    location: {description: internal, external or mixed., type: str}
-    memory: {description: How the memory state was saved (internal, external or no)., type: str}
+    location: {description: "internal, external or mixed.", type: str}
+    memory: {description: "How the memory state was saved (internal, external or no).", type: str}
     memory_file: {description: The memory file of an external snapshot., type: str}
     disks:
       description: Per disk, C(name), C(snapshot) (internal, external, no) and C(file) (the overlay).
@@ -301,7 +301,7 @@ backup:
     mode: {description: push or pull., type: str}
     disks: {description: The disks backed up., type: list, elements: str}
     files: {description: Disk target -> backup file (push)., type: dict}
-    sizes: {description: Disk target -> bytes of the backup file (push, local URI)., type: dict}
+    sizes: {description: "Disk target -> bytes of the backup file (push, local URI).", type: dict}
     job:
       description: libvirt's job statistics of the backup (of the completed job for push, of the running one for pull).
       type: dict
