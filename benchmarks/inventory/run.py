@@ -12,7 +12,7 @@ What it does, idempotently, cleaning up on exit (also on Ctrl-C and failures):
    and its own mount and UTS namespaces, with private /run/libvirt (tmpfs), /etc/libvirt,
    /var/lib/libvirt, /var/log/libvirt and /var/cache/libvirt copies under
    /var/tmp/virtops-bench/host<i>/ (kept between runs: that is the domain cache).
-2. Makes sure each host has exactly --domains persistent qemu domains bench-0000...: shut off,
+2. Makes sure each host has exactly --domains persistent qemu domains bench<i>-0000...: shut off,
    some autostart (never autostarted: the benchmark marks the daemon as already autostarted),
    some with title/description, some with a virtops:tags metadata element; a few are started
    (--running, TCG, no disk) and one of those paused.
@@ -53,7 +53,7 @@ RUN = Path("/run/virtops-bench")
 LOCK = Path("/run/virtops-bench.lock")
 VENV = CACHE / "venv"
 PREFIX = "virtops-bench"
-DOMAIN_PREFIX = "bench-"
+DOMAIN_PREFIX = "bench"   # domains are bench<host>-<index>: names unique across hosts, as in a real fleet
 LIBVIRT_PORT = 16509
 MAX_HOSTS = 8
 RUN_TIMEOUT = 900
@@ -219,11 +219,11 @@ class Host:
 
     # --- domains
     def ensure_domains(self, count, running):
-        """Exactly `count` bench-* domains (defines the missing ones), `running` of them active."""
+        """Exactly `count` bench<i>-* domains (defines the missing ones), `running` of them active."""
         libvirt = import_libvirt()
         conn = libvirt.open(self.direct_uri)
         try:
-            wanted = {domain_name(i): i for i in range(count)}
+            wanted = {domain_name(self.index, i): i for i in range(count)}
             present = {domain.name(): domain for domain in conn.listAllDomains()}
             extra = [name for name in present if name.startswith(DOMAIN_PREFIX) and name not in wanted]
             for name in extra:
@@ -244,7 +244,7 @@ class Host:
                 raise SetupError(f"host {self.index} has {total} bench domains, expected {count}")
             indexes = running_indexes(running)
             for position, index in enumerate(indexes):
-                domain = conn.lookupByName(domain_name(index))
+                domain = conn.lookupByName(domain_name(self.index, index))
                 if not domain.isActive():
                     domain.create()
                 if position == len(indexes) - 1 and len(indexes) > 1:
@@ -313,8 +313,8 @@ def _kill_pids(pids, signals=(signal.SIGTERM, signal.SIGKILL)):
             return
 
 
-def domain_name(index):
-    return f"{DOMAIN_PREFIX}{index:04d}"
+def domain_name(host, index):
+    return f"{DOMAIN_PREFIX}{host}-{index:04d}"
 
 
 def running_indexes(running):
@@ -324,7 +324,7 @@ def running_indexes(running):
 
 def domain_xml(host, index, bootable):
     """A small qemu (TCG) domain; the running ones get no disk and no NIC (nothing to provide)."""
-    name = domain_name(index)
+    name = domain_name(host, index)
     uid = uuid.uuid5(UUID_NAMESPACE, f"host-{host}-{name}")
     memory = (64, 128, 256, 512)[index % 4]
     parts = [f"<domain type='qemu'><name>{name}</name><uuid>{uid}</uuid>"]
@@ -559,6 +559,16 @@ def build_cases(hosts, workdir, versions):
     return cases
 
 
+def static_reference(case, workdir):
+    """The same hosts, groups and variables as `case` printed, from a script inventory that cats
+    them: what ansible-inventory itself costs for that many hosts, whatever plugin made them."""
+    script = workdir / f"static-{case.config.stem}.sh"
+    script.write_text(f"#!/bin/sh\nexec cat '{workdir / (case.config.stem + '.json')}'\n", encoding="utf-8")
+    script.chmod(0o755)
+    label = f"  same {case.hosts} hosts + vars from a static script inventory"
+    return Case(label, [case.command[0], "-i", str(script), "--list"], case.env, script, case.hosts)
+
+
 # ------------------------------------------------------------------------------------ report
 def report(arguments, hosts, cases, network, versions):  # pylint: disable=too-many-locals
     print()
@@ -689,6 +699,15 @@ def benchmark(arguments):
                 continue
             log(f"measuring: {case.label}")
             measure(case, arguments.repeat, workdir)
+        ordered = {}
+        for key, case in cases.items():
+            ordered[key] = case
+            if key.startswith("ours") and case.hosts is not None:
+                reference = static_reference(case, workdir)
+                log(f"measuring: {reference.label.strip()}")
+                measure(reference, arguments.repeat, workdir)
+                ordered[f"static-{key}"] = reference
+        cases = ordered
         report(arguments, hosts, cases, (rtt, floor), versions)
         log("cleaning up (daemons, namespaces, proxies; state dirs and venv stay)")
     return 0
