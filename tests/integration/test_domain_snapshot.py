@@ -162,9 +162,20 @@ def test_external_disk_only_chain_is_merged_back_when_deleted(guest):
     assert not ok(snap(guest, snapshot="e1", state="absent", children=True))["changed"]
 
 
-def test_quiesced_snapshot_freezes_and_thaws_the_guest_filesystems(guest):
+def file_in_image(image, path, workdir):
+    """The content of `path` in the ext4 file system of qcow2 `image` (read offline with debugfs)."""
+    raw = f"{workdir}/image.raw"
+    qemu_img("convert", "-U", "-O", "raw", image, raw)
+    return subprocess.run(["debugfs", "-R", f"cat {path}", raw], capture_output=True, text=True, check=True).stdout
+
+
+def test_quiesced_snapshot_freezes_and_thaws_the_guest_filesystems(guest, workdir):
     assert rig_env.agent_command(guest, "guest-fsfreeze-status") == "thawed"
+    # written but not synced: only the freeze puts it on the disk before the snapshot
+    sh(guest, "echo flushed-by-freeze > /mnt/data/unsynced")
     result = ok(snap(guest, snapshot="q1", location="external", memory=False, quiesce=True))
+    frozen_image = chain(guest)[1]  # the image below the new overlay: the snapshot's content
+    assert file_in_image(frozen_image, "/unsynced", workdir) == "flushed-by-freeze\n"
     assert result["quiesce"]["frozen_filesystems"] >= 1
     assert result["quiesce"]["status_while_frozen"] == "frozen"
     assert result["quiesce"]["status_after"] == "thawed"
