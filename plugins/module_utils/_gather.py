@@ -18,6 +18,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._connection import
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, VirtopsError, WaitTimeout
 from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import list_checkpoints, list_snapshots
 
 GATHER_GROUPS = (
     "state", "definition", "xml", "stats", "block", "jobs", "vcpus", "tuning", "snapshots", "checkpoints",
@@ -136,30 +137,10 @@ class DomainReader:
             return {"unavailable": error.message}
 
     def snapshots(self) -> dict[str, Any]:
-        items = [self._snapshot(snapshot) for snapshot in self.domain.call("list snapshots", "listAllSnapshots", 0)]
-        return _tree(items)
-
-    def _snapshot(self, snapshot: Any) -> dict[str, Any]:
-        root = _xml.parse(snapshot.getXMLDesc(0), "snapshot XML")
-        return {
-            "name": _xml.element_text(root, "name"),
-            "parent": _xml.element_text(root, "parent/name"),
-            "state": _xml.element_text(root, "state"),
-            "creation_time": _facts.to_int(_xml.element_text(root, "creationTime")),
-            "description": _xml.element_text(root, "description"),
-            "current": bool(snapshot.isCurrent(0)),
-        }
+        return _tree(list_snapshots(self.domain))
 
     def checkpoints(self) -> dict[str, Any]:
-        items = []
-        for checkpoint in self.domain.call("list checkpoints", "listAllCheckpoints", 0):
-            root = _xml.parse(checkpoint.getXMLDesc(0), "checkpoint XML")
-            items.append({
-                "name": _xml.element_text(root, "name"),
-                "parent": _xml.element_text(root, "parent/name"),
-                "creation_time": _facts.to_int(_xml.element_text(root, "creationTime")),
-            })
-        return _tree(items)
+        return _tree(list_checkpoints(self.domain))
 
     def addresses(self) -> list[dict[str, Any]]:
         return _facts.read_addresses(self.domain, self.options.address_sources) if self.active else []
@@ -189,10 +170,10 @@ def _facts_key(key: str) -> str:
 
 
 def _tree(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Names, the current one, and each item's children: the parent tree as data."""
+    """Names (oldest first), the current one, each item with its children, and the roots."""
     for item in items:
-        item["children"] = sorted(other["name"] for other in items if other["parent"] == item["name"])
-    items.sort(key=lambda item: (item.get("creation_time") or 0, item["name"] or ""))
+        if "children" not in item:
+            item["children"] = sorted(other["name"] for other in items if other["parent"] == item["name"])
     current = next((item["name"] for item in items if item.get("current")), None)
     return {"names": [item["name"] for item in items], "current": current, "items": items,
             "roots": [item["name"] for item in items if not item["parent"]]}

@@ -26,6 +26,7 @@ from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
+from ansible_collections.virtops.libvirt.plugins.module_utils._facts import to_int
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     InvalidArgument,
     LibvirtCallError,
@@ -74,13 +75,6 @@ def check_disks(domain: Domain, wanted: list[str], option: str) -> list[str]:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def _int_or_none(text: Optional[str]) -> Optional[int]:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
-
-
 def snapshot_facts(domain: Domain, snapshot: Any) -> dict[str, Any]:
     """One snapshot as a plain dict (children are filled in by list_snapshots)."""
     name = snapshot.getName()
@@ -107,7 +101,7 @@ def snapshot_facts(domain: Domain, snapshot: Any) -> dict[str, Any]:
         "parent": _xml.element_text(root, "parent/name"),
         "children": [],
         "current": bool(domain.connection.call(f"read snapshot '{name}'", snapshot.isCurrent, 0, domain=domain.name)),
-        "creation_time": _int_or_none(_xml.element_text(root, "creationTime")),
+        "creation_time": to_int(_xml.element_text(root, "creationTime")),
         "location": location,
         "memory": memory_kind,
         "memory_file": memory.get("file") if memory is not None else None,
@@ -149,7 +143,7 @@ def checkpoint_facts(domain: Domain, checkpoint: Any) -> dict[str, Any]:
         "name": name,
         "description": _xml.element_text(root, "description"),
         "parent": _xml.element_text(root, "parent/name"),
-        "creation_time": _int_or_none(_xml.element_text(root, "creationTime")),
+        "creation_time": to_int(_xml.element_text(root, "creationTime")),
         "disks": [{"name": disk.get("name"), "checkpoint": disk.get("checkpoint"), "bitmap": disk.get("bitmap")}
                   for disk in root.findall("disks/disk")],
     }

@@ -124,3 +124,16 @@ def test_many_domains_in_one_task_and_state_filter(info_guest):
     assert all(domain["state"] == "running" for domain in result["domains"])
     absent = run_module("domain_info", {"uri": URI, "name": "virtops-nowhere"})
     assert absent["domain"]["state"] == "absent" and absent["changed"] is False
+
+
+def test_snapshots_group_lists_what_domain_snapshot_made(info_guest):
+    name, _dom = info_guest
+    made = run_module("domain_snapshot", {"uri": URI, "name": name, "snapshot": "virtops-info-s1", "state": "present"})
+    assert made["changed"] is True, made.get("msg")
+    try:
+        facts = run_module("domain_info", {"uri": URI, "name": name, "gather": ["snapshots", "checkpoints"]})["domain"]
+        assert facts["snapshots"]["names"] == ["virtops-info-s1"]
+        assert facts["snapshots"]["current"] == "virtops-info-s1" and facts["snapshots"]["roots"] == ["virtops-info-s1"]
+        assert facts["checkpoints"]["names"] == []
+    finally:
+        run_module("domain_snapshot", {"uri": URI, "name": name, "snapshot": "virtops-info-s1", "state": "absent"})

@@ -51,8 +51,8 @@ def test_a_hanging_call_is_bounded():
 
 def test_snapshot_tree():
     tree = _gather._tree([
-        {"name": "b", "parent": "a", "creation_time": 2, "current": True},
         {"name": "a", "parent": None, "creation_time": 1, "current": False},
+        {"name": "b", "parent": "a", "creation_time": 2, "current": True},
         {"name": "c", "parent": "a", "creation_time": 3, "current": False},
     ])
     assert tree["names"] == ["a", "b", "c"] and tree["current"] == "b" and tree["roots"] == ["a"]
