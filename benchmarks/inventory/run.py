@@ -42,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -56,6 +57,7 @@ PREFIX = "virtops-bench"
 DOMAIN_PREFIX = "bench"   # domains are bench<host>-<index>: names unique across hosts, as in a real fleet
 LIBVIRT_PORT = 16509
 MAX_HOSTS = 8
+MAX_RUNNING = 5      # domains 1..5 are always defined bootable (no disk, no NIC), whatever --running
 RUN_TIMEOUT = 900
 TAGS_NS = "https://virtops.example.org/xmlns/tags/1.0"
 TAG_SETS = ("web,prod", "db,prod", "web,staging", "cache,dev")
@@ -235,13 +237,17 @@ class Host:
                 log(f"host {self.index}: defining {len(missing)} domains (cached for later runs)")
                 started = time.monotonic()
                 for index in missing:
-                    domain = conn.defineXML(domain_xml(self.index, index, index in running_indexes(running)))
+                    domain = conn.defineXML(domain_xml(self.index, index, index in running_indexes(MAX_RUNNING)))
                     if index % 10 == 0:
                         domain.setAutostart(1)
                 log(f"host {self.index}: defined {len(missing)} in {time.monotonic() - started:.1f} s")
             total = len([d for d in conn.listAllDomains() if d.name().startswith(DOMAIN_PREFIX)])
             if total != count:
                 raise SetupError(f"host {self.index} has {total} bench domains, expected {count}")
+            for index in running_indexes(min(MAX_RUNNING, count - 1)):
+                # (re)define the bootable ones: a cache from an older layout must not break starting them
+                if not conn.lookupByName(domain_name(self.index, index)).isActive():
+                    conn.defineXML(domain_xml(self.index, index, True))
             indexes = running_indexes(running)
             for position, index in enumerate(indexes):
                 domain = conn.lookupByName(domain_name(self.index, index))
@@ -654,6 +660,8 @@ def benchmark(arguments):
         raise SetupError("run as root (network namespaces, libvirtd)")
     if not 1 <= arguments.hosts <= MAX_HOSTS:
         raise SetupError(f"--hosts must be 1..{MAX_HOSTS}")
+    if not 0 <= arguments.running <= min(MAX_RUNNING, arguments.domains - 1):
+        raise SetupError(f"--running must be 0..{MAX_RUNNING} and less than --domains")
     if os.path.exists("/dev/kvm"):
         # root-only /dev/kvm makes every define re-probe QEMU (~30 s, see RIG.md)
         shutil.chown("/dev/kvm", group="kvm")
@@ -723,12 +731,16 @@ def main(argv=None):
     signal.signal(signal.SIGHUP, _raise_interrupt)
     try:
         return benchmark(arguments)
-    except SetupError as error:
-        log(f"SETUP FAILED: {error}")
-        return 2
     except KeyboardInterrupt:
         log("interrupted; cleaned up")
         return 130
+    except SetupError as error:
+        log(f"SETUP FAILED: {error}")
+        return 2
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        traceback.print_exc()
+        log(f"SETUP FAILED: {type(error).__name__}: {error}")
+        return 2
 
 
 if __name__ == "__main__":
