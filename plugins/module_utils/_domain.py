@@ -9,7 +9,7 @@ import json
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, TypeVar
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
@@ -23,6 +23,8 @@ try:
     import libvirt_qemu
 except ImportError:
     libvirt_qemu = None  # part of libvirt-python; _module reports a missing libvirt-python
+
+T = TypeVar("T")
 
 # The eight domain states, by libvirt's numbering (virDomainState).
 STATE_NAMES: tuple[str, ...] = (
@@ -97,6 +99,12 @@ def validate_states(states: Iterable[str]) -> frozenset[str]:
     return wanted
 
 
+class _WakeEvent(threading.Event):
+    """A threading.Event that also says whether any event source is registered."""
+
+    live = False
+
+
 class Domain:
     """A looked-up domain on one connection. Every call goes through the connection's error layer."""
 
@@ -164,29 +172,42 @@ class Domain:
         wanted = validate_states(states)
         if timeout < 0:
             raise InvalidArgument(f"timeout must not be negative (got {timeout})")
-        changed = threading.Event()
-        callback_id = self._watch(libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, changed)
-        interval = poll_interval if callback_id is not None else min(poll_interval, 0.2)
+        last: list[DomainState] = []
+
+        def reached() -> Optional[DomainState]:
+            current = self.state()
+            last[:] = [current]
+            if on_event is not None:
+                on_event(current)
+            return current if current.state in wanted else None
+
+        def timed_out() -> WaitTimeout:
+            return WaitTimeout(
+                f"domain '{self.name}' did not reach {' or '.join(sorted(wanted))} within {timeout:g} s "
+                f"(it is {last[0].state}, reason {last[0].reason})",
+                domain=self.name, operation="wait")
+
+        return self._wait_until(libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, reached, timeout, poll_interval, timed_out)
+
+    def _wait_until(self, event_id: int, probe: Callable[[], Optional[T]], timeout: float, interval: float,
+                    timed_out: Callable[[], WaitTimeout]) -> T:
+        """Call `probe` until it returns something; woken by `event_id` events, else every `interval`.
+
+        Without events from this driver, it polls every 0.2 s instead.
+        """
         deadline = time.monotonic() + timeout
-        try:
+        with self.watching([event_id]) as woke:
+            if not woke.live:
+                interval = min(interval, 0.2)
             while True:
-                current = self.state()
-                if on_event is not None:
-                    on_event(current)
-                if current.state in wanted:
-                    return current
+                found = probe()
+                if found is not None:
+                    return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise WaitTimeout(
-                        f"domain '{self.name}' did not reach {' or '.join(sorted(wanted))} within {timeout:g} s "
-                        f"(it is {current.state}, reason {current.reason})",
-                        domain=self.name,
-                        operation="wait",
-                    )
-                changed.wait(min(remaining, interval))
-                changed.clear()
-        finally:
-            self._unwatch(callback_id)
+                    raise timed_out()
+                woke.wait(min(remaining, interval))
+                woke.clear()
 
     @contextmanager
     def watching(
@@ -195,9 +216,9 @@ class Domain:
         """While the block runs, an Event set by any of these domain events (and `on_event(*args)`).
 
         Registered before the block so no event is missed; drivers without events are silently
-        skipped, callers poll as well.
+        skipped (the Event's `live` is then False), callers poll as well.
         """
-        woke = threading.Event()
+        woke = _WakeEvent()
 
         def callback(*args: Any) -> None:
             if on_event is not None:
@@ -211,22 +232,12 @@ class Domain:
                     self.connection.conn.domainEventRegisterAny(self.virdomain, event_id, callback, None))
             except libvirt.libvirtError:
                 pass  # no events from this driver: the caller polls
+        woke.live = bool(callback_ids)
         try:
             yield woke
         finally:
             for callback_id in callback_ids:
                 self._unwatch(callback_id)
-
-    def _watch(self, event_id: int, changed: threading.Event) -> Optional[int]:
-        """Register a callback for `event_id` that wakes the waiter; None if the driver has no events."""
-
-        def wake(*_args: Any) -> None:
-            changed.set()
-
-        try:
-            return self.connection.conn.domainEventRegisterAny(self.virdomain, event_id, wake, None)
-        except libvirt.libvirtError:
-            return None  # fall back to polling
 
     def _unwatch(self, callback_id: Optional[int]) -> None:
         if callback_id is None:
@@ -259,24 +270,20 @@ class Domain:
             raise InvalidArgument(f"timeout must not be negative (got {timeout})")
         started = time.monotonic()
         deadline = started + timeout
-        connected = threading.Event()
-        callback_id = self._watch(libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE, connected)
-        try:
-            while True:
-                try:
-                    self.agent_command("guest-ping", timeout=max(1, min(ping_timeout, int(deadline - time.monotonic()))))
-                    return time.monotonic() - started
-                except LibvirtCallError as error:
-                    last_error = error.libvirt_message or error.message
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise WaitTimeout(
-                        f"the guest agent of domain '{self.name}' did not answer within {timeout:g} s "
-                        f"(last error: {last_error})",
-                        domain=self.name,
-                        operation="wait for guest agent",
-                    )
-                connected.wait(min(remaining, 1.0))
-                connected.clear()
-        finally:
-            self._unwatch(callback_id)
+        last_error: list[str] = []
+
+        def answers() -> Optional[float]:
+            try:
+                self.agent_command("guest-ping", timeout=max(1, min(ping_timeout, int(deadline - time.monotonic()))))
+                return time.monotonic() - started
+            except LibvirtCallError as error:
+                last_error[:] = [error.libvirt_message or error.message]
+                return None
+
+        def timed_out() -> WaitTimeout:
+            return WaitTimeout(
+                f"the guest agent of domain '{self.name}' did not answer within {timeout:g} s "
+                f"(last error: {last_error[0] if last_error else 'none'})",
+                domain=self.name, operation="wait for guest agent")
+
+        return self._wait_until(libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE, answers, timeout, 1.0, timed_out)

@@ -139,9 +139,16 @@ def test_wait_for_times_out_with_a_clear_message(running_test_domain):
 
 
 def test_wait_for_polls_when_the_driver_sends_no_events(running_test_domain, monkeypatch):
-    monkeypatch.setattr(running_test_domain, "_watch", lambda _event_id, _changed: None)
+    no_events = running_test_domain.connection.conn
+
+    def refuse_events(*_args):
+        raise libvirt.libvirtError("this driver sends no events")
+
+    monkeypatch.setattr(no_events, "domainEventRegisterAny", refuse_events)
     threading.Timer(0.2, running_test_domain.virdomain.destroy).start()
+    started = time.monotonic()
     assert running_test_domain.wait_for(["shutoff"], timeout=5, poll_interval=5).state == "shutoff"
+    assert time.monotonic() - started < 1, "without events it polls often, not every poll_interval"
 
 
 def test_wait_for_absent_after_a_transient_domain_vanishes(connection):
