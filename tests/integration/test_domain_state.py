@@ -272,3 +272,23 @@ def test_batch_handles_every_domain(host_a, guest_name):
     finally:
         for name in names:
             rig_env.cleanup_domain(host_a, name)
+
+
+def test_absent_removes_a_domain_with_snapshots_checkpoints_and_managed_save(host_a, guest_name):
+    dom = rig_env.define_guest(host_a, guest_name)
+    rig_env.wait_agent(dom, timeout=90)
+    dom.snapshotCreateXML("<domainsnapshot><name>virtops-keep</name></domainsnapshot>", 0)
+    dom.checkpointCreateXML("<domaincheckpoint><name>virtops-cp</name></domaincheckpoint>", 0)
+    dom.managedSave(0)
+
+    refused = run_module("domain_state", {"uri": URI, "name": guest_name, "state": "absent", "remove": []})
+    assert refused["failed"] is True and refused["changed"] is False
+    assert "managed save image" in refused["msg"] and "snapshots" in refused["msg"] and "checkpoints" in refused["msg"]
+    assert state_of(host_a, guest_name) == "saved", "nothing changed"
+
+    predicted = run_module("domain_state", {"uri": URI, "name": guest_name, "state": "absent"}, check_mode=True)
+    assert predicted["actions"] == ["undefine"] and state_of(host_a, guest_name) == "saved"
+    removed = run_module("domain_state", {"uri": URI, "name": guest_name, "state": "absent"})
+    assert removed["actions"] == ["undefine"] and removed["domain"]["state"] == "absent"
+    assert lookup(host_a, guest_name) is None
+    assert run_module("domain_state", {"uri": URI, "name": guest_name, "state": "absent"})["changed"] is False
