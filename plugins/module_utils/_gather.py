@@ -97,11 +97,15 @@ class DomainReader:
         return {"disks": disks, "errors": {target: _disk_error_name(code) for target, code in errors.items()}}
 
     def jobs(self) -> dict[str, Any]:
+        """The current job's statistics, and the control interface's state (is a job holding it?)."""
         if not self.active:
             return {"type": "none"}
         stats = dict(self.domain.call("read job stats", "jobStats", 0))
         stats["type"] = _JOB_TYPES.get(stats.get("type"), stats.get("type"))
-        return {_facts_key(key): value for key, value in stats.items()}
+        found = {_facts_key(key): value for key, value in stats.items()}
+        state, details, since = self.domain.call("read control info", "controlInfo", 0)
+        found["control"] = {"state": _CONTROL_STATES.get(state, state), "details": details, "state_time_ms": since}
+        return found
 
     def vcpus(self) -> dict[str, Any]:
         found: dict[str, Any] = {"pinning": [list(cpus) for cpus in self.domain.call(
@@ -192,6 +196,7 @@ def _bounded(call: Callable[[], Any], timeout: float, message: str) -> Any:
 
 _JOB_TYPES = {0: "none", 1: "bounded", 2: "unbounded", 3: "completed", 4: "failed", 5: "cancelled"}
 _VCPU_STATES = {0: "offline", 1: "running", 2: "blocked"}
+_CONTROL_STATES = {0: "ok", 1: "job", 2: "occupied", 3: "error"}
 
 
 def _disk_error_name(code: int) -> str:

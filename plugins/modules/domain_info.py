@@ -43,7 +43,7 @@ options:
       - V(definition) a summary of the definition (vCPUs, memory, OS, disks, interfaces, graphics,
         whether a guest agent channel exists); V(xml) the raw XML (never with secure data such as
         passwords); V(stats) the C(getAllDomainStats) groups in O(stats), as nested dicts;
-        V(block) block device sizes and disk errors; V(jobs) the current job's statistics;
+        V(block) block device sizes and disk errors; V(jobs) the current job's statistics and the control interface's state;
         V(vcpus) vCPU info and pinning, emulator pinning and IOThreads; V(tuning) memory, blkio,
         NUMA, scheduler and perf parameters and each disk's I/O tuning; V(snapshots) and
         V(checkpoints) names, the current one and the parent tree; V(addresses) the guest's IP

@@ -105,7 +105,7 @@ def test_guest_info_and_block_groups(info_guest):
     facts = result["domain"]
     assert facts["guest"]["hostname"] == rig_env.GUEST_HOSTNAME
     assert facts["block"]["disks"]["vda"]["capacity"] == 64 * 1024 * 1024
-    assert facts["jobs"]["type"] == "none"
+    assert facts["jobs"]["type"] == "none" and facts["jobs"]["control"]["state"] == "ok"
     assert facts["vcpus"]["vcpus"][0]["state"] == "running"
 
 
