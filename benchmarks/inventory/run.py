@@ -727,8 +727,8 @@ def main(argv=None):
         Host(int(argv[1])).namespace_body()
         return 0
     arguments = parse_arguments(argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGHUP, _raise_interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGINT too: ignored in background jobs
+        signal.signal(signum, _raise_interrupt)
     try:
         return benchmark(arguments)
     except KeyboardInterrupt:
