@@ -399,6 +399,31 @@ def measure_floor(uri, repeat):
     return statistics.median(samples)
 
 
+def measure_plugin_reads(hosts, repeat):
+    """The plugin's own reading (its _fleet.read_hosts, with its default options) of 1 host and of
+    all hosts at once, in-process: what the plugin costs apart from ansible-inventory's per-host work.
+    Median seconds of `repeat` runs each."""
+    sys.path.insert(0, str(REPOSITORY / "tests"))
+    import collection_path  # pylint: disable=import-outside-toplevel
+    collection_path.make_collection_importable()
+    from ansible_collections.virtops.libvirt.plugins.module_utils import _fleet  # pylint: disable=import-outside-toplevel
+    options = _fleet.FleetOptions(stats=["state", "cpu", "balloon", "vcpu", "interface", "block"])
+
+    def median_seconds(subset):
+        specs = [_fleet.HostSpec(uri=host.proxy_uri, name=host.hostname) for host in subset]
+        samples = []
+        for dummy in range(max(repeat, 1)):
+            started = time.monotonic()
+            records = _fleet.read_hosts(specs, options)
+            samples.append(time.monotonic() - started)
+            failed = [record["error"] for record in records if "error" in record]
+            if failed:
+                raise SetupError(f"the plugin could not read a host: {failed[0]}")
+        return statistics.median(samples)
+
+    return median_seconds(hosts[:1]), median_seconds(hosts)
+
+
 # ------------------------------------------------------------------------------------ venv
 def ensure_venv():
     python = VENV / "bin" / "python"
@@ -582,13 +607,15 @@ def report(arguments, hosts, cases, network, versions):  # pylint: disable=too-m
           f"domains ({arguments.running} active per host), proxy delay {arguments.delay_ms:g} ms each way")
     print(f"baseline: community.libvirt {versions[0]} (ansible-core {versions[1]}) in {VENV}; "
           f"ours: {REPOSITORY} with {system_ansible_inventory()}")
-    rtt, floor = network
+    rtt, floor, reads = network
     print(f"getLibVersion() round trip on host 1 (median of 200): direct {rtt['direct']:.3f} ms, "
           f"through a 0 ms proxy {rtt['proxy_0ms']:.3f} ms, through the {arguments.delay_ms:g} ms proxy "
           f"{rtt['proxy']:.3f} ms: the delay adds {rtt['proxy'] - rtt['proxy_0ms']:.3f} ms "
           f"(want {2 * arguments.delay_ms:g}), the proxy in all {rtt['proxy'] - rtt['direct']:.3f} ms")
     print(f"libvirt floor on host 1 through the proxy, in-process: open + listAllDomains + getAllDomainStats "
           f"+ close {floor:.3f} s")
+    print(f"the plugin's own reading (_fleet.read_hosts), in-process: 1 host {reads[0]:.3f} s, "
+          f"{len(hosts)} hosts at once {reads[1]:.3f} s (ratio {reads[1] / reads[0]:.2f})")
     print()
     print(f"{'case':<62} {'median s':>9} {'runs s':<24} {'hosts':>6} {'peak RSS MiB':>13}")
     for case in cases.values():
@@ -602,7 +629,7 @@ def report(arguments, hosts, cases, network, versions):  # pylint: disable=too-m
         print(f"{case.label:<62} {case.median:>9.2f} {runs:<24} {case.hosts:>6} {case.max_rss_mb:>13.0f}")
     print()
     results = {"hosts": len(hosts), "domains": arguments.domains, "delay_ms": arguments.delay_ms,
-               "rtt_ms": rtt, "libvirt_floor_s": floor,
+               "rtt_ms": rtt, "libvirt_floor_s": floor, "plugin_read_s": {"1": reads[0], str(len(hosts)): reads[1]},
                "cases": {key: {"label": case.label, "times": case.times, "median": case.median,
                                "hosts": case.hosts, "peak_rss_mib": case.max_rss_mb, "error": case.error}
                          for key, case in cases.items()}}
@@ -619,6 +646,7 @@ def report(arguments, hosts, cases, network, versions):  # pylint: disable=too-m
         checks.append(("ours, 1 host, absolute", ours.median, 1.5, " s"))
         if many is not None and many.median is not None:
             checks.append((f"ours {len(hosts)} hosts / ours 1 host", many.median / ours.median, 1.3, ""))
+            checks.append((f"plugin read {len(hosts)} hosts / 1 host", reads[1] / reads[0], 1.3, ""))
     for label, value, target, unit in checks:
         verdict = "met" if value <= target else "MISSED"
         print(f"  {label:<36} {value:8.3f}{unit:<2}  target <= {target:g}{unit}  {verdict}")
@@ -693,6 +721,7 @@ def benchmark(arguments):
         log(f"getLibVersion RTT: direct {rtt['direct']:.3f} ms, 0 ms proxy {rtt['proxy_0ms']:.3f} ms, "
             f"{arguments.delay_ms:g} ms proxy {rtt['proxy']:.3f} ms")
         floor = measure_floor(hosts[0].proxy_uri, arguments.repeat)
+        reads = measure_plugin_reads(hosts, arguments.repeat)
         versions = venv_versions() if not arguments.skip_baseline else ("(skipped)", "?")
         cases = build_cases(hosts, workdir, versions)
         for key, case in cases.items():
@@ -716,7 +745,7 @@ def benchmark(arguments):
                 measure(reference, arguments.repeat, workdir)
                 ordered[f"static-{key}"] = reference
         cases = ordered
-        report(arguments, hosts, cases, (rtt, floor), versions)
+        report(arguments, hosts, cases, (rtt, floor, reads), versions)
         log("cleaning up (daemons, namespaces, proxies; state dirs and venv stay)")
     return 0
 
