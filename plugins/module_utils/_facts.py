@@ -11,6 +11,8 @@ functions, called only for what a task or inventory asks for.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
@@ -75,15 +77,32 @@ def stats_flags(groups: Iterable[str]) -> int:
     return value
 
 
-def _readable(key: str) -> str:
-    return key.replace("-", "_")
+@lru_cache(maxsize=8192)
+def _stats_path(key: str) -> tuple[Any, ...]:
+    """ "vcpu.0.time" -> ("vcpu", 0, "time"); the same keys recur for every domain, hence the cache."""
+    return tuple(int(part) if part.isdigit() else part.replace("-", "_") for part in key.split("."))
 
 
 def nest_stats(record: dict[str, Any]) -> dict[str, Any]:
-    """{"vcpu.0.time": 1, "balloon.last-update": 2} -> {"vcpu": {"vcpus": [{"index": 0, "time": 1}]}, ...}."""
-    nested: dict[str, Any] = {}
+    """{"vcpu.0.time": 1, "balloon.last-update": 2} -> {"vcpu": {"vcpus": [{"index": 0, "time": 1}]}, ...}.
+
+    Runs once per domain per host read, so it is written for speed: no recursion while inserting.
+    """
+    nested: dict[Any, Any] = {}
     for key, value in record.items():
-        _insert(nested, key.split("."), value, parent=None)
+        path = _stats_path(key)
+        node = nested
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):  # "a" and "a.b" both present: keep the scalar under "value"
+                child = node[part] = {"value": child}
+            node = child
+        if isinstance(node.get(path[-1]), dict):
+            node[path[-1]]["value"] = value
+        else:
+            node[path[-1]] = value
     state = nested.get("state")
     if isinstance(state, dict) and isinstance(state.get("state"), int):
         named = state_from_codes(state["state"], state.get("reason", 0))
@@ -95,29 +114,20 @@ def _top_name(name: str) -> str:
     return {"net": "interface"}.get(name, name)
 
 
-def _insert(tree: dict[str, Any], parts: list[str], value: Any, parent: Optional[str]) -> None:
-    head, rest = _readable(parts[0]), parts[1:]
-    if not rest:
-        tree[head] = value
-        return
-    child = tree.setdefault(head, {})
-    if not isinstance(child, dict):  # "a" and "a.b" both present: keep the scalar under "value"
-        child = tree[head] = {"value": child}
-    _insert(child, rest, value, head)
-
-
-def _listify(name: str, value: Any) -> Any:
-    """Turn the numeric keys of a group ({"0": {...}, "1": {...}}) into a list of dicts with an index."""
+def _listify(name: Any, value: Any) -> Any:
+    """Turn the numeric keys of a group ({0: {...}, 1: {...}}) into a list of dicts with an index."""
     if not isinstance(value, dict):
         return value
-    numeric = sorted((int(key) for key in value if key.isdigit()))
-    converted = {key: _listify(key, item) for key, item in value.items() if not key.isdigit()}
-    if numeric:
-        items = []
-        for number in numeric:
-            entry = value[str(number)]
-            entry = dict(_listify(str(number), entry)) if isinstance(entry, dict) else {"value": entry}
-            items.append({"index": number, **entry})
+    converted = {}
+    items = []
+    for key, item in value.items():
+        if isinstance(key, int):
+            entry = _listify(key, item)
+            items.append({"index": key, **entry} if isinstance(entry, dict) else {"index": key, "value": entry})
+        else:
+            converted[key] = _listify(key, item)
+    if items:
+        items.sort(key=lambda entry: entry["index"])
         converted[LIST_NAMES.get(name, "items")] = items
     return converted
 
@@ -133,23 +143,46 @@ def _names_with(connection: Connection, flag_name: str) -> Optional[set[str]]:
     return {dom.name() for dom in connection.call(f"list domains ({flag_name})", connection.conn.listAllDomains, flag_value)}
 
 
-def bulk_facts(connection: Connection, stats: Iterable[str] = ("state",),
-               domains: Optional[list[Domain]] = None) -> list[dict[str, Any]]:
-    """Facts of the domains (None: every domain) from one bulk stats call and three list calls."""
+@dataclass
+class BulkAnswer:
+    """What the bulk calls returned, before any per-domain work."""
+
+    records: list[tuple[Any, dict[str, Any]]]
+    autostart: set[str] = field(default_factory=set)
+    transient: set[str] = field(default_factory=set)
+    managed_save: set[str] = field(default_factory=set)
+
+
+def fetch_bulk(connection: Connection, stats: Iterable[str] = ("state",),
+               domains: Optional[list[Domain]] = None) -> BulkAnswer:
+    """One bulk stats call and three list calls: the network part of bulk_facts."""
     groups = set(stats) | {"state"}
     if domains is None:
         records = connection.call("get all domain stats", connection.conn.getAllDomainStats, stats_flags(groups), 0)
-        records = sorted(records, key=lambda record: record[0].name())
     elif not domains:
-        return []
+        return BulkAnswer(records=[])
     else:
         records = connection.call("get domain stats", connection.conn.domainListGetStats,
                                   [domain.virdomain for domain in domains], stats_flags(groups), 0)
-    autostart = _names_with(connection, "VIR_CONNECT_LIST_DOMAINS_AUTOSTART") or set()
-    persistent = _names_with(connection, "VIR_CONNECT_LIST_DOMAINS_PERSISTENT") or set()
-    managed_save = _names_with(connection, "VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE") or set()
+    # Each list holds the few exceptions (transient domains, autostart, managed saves), not the
+    # thousands of ordinary domains: large lists cost the daemon and us time per domain.
+    return BulkAnswer(
+        records=records,
+        autostart=_names_with(connection, "VIR_CONNECT_LIST_DOMAINS_AUTOSTART") or set(),
+        transient=_names_with(connection, "VIR_CONNECT_LIST_DOMAINS_TRANSIENT") or set(),
+        managed_save=_names_with(connection, "VIR_CONNECT_LIST_DOMAINS_MANAGEDSAVE") or set(),
+    )
+
+
+def facts_from_bulk(answer: BulkAnswer, sort: bool = False) -> list[dict[str, Any]]:
+    """The facts of each domain of a bulk answer; no network, so it also works after the close.
+
+    Reading many hosts, call it after the threads that fetch are done: its thousands of short
+    calls into libvirt-python each hand the GIL over, which threads running Python code turn
+    into a convoy.
+    """
     facts = []
-    for virdomain, record in records:
+    for virdomain, record in answer.records:
         name = virdomain.name()
         nested = nest_stats(record)
         state = nested.get("state", {})
@@ -160,12 +193,20 @@ def bulk_facts(connection: Connection, stats: Iterable[str] = ("state",),
             "id": domain_id if domain_id >= 0 else None,
             "state": state.get("state"),
             "reason": state.get("reason"),
-            "persistent": name in persistent,
-            "autostart": name in autostart,
-            "has_managed_save": name in managed_save,
+            "persistent": name not in answer.transient,
+            "autostart": name in answer.autostart,
+            "has_managed_save": name in answer.managed_save,
             "stats": {group: value for group, value in nested.items() if group != "state"},
         })
+    if sort:
+        facts.sort(key=lambda item: item["name"])
     return facts
+
+
+def bulk_facts(connection: Connection, stats: Iterable[str] = ("state",),
+               domains: Optional[list[Domain]] = None) -> list[dict[str, Any]]:
+    """Facts of the domains (None: every domain, by name; else in the order given)."""
+    return facts_from_bulk(fetch_bulk(connection, stats, domains), sort=domains is None)
 
 
 # --- the definition -------------------------------------------------------------------------------

@@ -68,6 +68,9 @@ class FleetOptions:
     parallel: int = 16
     timeout: float = 10
 
+    def wants_extras(self) -> bool:
+        return self.addresses or self.guest_info or self.metadata
+
     def wants(self, facts: dict[str, Any]) -> bool:
         name = facts["name"]
         if self.include and not any(fnmatchcase(name, pattern) for pattern in self.include):
@@ -79,37 +82,61 @@ class FleetOptions:
 
 def read_host(spec: HostSpec, options: FleetOptions) -> dict[str, Any]:
     """{"host": label, "uri": ..., "domains": [facts...]} or {"host", "uri", "error": message}."""
-    record: dict[str, Any] = {"host": spec.label(), "uri": spec.uri}
+    return build_host_record(spec, options, fetch_host(spec, options))
+
+
+def fetch_host(spec: HostSpec, options: FleetOptions) -> dict[str, Any]:
+    """The network part of reading a host: {"answer": BulkAnswer} or {"error": message}.
+
+    Per-domain extras need the connection, so with extras the facts are built here too ("domains").
+    """
     params = ConnectionParams(uri=spec.uri, auth_username=spec.auth_username, auth_password=spec.auth_password,
                               readonly=not (options.addresses or options.guest_info))
     try:
         with Connection(params, events=False) as connection:
-            domains = [facts for facts in _facts.bulk_facts(connection, options.stats) if options.wants(facts)]
+            answer = _facts.fetch_bulk(connection, options.stats)
+            if not options.wants_extras():
+                return {"answer": answer}
+            domains = [facts for facts in _facts.facts_from_bulk(answer, sort=True) if options.wants(facts)]
             _add_extras(connection, domains, options)
+            return {"domains": domains}
     except VirtopsError as error:
-        record["error"] = error.message
-        return record
-    record["domains"] = domains
+        return {"error": error.message}
+
+
+def build_host_record(spec: HostSpec, options: FleetOptions, fetched: dict[str, Any]) -> dict[str, Any]:
+    record: dict[str, Any] = {"host": spec.label(), "uri": spec.uri}
+    if "error" in fetched:
+        record["error"] = fetched["error"]
+    elif "domains" in fetched:
+        record["domains"] = fetched["domains"]
+    else:
+        record["domains"] = [facts for facts in _facts.facts_from_bulk(fetched["answer"], sort=True)
+                             if options.wants(facts)]
     return record
 
 
 def read_hosts(specs: list[HostSpec], options: FleetOptions) -> list[dict[str, Any]]:
-    """read_host for every host at once; results in the configured order."""
+    """Every host at once; results in the configured order.
+
+    Threads only wait on the network; the facts are built afterwards in this thread (see
+    _facts.facts_from_bulk for why).
+    """
     timeout = options.timeout * 3 + 60  # connecting and bulk reads; extras have their own deadline
-    results = bounded_map(lambda spec: read_host(spec, options), specs, len(specs) or 1, timeout)
+    fetched = bounded_map(lambda spec: fetch_host(spec, options), specs, len(specs) or 1, timeout)
     records = []
-    for spec, result in zip(specs, results):
+    for spec, result in zip(specs, fetched):
         if result is TIMED_OUT:
-            result = {"host": spec.label(), "uri": spec.uri, "error": f"no answer within {timeout:g} s"}
+            result = {"error": f"no answer within {timeout:g} s"}
         elif isinstance(result, Exception):
-            result = {"host": spec.label(), "uri": spec.uri, "error": str(result)}
-        records.append(result)
+            result = {"error": str(result)}
+        records.append(build_host_record(spec, options, result))
     return records
 
 
 def _add_extras(connection: Connection, domains: list[dict[str, Any]], options: FleetOptions) -> None:
     """Per-domain opt-in facts, concurrently; a domain that does not answer in time gets none."""
-    if not (options.addresses or options.guest_info or options.metadata):
+    if not options.wants_extras():
         return
 
     def extras(facts: dict[str, Any]) -> dict[str, Any]:
