@@ -18,15 +18,14 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
+
+from run import run_measured  # the same measurement as the main inventory benchmark
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 TAGS_NS = "https://virtops.example.org/xmlns/tags/1.0"
@@ -96,34 +95,6 @@ def probe_test_driver(uri):
     conn.close()
     return {"open_s": opened, "list_and_stats_s": bulk, "domains": len(domains), "stats_records": len(stats),
             "supported": supported, "unsupported": unsupported, "states": states}
-
-
-def run_measured(command, env, stdout, stderr, cwd=None):
-    """Run a command; return (exit status, wall seconds, peak RSS of the command in MiB or None).
-
-    The peak RSS comes from GNU time (/usr/bin/time, `apt-get install time`): os.wait4's ru_maxrss
-    of a child of this process would include this (large) process's memory, which the child
-    inherits through fork/vfork until its exec.
-    """
-    gnu_time = shutil.which("time", path="/usr/bin:/bin")
-    with tempfile.NamedTemporaryFile("r", prefix="virtops-bench-rss-", encoding="utf-8") as rss:
-        wrapped = [gnu_time, "-f", "%M", "-o", rss.name, *command] if gnu_time else list(command)
-        started = time.monotonic()
-        process = subprocess.Popen(wrapped, env=env, stdout=stdout, stderr=stderr,  # pylint: disable=consider-using-with
-                                   stdin=subprocess.DEVNULL, cwd=cwd, start_new_session=True)
-        timer = threading.Timer(RUN_TIMEOUT, os.killpg, (process.pid, signal.SIGKILL))
-        timer.start()
-        try:
-            status = process.wait()
-        except KeyboardInterrupt:
-            os.killpg(process.pid, signal.SIGKILL)
-            raise
-        finally:
-            timer.cancel()
-        seconds = time.monotonic() - started
-        lines = rss.read().split()
-    peak = int(lines[-1]) / 1024.0 if lines and lines[-1].isdigit() else None
-    return status, seconds, peak
 
 
 def ansible_inventory():
