@@ -80,11 +80,6 @@ class FleetOptions:
         return not self.states or facts["state"] in self.states
 
 
-def read_host(spec: HostSpec, options: FleetOptions) -> dict[str, Any]:
-    """{"host": label, "uri": ..., "domains": [facts...]} or {"host", "uri", "error": message}."""
-    return build_host_record(spec, options, fetch_host(spec, options))
-
-
 def fetch_host(spec: HostSpec, options: FleetOptions) -> dict[str, Any]:
     """The network part of reading a host: {"answer": BulkAnswer} or {"error": message}.
 

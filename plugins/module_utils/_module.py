@@ -19,7 +19,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._connection import
     Connection,
     ConnectionParams,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, VirtopsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import VirtopsError
 from ansible_collections.virtops.libvirt.plugins.module_utils._xml import LXML_IMPORT_ERROR
 
 T = TypeVar("T")
@@ -97,13 +97,6 @@ class DomainModule:
 
     def set_diff(self, before: Any, after: Any) -> None:
         self._diff = {"before": before, "after": after}
-
-    def non_negative(self, option: str) -> Optional[float]:
-        """The option's value, refusing a negative number with a message naming the option."""
-        value = self.params.get(option)
-        if value is not None and value < 0:
-            raise InvalidArgument(f"{option} must not be negative (got {value})")
-        return value
 
     def run(self, body: Callable[["DomainModule"], Optional[dict[str, Any]]]) -> None:
         """Run the module's body and exit; expected failures fail the task without a traceback."""

@@ -113,10 +113,6 @@ class Difference:
         return f"{self.path}: {self.before!r} -> {self.after!r}"
 
 
-def render(differences: list[Difference]) -> str:
-    return "\n".join(str(difference) for difference in differences)
-
-
 def compare(desired, actual) -> list[Difference]:
     """Differences between a template (`desired`) and libvirt's definition (`actual`), [] if it matches."""
     differences: list[Difference] = []

@@ -86,11 +86,6 @@ def test_libvirt_errors_from_a_real_driver_become_clear_failures(capsys):
     assert result["libvirt_error_code"] == 42
 
 
-def test_negative_values_are_refused_by_name(capsys):
-    result = run_module(capsys, {"timeout": -3}, lambda module: {"t": module.non_negative("timeout")})
-    assert result["msg"] == "timeout must not be negative (got -3.0)"
-
-
 def test_missing_libvirt_python_gives_the_standard_message(capsys, monkeypatch):
     monkeypatch.setattr(_module, "LIBVIRT_IMPORT_ERROR", "Traceback: No module named 'libvirt'")
     with patch_module_args({}):

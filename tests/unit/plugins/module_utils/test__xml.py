@@ -141,7 +141,7 @@ def test_added_nic_is_detected(template, defined):
     differences = _xml.compare(template, defined)
     assert paths(differences) == ["/domain/devices/interface[type=network][1]"]
     assert differences[0].before is None and 'network="default"' in differences[0].after
-    assert "interface" in _xml.render(differences)
+    assert str(differences[0]).startswith("/domain/devices/interface[type=network][1]: added <interface")
 
 
 def test_second_nic_of_the_same_type_is_detected(template, defined):
