@@ -58,8 +58,6 @@ _REASON_NAMES: dict[str, tuple[str, ...]] = {
     "crashed": ("unknown", "panicked"),
     "pmsuspended": ("unknown",),
 }
-# virDomainPMSuspendedDiskReason: the reason enum of a guest suspended to disk.
-PMSUSPENDED_DISK_REASONS: tuple[str, ...] = ("unknown",)
 
 
 class DomainState(NamedTuple):

@@ -37,11 +37,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._flags import (
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
 
-TARGET_STATES = (
-    "present", "running", "paused", "shutoff", "destroyed", "saved", "pmsuspended", "absent", "rebooted", "reset",
-)
 STATE_SYNONYMS = {"shutdown": "shutoff"}
-ACTION_STATES = ("rebooted", "reset")  # not idempotent: always performed
 DEFAULT_REMOVALS = ("managed_save", "snapshots_metadata", "checkpoints_metadata")
 PM_TARGETS = {"mem": "VIR_NODE_SUSPEND_TARGET_MEM", "disk": "VIR_NODE_SUSPEND_TARGET_DISK",
               "hybrid": "VIR_NODE_SUSPEND_TARGET_HYBRID"}
@@ -84,8 +80,6 @@ _TRANSITIONS: dict[str, dict[str, list[str]]] = {
 }
 # Seconds between repeated shutdown requests while waiting for a graceful shutdown.
 SHUTDOWN_RETRY_INTERVAL = 10.0
-# Steps that change nothing themselves: they only wait.
-PASSIVE_STEPS = frozenset({"wait_shutoff"})
 
 
 def effective_state(state: str, has_managed_save: bool) -> str:
