@@ -19,6 +19,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, Domain, state_from_codes
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, VirtopsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 
 # getAllDomainStats groups by the names users give them.
 STATS_GROUPS = {
@@ -69,11 +70,12 @@ def domain_summary(domain: Domain) -> dict[str, Any]:
 
 
 def stats_flags(groups: Iterable[str]) -> int:
+    """The getAllDomainStats flags of `groups`; a group this libvirt lacks is an error, not silently 0."""
     value = 0
     for group in groups:
         if group not in STATS_GROUPS:
             raise InvalidArgument(f"unknown stats group '{group}'; expected some of {', '.join(STATS_GROUPS)}")
-        value |= getattr(libvirt, STATS_GROUPS[group], 0)
+        value |= flag(STATS_GROUPS[group], needed_for=f"stats group {group}")
     return value
 
 

@@ -8,7 +8,7 @@ import pytest
 from ansible_collections.virtops.libvirt.plugins.module_utils import _facts, _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, UnsupportedOperation
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
 FLEET_URI = "test://" + os.path.abspath(os.path.join(FIXTURES, "fleet-node.xml"))
@@ -107,3 +107,10 @@ def test_source_order_wins_over_family():
         {"type": libvirt.VIR_IP_ADDR_TYPE_IPV6, "addr": "2001:db8::20", "prefix": 64}]}}, "lease")
     agent = _facts.addresses_from(AGENT_ANSWER, "agent")
     assert _facts.pick_address(lease + agent, ["lease", "agent"]) == "2001:db8::20"
+
+
+def test_a_stats_group_this_libvirt_lacks_is_a_clear_error(monkeypatch):
+    monkeypatch.delattr(libvirt, "VIR_DOMAIN_STATS_DIRTYRATE", raising=False)
+    with pytest.raises(UnsupportedOperation, match=r"has no VIR_DOMAIN_STATS_DIRTYRATE \(needed for stats group dirtyrate\)"):
+        _facts.stats_flags(["state", "dirtyrate"])
+    assert _facts.stats_flags(["state"]) == libvirt.VIR_DOMAIN_STATS_STATE
