@@ -5,10 +5,13 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Optional
+from typing import TYPE_CHECKING, Iterable, Mapping, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, UnsupportedOperation
+
+if TYPE_CHECKING:
+    from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection
 
 SHUTDOWN_MODES: Mapping[str, str] = {
     "acpi": "VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN",
@@ -44,10 +47,27 @@ START_FLAGS: Mapping[str, str] = {
 }
 
 
+def version_tuple(number: int) -> tuple[int, int, int]:
+    """libvirt's version number (major * 1,000,000 + minor * 1,000 + micro) as a tuple."""
+    return number // 1000000, number // 1000 % 1000, number % 1000
+
+
+def version_text(version: tuple[int, ...]) -> str:
+    return ".".join(str(part) for part in version)
+
+
 def libvirt_version() -> str:
-    """This libvirt-python's library version as 'major.minor.micro'."""
-    version = libvirt.getVersion()
-    return f"{version // 1000000}.{version // 1000 % 1000}.{version % 1000}"
+    """This libvirt-python's (the client library's) version as 'major.minor.micro'.
+
+    Only for naming the build that lacks a constant: what a daemon can do depends on
+    `daemon_version`, which may differ (a remote host, or a newer daemon than the client).
+    """
+    return version_text(version_tuple(libvirt.getVersion()))
+
+
+def daemon_version(connection: "Connection") -> tuple[int, int, int]:
+    """The version of the libvirt that serves `connection` (virConnectGetLibVersion)."""
+    return version_tuple(connection.call("read the daemon's libvirt version", connection.conn.getLibVersion))
 
 
 def flag(constant: str, needed_for: Optional[str] = None) -> int:

@@ -33,7 +33,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     UnsupportedOperation,
     VirtopsError,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag, libvirt_version
+from ansible_collections.virtops.libvirt.plugins.module_utils._flags import daemon_version, flag, version_text
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
 
 SNAPSHOT_STATES = ("present", "absent", "reverted", "current")
@@ -42,8 +42,9 @@ REVERT_STATES = {"running": "VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING", "paused": "VIR
 EXTERNAL_REVERT_VERSION = (9, 9, 0)  # qemu driver: reverting to external snapshots
 
 
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split("."))
+def _daemon(domain: Domain) -> str:
+    """'libvirt 9.0.0': the daemon's version, which decides what it can do (not the client library's)."""
+    return f"libvirt {version_text(daemon_version(domain.connection))}"
 
 
 def disk_targets(domain: Domain) -> list[str]:
@@ -276,7 +277,7 @@ def snapshot_plan(domain: Domain, options: SnapshotOptions, active: bool) -> tup
         if active:
             if "internal" in kinds:
                 raise UnsupportedOperation(
-                    f"snapshot '{options.name}' of running domain '{domain.name}': libvirt {libvirt_version()} cannot "
+                    f"snapshot '{options.name}' of running domain '{domain.name}': {_daemon(domain)} cannot "
                     "take an internal disk-only snapshot of a running domain; use memory: true or location: external",
                     domain=domain.name, operation="create snapshot")
             flags |= flag("VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY", "a disk-only snapshot")
@@ -448,7 +449,7 @@ class SnapshotRunner:
             if not metadata_only and snapshot["location"] != "internal" and parent is not None \
                     and parent["location"] != "external":
                 raise UnsupportedOperation(
-                    f"domain '{self.domain.name}': libvirt {libvirt_version()} cannot delete external snapshot "
+                    f"domain '{self.domain.name}': {_daemon(self.domain)} cannot delete external snapshot "
                     f"'{snapshot['name']}' whose parent '{parent['name']}' is internal (use metadata_only to drop "
                     "only its metadata)", domain=self.domain.name, operation="delete snapshot")
 
@@ -500,10 +501,10 @@ class SnapshotRunner:
     # reverted
     def revert(self, options: SnapshotOptions, before: list[dict[str, Any]]) -> str:
         target = self._require(before, options.name)
-        if target["location"] != "internal" and _version_tuple(libvirt_version()) < EXTERNAL_REVERT_VERSION:
+        if target["location"] != "internal" and daemon_version(self.domain.connection) < EXTERNAL_REVERT_VERSION:
             raise UnsupportedOperation(
-                f"domain '{self.domain.name}': libvirt {libvirt_version()} cannot revert to external snapshot "
-                f"'{options.name}'; libvirt {'.'.join(map(str, EXTERNAL_REVERT_VERSION))} or newer can",
+                f"domain '{self.domain.name}': {_daemon(self.domain)} cannot revert to external snapshot "
+                f"'{options.name}'; libvirt {version_text(EXTERNAL_REVERT_VERSION)} or newer can",
                 domain=self.domain.name, operation="revert to snapshot")
         flags = 0
         if options.revert_state != "snapshot":

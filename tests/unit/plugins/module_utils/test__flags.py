@@ -34,3 +34,11 @@ def test_every_mapped_constant_exists_in_this_libvirt(table):
 
 def test_libvirt_version_is_dotted():
     assert _flags.libvirt_version().count(".") == 2
+
+
+def test_the_daemon_version_comes_from_the_connection_not_the_client(monkeypatch):
+    from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
+    with Connection(ConnectionParams(uri="test:///default"), events=False) as connection:
+        monkeypatch.setattr(connection.conn, "getLibVersion", lambda: 10002003)
+        assert _flags.daemon_version(connection) == (10, 2, 3)
+    assert _flags.version_text((10, 2, 3)) == "10.2.3"

@@ -204,15 +204,19 @@ def test_retain_zero_with_a_new_snapshot_is_refused(domain):
     assert names(domain) == []
 
 
-def test_external_snapshot_cannot_be_reverted_on_this_libvirt(domain, monkeypatch):
-    monkeypatch.setattr("ansible_collections.virtops.libvirt.plugins.module_utils._snapshot.libvirt_version",
-                        lambda: "9.0.0")
-    runner = SnapshotRunner(domain, ChangeRecorder(False))
+def test_external_revert_is_decided_by_the_daemons_version_not_the_clients(domain, monkeypatch):
     external = [{"name": "e", "location": "external", "current": True, "parent": None, "children": []}]
+    monkeypatch.setattr(libvirt, "getVersion", lambda *args: 9009000)  # a newer client library...
+    monkeypatch.setattr(domain.connection.conn, "getLibVersion", lambda: 9000000)  # ...talking to libvirtd 9.0
+    runner = SnapshotRunner(domain, ChangeRecorder(True))
     with pytest.raises(UnsupportedOperation, match="libvirt 9.0.0 cannot revert to external snapshot 'e'; "
                                                    "libvirt 9.9.0 or newer can"):
         runner.revert(options(snapshot="e", state="reverted"), external)
     assert runner.recorder.actions == []
+    monkeypatch.setattr(libvirt, "getVersion", lambda *args: 9000000)  # an old client library...
+    monkeypatch.setattr(domain.connection.conn, "getLibVersion", lambda: 9009000)  # ...talking to libvirtd 9.9
+    runner.revert(options(snapshot="e", state="reverted"), external)
+    assert runner.recorder.actions == ["revert to snapshot 'e'"]
 
 
 def test_external_child_of_an_internal_snapshot_is_refused_before_deleting(domain):
