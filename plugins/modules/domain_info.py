@@ -32,7 +32,8 @@ options:
     type: str
   states:
     description:
-      - Only report domains in these states.
+      - Only report domains in these states. The filter applies right after the bulk state read, so
+        the groups of O(gather) are read only for the domains that pass it.
     type: list
     elements: str
     choices: [nostate, running, blocked, paused, shutdown, shutoff, crashed, pmsuspended, absent]
@@ -212,7 +213,8 @@ def run(module):
     if params["parallel"] < 1:
         raise InvalidArgument(f"parallel must be at least 1 (got {params['parallel']})")
     options = GatherOptions(gather=params["gather"], stats=params["stats"], address_sources=params["address_sources"],
-                            agent_timeout=params["agent_timeout"], tags_namespace=params["tags_namespace"])
+                            agent_timeout=params["agent_timeout"], tags_namespace=params["tags_namespace"],
+                            states=params["states"])
     names = requested_names(params["name"])
     with module.connect() as connection:
         if names is None and not params["uuid"]:
@@ -223,8 +225,8 @@ def run(module):
             present = [domain for _key, domain in found if domain is not None]
             by_name = {facts["name"]: facts for facts in gather(connection, present, options, params["parallel"])}
             domains = [by_name[domain.name] if domain is not None else absent_summary(key.get("name") or key["uuid"])
-                       for key, domain in found]
-    if params["states"]:
+                       for key, domain in found if domain is None or domain.name in by_name]
+    if params["states"]:  # gather filtered the existing domains already; this also filters the absent ones
         domains = [domain for domain in domains if domain["state"] in params["states"]]
     result = {"domains": domains}
     if (params["uuid"] or isinstance(params["name"], str)) and domains:

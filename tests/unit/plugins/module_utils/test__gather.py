@@ -57,3 +57,32 @@ def test_snapshot_tree():
     ])
     assert tree["names"] == ["a", "b", "c"] and tree["current"] == "b" and tree["roots"] == ["a"]
     assert tree["items"][0]["children"] == ["b", "c"]
+
+
+class FakeModule:
+    """What domain_info.run uses of DomainModule."""
+
+    def __init__(self, **params):
+        self.params = {"name": None, "uuid": None, "states": None, "gather": ["state"], "stats": [],
+                       "address_sources": ["lease"], "agent_timeout": 5, "tags_namespace": None, "parallel": 2,
+                       **params}
+
+    def connect(self):
+        return Connection(ConnectionParams(uri=FLEET_URI))
+
+
+def test_the_states_filter_applies_before_any_per_domain_read(monkeypatch):
+    from ansible_collections.virtops.libvirt.plugins.modules import domain_info
+    read = []
+    original = _gather.DomainReader.definition
+    monkeypatch.setattr(_gather.DomainReader, "definition",
+                        lambda reader: read.append(reader.domain.name) or original(reader))
+    result = domain_info.run(FakeModule(states=["running"], gather=["state", "definition"]))
+    assert [domain["name"] for domain in result["domains"]] == ["web01"]
+    assert read == ["web01"]
+    read.clear()
+    result = domain_info.run(FakeModule(name=["db01", "web01", "nowhere"], states=["shutoff", "absent"],
+                                        gather=["definition"]))
+    assert [(domain["name"], domain["state"]) for domain in result["domains"]] == [("db01", "shutoff"),
+                                                                                 ("nowhere", "absent")]
+    assert read == ["db01"]
