@@ -5,8 +5,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 "$here/tests/rig/rig" up
-# ansible needs the collection under ansible_collections/<namespace>/<name>: a symlink serves.
-collections="${TMPDIR:-/tmp}/virtops-collections-$(id -u)"
+# ansible needs the collection under ansible_collections/<namespace>/<name>: a symlink serves,
+# in a directory of this checkout's own (the one tests/collection_path.py uses): never another's.
+collections="${TMPDIR:-/tmp}/virtops-collections-$(id -u)-$(printf '%s' "$here" | sha256sum | cut -c1-12)"
 mkdir -p "$collections/ansible_collections/virtops"
 ln -sfn "$here" "$collections/ansible_collections/virtops/libvirt"
 export ANSIBLE_COLLECTIONS_PATH="$collections"
