@@ -28,8 +28,10 @@ STATS_GROUPS = {
     "perf": "VIR_DOMAIN_STATS_PERF", "iothread": "VIR_DOMAIN_STATS_IOTHREAD", "memory": "VIR_DOMAIN_STATS_MEMORY",
     "dirtyrate": "VIR_DOMAIN_STATS_DIRTYRATE",
 }
-# Indexed stats ("vcpu.0.time") become lists under these names.
+# Indexed stats ("vcpu.0.time") become lists under these names, others under LIST_NAME ("fs.0.name"
+# of guest info -> fs.list): never "items", which Jinja resolves to a dict's .items method.
 LIST_NAMES = {"vcpu": "vcpus", "net": "interfaces", "block": "disks", "iothread": "iothreads"}
+LIST_NAME = "list"
 ADDRESS_SOURCES = {"lease": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE",
                    "agent": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT",
                    "arp": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP"}
@@ -130,7 +132,7 @@ def _listify(name: Any, value: Any) -> Any:
             converted[key] = _listify(key, item)
     if items:
         items.sort(key=lambda entry: entry["index"])
-        converted[LIST_NAMES.get(name, "items")] = items
+        converted[LIST_NAMES.get(name, LIST_NAME)] = items
     return converted
 
 

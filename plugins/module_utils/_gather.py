@@ -180,7 +180,8 @@ def _tree(items: list[dict[str, Any]]) -> dict[str, Any]:
         if "children" not in item:
             item["children"] = sorted(other["name"] for other in items if other["parent"] == item["name"])
     current = next((item["name"] for item in items if item.get("current")), None)
-    return {"names": [item["name"] for item in items], "current": current, "items": items,
+    # "list", not "items": a key named items is hidden by the dict's .items method in Jinja
+    return {"names": [item["name"] for item in items], "current": current, "list": items,
             "roots": [item["name"] for item in items if not item["parent"]]}
 
 

@@ -155,7 +155,7 @@ domains:
         interfaces: [{mac: "52:54:00:12:34:56", type: network, source: default, model: virtio}]
         guest_agent_channel: true
     stats:
-      description: The bulk statistics (O(gather=stats)), by group; indexed items become lists.
+      description: The bulk statistics (O(gather=stats)), by group; indexed entries become lists (C(vcpus), C(interfaces), C(disks), C(iothreads), else C(list)).
       type: dict
       returned: when requested
       sample:
@@ -168,6 +168,37 @@ domains:
       elements: dict
       returned: when requested
       sample: [{interface: eth0, mac: "52:54:00:12:34:56", address: 192.0.2.10, prefix: 24, family: ipv4, source: agent}]
+    snapshots:
+      description:
+        - The snapshots (O(gather=snapshots)). C(list) holds one dict per snapshot, oldest first, with the
+          keys of the C(snapshots) entries that M(virtops.libvirt.domain_snapshot) returns.
+        - "The list is named C(list), not C(items), so that C(t.domain.snapshots.list | map(attribute='name'))
+          works in Jinja (C(items) is a method of every dict)."
+      type: dict
+      returned: when requested
+      contains:
+        names: {description: The snapshot names, oldest first., type: list, elements: str}
+        current: {description: The current snapshot's name (null when none is current)., type: str}
+        list: {description: One dict per snapshot (name, parent, children, current, location, memory, disks...)., type: list, elements: dict}
+        roots: {description: The names of the snapshots without a parent., type: list, elements: str}
+    checkpoints:
+      description: The checkpoints (O(gather=checkpoints)), with the same keys as C(snapshots).
+      type: dict
+      returned: when requested
+      contains:
+        names: {description: The checkpoint names, oldest first., type: list, elements: str}
+        current: {description: Always null (checkpoints have no current one)., type: str}
+        list: {description: One dict per checkpoint (name, parent, children, creation_time, disks)., type: list, elements: dict}
+        roots: {description: The names of the checkpoints without a parent., type: list, elements: str}
+    guest:
+      description:
+        - The guest agent's information (O(gather=guest)), nested by group. Indexed groups become lists,
+          named C(list) (C(fs.list), C(user.list), C(disk.list), C(if.list)), each entry with its C(index).
+      type: dict
+      returned: when requested
+      sample:
+        hostname: web01
+        fs: {count: 1, list: [{index: 0, name: vda1, mountpoint: /, fstype: ext4}]}
 domain:
   description: The single entry of RV(domains), when O(name) is a single name or O(uuid) is set.
   returned: when one domain was asked for
