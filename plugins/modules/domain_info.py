@@ -155,7 +155,9 @@ domains:
         interfaces: [{mac: "52:54:00:12:34:56", type: network, source: default, model: virtio}]
         guest_agent_channel: true
     stats:
-      description: The bulk statistics (O(gather=stats)), by group; indexed entries become lists (C(vcpus), C(interfaces), C(disks), C(iothreads), else C(list)).
+      description:
+        - The bulk statistics (O(gather=stats)), by group.
+        - Indexed entries become lists (C(vcpus), C(interfaces), C(disks), C(iothreads), else C(list)).
       type: dict
       returned: when requested
       sample:
