@@ -61,7 +61,8 @@ class BackupOptions:
     port: Optional[int] = None
 
     @classmethod
-    def from_params(cls, backup: dict[str, Any]) -> "BackupOptions":
+    def from_params(cls, backup: dict[str, Any], state: str = "present") -> "BackupOptions":
+        """The task's backup options; ending a backup (state=absent) needs none of the start options."""
         options = cls(
             mode=backup.get("mode") or "push",
             target_dir=backup.get("target_dir"),
@@ -74,12 +75,18 @@ class BackupOptions:
             host=backup.get("host"),
             port=backup.get("port"),
         )
-        options.validate()
+        if state == "absent":
+            options.validate_mode()
+        else:
+            options.validate()
         return options
 
-    def validate(self) -> None:
+    def validate_mode(self) -> None:
         if self.mode not in MODES:
             raise InvalidArgument(f"backup.mode must be one of {', '.join(MODES)} (got {self.mode})")
+
+    def validate(self) -> None:
+        self.validate_mode()
         if self.format not in FORMATS:
             raise InvalidArgument(f"backup.format must be one of {', '.join(FORMATS)} (got {self.format})")
         if self.timeout < 0:

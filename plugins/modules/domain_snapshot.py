@@ -54,7 +54,7 @@ options:
       - V(current) makes it the current snapshot without reverting anything.
       - For a checkpoint, V(present) or V(absent).
       - With O(backup), V(present) runs (push) or starts (pull) the backup; V(absent) ends the running
-        backup job (a pull export).
+        backup job (a pull export), and needs only O(backup.mode) (C(backup: {mode: pull})), none of the start options.
     type: str
     default: present
     choices: [present, absent, reverted, current]
@@ -373,7 +373,7 @@ def run(module):
         if params["backup"] is not None:
             if params["state"] not in ("present", "absent"):
                 raise InvalidArgument("a backup is present (run it) or absent (end the running one)")
-            options = BackupOptions.from_params(params["backup"])
+            options = BackupOptions.from_params(params["backup"], params["state"])
             runner = BackupRunner(domain, module.recorder, connection.uri)
             result = runner.run(options, params["checkpoint"], params["state"])
             if "diff" in result:

@@ -343,6 +343,10 @@ def test_pull_backup_exports_over_nbd_until_ended(guest, workdir):
     info = qemu_img("info", "--output=json", f"nbd+unix:///vda?socket={socket}")
     assert '"virtual-size": 67108864' in info
     assert not ok(snap(guest, backup=backup))["changed"]
-    ended = ok(snap(guest, state="absent", backup=backup))
-    assert ended["changed"] and guest.jobStats(0).get("type", 0) == 0
+    # ending needs only the domain, not the start options again
+    predicted = ok(snap(guest, check_mode=True, state="absent", backup={"mode": "pull"}))
+    assert predicted["actions"] == ["end the running backup job"] and guest.jobStats(0).get("type", 0) != 0
+    ended = ok(snap(guest, state="absent", backup={"mode": "pull"}))
+    assert ended["changed"] and ended["actions"] == predicted["actions"] and guest.jobStats(0).get("type", 0) == 0
+    assert not ok(snap(guest, state="absent", backup={"mode": "pull"}))["changed"]
     assert not ok(snap(guest, state="absent", backup=backup))["changed"]

@@ -116,6 +116,13 @@ def test_bad_backup_options_are_refused(backup, message):
         BackupOptions.from_params(backup)
 
 
+def test_ending_a_backup_needs_no_start_options():
+    assert BackupOptions.from_params({"mode": "pull"}, state="absent").mode == "pull"
+    assert BackupOptions.from_params({}, state="absent").mode == "push"
+    with pytest.raises(InvalidArgument, match="scratch_dir is required"):
+        BackupOptions.from_params({"mode": "pull"}, state="present")
+
+
 def test_push_xml_has_one_file_per_chosen_disk_and_leaves_the_others_out():
     runner = BackupRunner(FakeDomain(), ChangeRecorder(False), "qemu:///system")
     options = BackupOptions.from_params({"target_dir": "/b", "format": "raw", "incremental": "cp1"})
