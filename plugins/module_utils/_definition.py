@@ -30,6 +30,16 @@ LIFECYCLE_ACTIONS = {
 }
 
 
+def metadata_kind(element: str) -> int:
+    """VIR_DOMAIN_METADATA_TITLE, _DESCRIPTION or _ELEMENT."""
+    return flag(f"VIR_DOMAIN_METADATA_{element.upper()}")
+
+
+def definition_flags() -> int:
+    """The persistent definition with its secrets: a password in the template is compared, never shown."""
+    return libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+
+
 class DefinitionSync:
     """Definition and metadata steps of DomainLifecycle (see there for the attributes)."""
 
@@ -42,6 +52,9 @@ class DefinitionSync:
                 raise InvalidArgument(
                     f"domain '{self.label}' does not exist; give xml to define it", domain=self.label)
             return
+        self._refuse_conflicting_metadata(template)
+        if self.uuid:
+            template = _xml.with_uuid(template, self.uuid)  # the uuid option names the domain to define
         if self.domain is not None and self.definition is not None:
             template_uuid = self.options.template_uuid()
             if template_uuid and template_uuid.lower() != self.domain.uuid.lower():
@@ -51,25 +64,72 @@ class DefinitionSync:
             differences = _xml.compare(template, self.definition)
             self.definition_changes = [str(difference) for difference in differences]
             if differences:
-                adopted = _xml.adopt_identity(template, self.definition)
-                self._define("update definition", adopted)
+                self._define("update definition", _xml.merge(template, self.definition))
+            self._sync_live_metadata(template)
             return
         # missing, or running without a persistent definition (transient): define it
         self.definition_changes = ["defined"]
         was_missing = self.domain is None
+        if not was_missing:
+            template = _xml.with_uuid(template, self.domain.uuid)  # a transient domain keeps its identity
         self._define("define", template)
         if was_missing:
             self.predicted_state = "shutoff"
 
+    def _refuse_conflicting_metadata(self, template: Any) -> None:
+        """title/description options beside an xml that sets another value would flip-flop every run."""
+        for element in ("title", "description"):
+            option = getattr(self.options, element)
+            in_template = _xml.element_text(template, element)
+            if option is not None and template.find(element) is not None and (option or None) != in_template:
+                raise InvalidArgument(
+                    f"the {element} option ({option!r}) conflicts with the <{element}> of xml ({in_template!r}): "
+                    "set it in one place", domain=self.label)
+
     def _define(self, action: str, root: Any) -> None:
         text = _xml.to_string(root)
+        flags = libvirt.VIR_DOMAIN_DEFINE_VALIDATE if self.options.validate else 0
         defined = self.recorder.perform(action, lambda: self.connection.call(
-            action, self.connection.conn.defineXML, text, domain=self.label))
+            action, self.connection.conn.defineXMLFlags, text, flags, domain=self.label))
         if defined is not None:
             self.domain = Domain(self.connection, defined)
-            self.definition = _xml.parse(self.domain.xml_desc(libvirt.VIR_DOMAIN_XML_INACTIVE), "defined XML")
+            self.definition = _xml.parse(self.domain.xml_desc(definition_flags()), "defined XML")
         else:
             self.definition = root
+
+    def _is_running(self) -> bool:
+        """Active now (or, in check mode, predicted to be active at this point of the plan)."""
+        if self.recorder.check_mode:
+            return self.predicted_state not in ("shutoff", "saved", ABSENT)
+        return self.domain is not None and self.domain.state().active
+
+    def _sync_live_metadata(self, template: Any) -> None:
+        """Title, description and metadata change on a running domain at once: no restart for them."""
+        if self.domain is None or not self._is_running():
+            return
+        live = _xml.parse(self.domain.xml_desc(libvirt.VIR_DOMAIN_XML_SECURE), "live XML")
+        for element in ("title", "description"):
+            if template.find(element) is not None:
+                wanted = _xml.element_text(template, element)
+                if _xml.element_text(live, element) != wanted:
+                    self._set_live_metadata(element, metadata_kind(element), wanted, None, None)
+        if template.find("metadata") is not None:
+            wanted_elements = _metadata_elements(template)
+            live_elements = _metadata_elements(live)
+            for namespace, element in wanted_elements.items():
+                current = live_elements.get(namespace)
+                if current is None or _xml.canonical(current) != _xml.canonical(element):
+                    self._set_live_metadata(f"metadata {namespace}", metadata_kind("element"),
+                                            _xml.to_string(element, pretty=False), element.prefix or "ns", namespace)
+            for namespace in live_elements.keys() - wanted_elements.keys():
+                self._set_live_metadata(f"metadata {namespace}", metadata_kind("element"),
+                                        None, None, namespace)
+
+    def _set_live_metadata(self, what: str, kind: int, value: Optional[str], key: Optional[str],
+                           namespace: Optional[str]) -> None:
+        self.recorder.perform(f"set {what} (live)", lambda: self.domain.call(
+            f"set {what} of the running domain", "setMetadata", kind, value, key, namespace,
+            libvirt.VIR_DOMAIN_AFFECT_LIVE))
 
     # -- metadata: autostart, title, description, lifecycle actions --
 
@@ -102,11 +162,11 @@ class DefinitionSync:
         return None if self.definition is None else _xml.element_text(self.definition, element)
 
     def _set_metadata(self, element: str, value: str) -> None:
-        kind = libvirt.VIR_DOMAIN_METADATA_TITLE if element == "title" else libvirt.VIR_DOMAIN_METADATA_DESCRIPTION
+        kind = metadata_kind(element)
 
         def apply() -> None:
             flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
-            if self.domain.virdomain.isActive():
+            if self.domain.state().active:
                 flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
             self.domain.call(f"set {element}", "setMetadata", kind, value or None, None, None, flags)
 
@@ -120,15 +180,42 @@ class DefinitionSync:
         """True when the running domain's live configuration lags its persistent definition."""
         if self.domain is None or self.predicted_state in ("shutoff", "saved", ABSENT):
             return False
-        if not self.recorder.check_mode and not self.domain.virdomain.isActive():
+        if not self.recorder.check_mode and not self.domain.state().active:
             return False
-        live = _xml.parse(self.domain.xml_desc(0), "live XML")
-        if self.options.template is not None and _xml.compare(self.options.template, live):
+        live = _xml.parse(self.domain.xml_desc(libvirt.VIR_DOMAIN_XML_SECURE), "live XML")
+        if self.options.template is not None and self.restart_differences(live):
             return True
         return any(
             wanted is not None and _xml.element_text(live, option) != wanted
             for option, wanted in self.options.lifecycle.items()
         )
+
+
+    def restart_differences(self, live: Any) -> list[_xml.Difference]:
+        """What the template sets that the running domain lacks and a restart would bring.
+
+        Runtime-only values are not differences (see _xml.compare(live=True)), nor is what the
+        persistent definition lacks too: a restart cannot bring that (libvirt dropped or
+        normalised it).
+        """
+        running = _xml.compare(self.options.template, live, live=True)
+        if self.definition is None:
+            return running
+        persistent = {difference.path for difference in _xml.compare(self.options.template, self.definition)}
+        return [difference for difference in running if difference.path not in persistent]
+
+
+def _metadata_elements(root: Any) -> dict[str, Any]:
+    """The custom metadata elements of a definition, by namespace URI."""
+    metadata = root.find("metadata")
+    if metadata is None:
+        return {}
+    return {etree_namespace(child): child for child in metadata if isinstance(child.tag, str) and etree_namespace(child)}
+
+
+def etree_namespace(element: Any) -> Optional[str]:
+    tag = element.tag
+    return tag[1:].split("}", 1)[0] if tag.startswith("{") else None
 
 
 def _set_child_text(root: Any, tag: str, text: Optional[str]) -> None:

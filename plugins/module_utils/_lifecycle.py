@@ -35,7 +35,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._flags import (
     combine,
     flag,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._definition import LIFECYCLE_EVENTS, DefinitionSync
+from ansible_collections.virtops.libvirt.plugins.module_utils._definition import LIFECYCLE_EVENTS, DefinitionSync, definition_flags
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
 
 STATE_SYNONYMS = {"shutdown": "shutoff"}
@@ -107,6 +107,7 @@ class LifecycleOptions:
     lifecycle: dict[str, Optional[str]] = field(default_factory=dict)
     title: Optional[str] = None
     description: Optional[str] = None
+    validate: bool = True
     wait: bool = True
     wait_for_agent: bool = False
     timeout: float = 60
@@ -136,6 +137,7 @@ class LifecycleOptions:
             lifecycle={event: params.get(event) for event in LIFECYCLE_EVENTS},
             title=params.get("title"),
             description=params.get("description"),
+            validate=params.get("validate", True),
             wait=params["wait"],
             wait_for_agent=params.get("wait_for_agent", False),
             timeout=params["timeout"],
@@ -220,7 +222,7 @@ class DomainLifecycle(DefinitionSync):
         current = self.domain.state()
         self.predicted_state = effective_state(current.state, self.domain.has_managed_save())
         if self.domain.is_persistent():
-            self.definition = _xml.parse(self.domain.xml_desc(libvirt.VIR_DOMAIN_XML_INACTIVE), "defined XML")
+            self.definition = _xml.parse(self.domain.xml_desc(definition_flags()), "defined XML")
         observed: dict[str, Any] = {"state": self.predicted_state}
         if self.options.template is not None and self.definition is not None:
             observed["definition"] = _xml.canonical(self.definition)

@@ -83,11 +83,13 @@ def to_string(element, pretty: bool = True) -> str:
 
 
 def canonical(element) -> str:
-    """A stable text form: attributes sorted, insignificant whitespace gone (for diffs)."""
-    copy = etree.fromstring(etree.tostring(element), _parser())
+    """A stable text form for results and diffs: attributes sorted, insignificant whitespace and
+    passwords gone."""
+    copy = etree.fromstring(etree.tostring(element, with_tail=False), _parser())
     for node in copy.iter():
         if isinstance(node.tag, str):
-            attributes = sorted(node.attrib.items())
+            attributes = sorted((name, REDACTED if name in SECRET_ATTRIBUTES else value)
+                                for name, value in node.attrib.items())
             node.attrib.clear()
             node.attrib.update(attributes)
             if node.text is not None and not node.text.strip():
@@ -97,6 +99,25 @@ def canonical(element) -> str:
     return etree.tostring(copy, encoding="unicode", pretty_print=True).strip()
 
 
+# Attributes whose values are secrets: compared (definitions are read with XML_SECURE), never shown.
+SECRET_ATTRIBUTES = frozenset({"passwd", "password", "passphrase"})
+REDACTED = "********"
+
+# Devices libvirt adds on its own (defaults, companions of other devices). Of every other kind
+# the template lists the complete set: one it no longer lists is removed.
+LIBVIRT_ADDED_DEVICES = frozenset({"controller", "input", "video", "memballoon", "console", "audio", "emulator"})
+# Children of <os> the template owns (libvirt adds <boot> and expands the machine type itself).
+OWNED_OS_CHILDREN = frozenset({"kernel", "initrd", "cmdline", "dtb"})
+# Top-level elements libvirt changes on a running domain at once: never a reason to restart.
+LIVE_CHANGEABLE = frozenset({"title", "description", "metadata"})
+# CPU modes that QEMU expands into a custom model and features when the domain starts.
+HOST_CPU_MODES = frozenset({"host-model", "host-passthrough", "maximum"})
+GRAPHICS_PORTS = frozenset({"port", "tlsPort", "websocket"})
+# Attributes naming where a disk's data lives, for matching a template's source in a backing chain.
+SOURCE_LOCATION = ("file", "dev", "dir", "name", "protocol", "pool", "volume")
+KIB, MIB = 1024, 1024 ** 2
+
+
 @dataclass(frozen=True)
 class Difference:
     """One place where the actual definition does not match the template."""
@@ -104,50 +125,115 @@ class Difference:
     path: str
     before: Optional[str]  # what libvirt has (None: missing)
     after: Optional[str]  # what the template wants (None: to be removed)
+    secret: bool = False  # a password: the values are never shown
 
     def __str__(self) -> str:
-        if self.before is None:
-            return f"{self.path}: added {self.after}"
-        if self.after is None:
-            return f"{self.path}: removed {self.before}"
-        return f"{self.path}: {self.before!r} -> {self.after!r}"
+        before, after = (REDACTED if value is not None and self.secret else value for value in (self.before, self.after))
+        if before is None:
+            return f"{self.path}: added {after}"
+        if after is None:
+            return f"{self.path}: removed {before}"
+        return f"{self.path}: {before!r} -> {after!r}"
 
 
-def compare(desired, actual) -> list[Difference]:
-    """Differences between a template (`desired`) and libvirt's definition (`actual`), [] if it matches."""
-    differences: list[Difference] = []
+def compare(desired, actual, live: bool = False) -> list[Difference]:
+    """Differences between a template (`desired`) and libvirt's definition (`actual`), [] if it matches.
+
+    live=True compares with a running domain's live XML: values that exist only at run time
+    (autoport's port, the expanded host CPU, the balloon, memory alignment) and what libvirt
+    changes live (title, description, metadata) are then not differences.
+    """
     path = f"/{desired.tag}"
     if desired.tag != actual.tag:
         return [Difference(path, actual.tag, desired.tag)]
-    _compare_element(desired, actual, path, differences)
-    return differences
+    comparison = _Comparison(live)
+    comparison.element(desired, actual, path, frozenset())
+    return comparison.out
 
 
-def _compare_element(desired, actual, path: str, out: list[Difference]) -> None:
-    scaled = desired.tag in SCALED_ELEMENTS and _is_integer(desired.text)
-    for name, wanted in desired.attrib.items():
-        if scaled and name == "unit":
-            continue
-        present = actual.get(name)
-        if not _same_value(name, wanted, present):
-            out.append(Difference(f"{path}/@{name}", present, wanted))
-    if scaled:
-        wanted_bytes, present_bytes = scaled_bytes(desired), scaled_bytes(actual)
-        if wanted_bytes != present_bytes:
-            out.append(Difference(path, _describe_scaled(actual), _describe_scaled(desired)))
-    else:
+class _Comparison:
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self.out: list[Difference] = []
+
+    def element(self, desired, actual, path: str, scope: frozenset) -> None:
+        self._attributes(desired, actual, path, scope)
+        self._text(desired, actual, path)
+        child_scope = _scope_of(desired, actual, "owned" in scope)
+        pairs, _leftovers = _pair_children(desired, actual, "owned" in child_scope)
+        for wanted, present, label in pairs:
+            if self._ignored_child(desired, wanted if wanted is not None else present, child_scope):
+                continue
+            child_path = f"{path}/{label}"
+            if present is None:
+                self.out.append(Difference(child_path, None, canonical(wanted)))
+            elif wanted is None:
+                self.out.append(Difference(child_path, canonical(present), None))
+            else:
+                owned = "owned" in child_scope or (desired.tag == "domain" and wanted.tag == "metadata")
+                self.element(wanted, present, child_path, child_scope | {"owned"} if owned else child_scope - {"owned"})
+
+    def _attributes(self, desired, actual, path: str, scope: frozenset) -> None:
+        scaled = _is_scaled(desired)
+        for name, wanted in desired.attrib.items():
+            if (scaled and name == "unit") or self._ignored_attribute(desired, name, wanted, scope):
+                continue
+            present = actual.get(name)
+            if not _same_value(name, wanted, present):
+                self.out.append(Difference(f"{path}/@{name}", present, wanted, secret=name in SECRET_ATTRIBUTES))
+
+    def _text(self, desired, actual, path: str) -> None:
+        if _is_scaled(desired):
+            wanted, present = scaled_bytes(desired), scaled_bytes(actual)
+            if not _same_size(wanted, present, MIB if self.live else KIB):
+                self.out.append(Difference(path, _describe_scaled(actual), _describe_scaled(desired)))
+            return
         wanted_text = (desired.text or "").strip()
         present_text = (actual.text or "").strip()
+        if desired.tag == "uuid":
+            wanted_text, present_text = wanted_text.lower(), present_text.lower()
         if wanted_text and wanted_text != present_text:
-            out.append(Difference(path, present_text or None, wanted_text))
-    for wanted_child, present_child, label in _pair_children(desired, actual):
-        child_path = f"{path}/{label}"
-        if present_child is None:
-            out.append(Difference(child_path, None, canonical(wanted_child)))
-        elif wanted_child is None:
-            out.append(Difference(child_path, canonical(present_child), None))
-        else:
-            _compare_element(wanted_child, present_child, child_path, out)
+            self.out.append(Difference(path, present_text or None, wanted_text))
+
+    def _ignored_attribute(self, desired, name: str, wanted: str, scope: frozenset) -> bool:
+        tag = desired.tag
+        if tag == "driver" and name == "type" and ("chained_disk" in scope or (self.live and "empty_disk" in scope)):
+            return True  # an overlay's format, or the format QEMU does not report for an empty drive
+        if not self.live:
+            return False
+        if tag == "graphics" and name in GRAPHICS_PORTS:
+            return desired.get("autoport") == "yes" or wanted == "-1"
+        if tag == "cpu":
+            return name == "check" or (name in ("mode", "match") and desired.get("mode") in HOST_CPU_MODES)
+        return tag == "model" and name == "fallback" and "cpu" in scope
+
+    def _ignored_child(self, parent, child, scope: frozenset) -> bool:
+        if "chained_disk" in scope and child.tag in ("source", "backingStore"):
+            return True  # the template's source is in the disk's backing chain: the same disk
+        if not self.live:
+            return False
+        if parent.tag == "domain":
+            return child.tag in LIVE_CHANGEABLE or child.tag == "currentMemory"
+        return "host_cpu" in scope and child.tag in ("model", "vendor", "feature")
+
+
+def _scope_of(desired, actual, owned: bool) -> frozenset:
+    """What the children of `desired` need to know about it."""
+    scope = {"owned"} if owned else set()
+    if desired.tag == "disk":
+        if _in_backing_chain(desired, actual):
+            scope.add("chained_disk")
+        if desired.find("source") is None:
+            scope.add("empty_disk")
+    elif desired.tag == "cpu":
+        scope.add("cpu")
+        if desired.get("mode") in HOST_CPU_MODES:
+            scope.add("host_cpu")
+    return frozenset(scope)
+
+
+def _is_scaled(element) -> bool:
+    return element.tag in SCALED_ELEMENTS and _is_integer(element.text)
 
 
 def _is_integer(text: Optional[str]) -> bool:
@@ -159,6 +245,13 @@ def scaled_bytes(element) -> Optional[int]:
         return None
     factor = UNIT_FACTORS.get((element.get("unit") or DEFAULT_UNIT).lower())
     return None if factor is None else int(element.text.strip()) * factor
+
+
+def _same_size(wanted: Optional[int], present: Optional[int], granularity: int) -> bool:
+    """libvirt rounds sizes up: to whole KiB when it stores them, QEMU to whole MiB when it runs."""
+    if wanted is None or present is None:
+        return wanted == present
+    return 0 <= present - wanted < granularity
 
 
 def _describe_scaled(element) -> str:
@@ -195,6 +288,29 @@ def _as_integer(value: str) -> Optional[int]:
             return int(value, 10)
         except ValueError:
             return None
+
+
+# --- disks and their backing chains -------------------------------------------------------------
+
+
+def _source_location(source) -> dict[str, str]:
+    return {} if source is None else {name: source.get(name) for name in SOURCE_LOCATION if source.get(name)}
+
+
+def _in_backing_chain(desired_disk, actual_disk) -> bool:
+    """The template's source is not the disk's top image but one of its backing images.
+
+    That is the same disk after an external snapshot: the overlay on top holds what was written since.
+    """
+    wanted = _source_location(desired_disk.find("source"))
+    if not wanted or _source_location(actual_disk.find("source")) == wanted:
+        return False
+    layer = actual_disk.find("backingStore")
+    while layer is not None:
+        if _source_location(layer.find("source")) == wanted:
+            return True
+        layer = layer.find("backingStore")
+    return False
 
 
 # --- matching children by identity -------------------------------------------------------------
@@ -240,8 +356,8 @@ IDENTITY: dict[tuple[str, str], Callable[[Any], Optional[str]]] = {
     ("devices", "channel"): _channel_key,
     ("cpu", "feature"): _name_key,
 }
-# Children matched by order within their kind: controllers of one type, interfaces of one type.
-ORDER_BY_TYPE = frozenset({("devices", "interface"), ("devices", "controller")})
+# Children matched by order within their kind and type: a VNC and a SPICE display are two devices.
+ORDER_BY_TYPE = frozenset({("devices", "interface"), ("devices", "controller"), ("devices", "graphics")})
 
 
 def _elements(parent) -> list:
@@ -254,10 +370,20 @@ def _order_group(parent_tag: str, element) -> tuple[str, Optional[str]]:
     return element.tag, None
 
 
-def _pair_children(desired, actual) -> list[tuple[Any, Any, str]]:
+def _owned(parent_tag: str, child, owned_subtree: bool) -> bool:
+    """A child of the actual definition that the template must list, or it is removed."""
+    if owned_subtree or parent_tag == "features":
+        return True
+    if parent_tag == "devices":
+        return child.tag not in LIBVIRT_ADDED_DEVICES
+    return parent_tag == "os" and child.tag in OWNED_OS_CHILDREN
+
+
+def _pair_children(desired, actual, owned_subtree: bool = False) -> tuple[list[tuple[Any, Any, str]], list]:
     """Pair each template child with its counterpart: (wanted, present or None, path label).
 
-    Also yields (None, present, label) for owned devices the template no longer lists.
+    Also pairs (None, present, label) for children the template owns but no longer lists; the
+    actual children it does not own and does not mention come back as leftovers.
     """
     parent = desired.tag
     unmatched = _elements(actual)
@@ -272,7 +398,7 @@ def _pair_children(desired, actual) -> list[tuple[Any, Any, str]]:
         present = next((c for c in unmatched if c.tag == wanted.tag and key_of(c) == key), None)
         if present is not None:
             unmatched.remove(present)
-        pairs.append((wanted, present, f"{wanted.tag}[{key}]"))
+        pairs.append((wanted, present, f"{_label_tag(wanted)}[{key}]"))
     sizes: dict[tuple[str, Optional[str]], int] = {}
     for wanted in by_order:
         group = _order_group(parent, wanted)
@@ -285,43 +411,160 @@ def _pair_children(desired, actual) -> list[tuple[Any, Any, str]]:
         if present is not None:
             unmatched.remove(present)
         numbered = sizes[group] > 1 or (parent, wanted.tag) in ORDER_BY_TYPE
-        pairs.append((wanted, present, _ordinal_label(group, seen[group] if numbered else None)))
-    if parent == "devices":
-        for present in unmatched:
-            if present.tag in OWNED_DEVICES:
-                key_of = IDENTITY.get((parent, present.tag))
-                key = (key_of(present) if key_of else None) or "?"
-                pairs.append((None, present, f"{present.tag}[{key}]"))
-    return pairs
+        pairs.append((wanted, present, _ordinal_label(wanted, group, seen[group] if numbered else None)))
+    leftovers = []
+    for present in unmatched:
+        if not _owned(parent, present, owned_subtree):
+            leftovers.append(present)
+            continue
+        key_of = IDENTITY.get((parent, present.tag))
+        key = key_of(present) if key_of else None
+        if key is None:
+            group = _order_group(parent, present)
+            pairs.append((None, present, _ordinal_label(present, group, 1 if group[1] else None)))
+        else:
+            pairs.append((None, present, f"{_label_tag(present)}[{key}]"))
+    return pairs, leftovers
 
 
-def _ordinal_label(group: tuple[str, Optional[str]], position: Optional[int]) -> str:
-    kind = f"{group[0]}[type={group[1]}]" if group[1] else group[0]
+def _label_tag(element) -> str:
+    """prefix:name for namespaced elements (metadata), the plain tag otherwise."""
+    qname = etree.QName(element)
+    if qname.namespace is None:
+        return qname.localname
+    return f"{element.prefix}:{qname.localname}" if element.prefix else qname.localname
+
+
+def _ordinal_label(element, group: tuple[str, Optional[str]], position: Optional[int]) -> str:
+    tag = _label_tag(element)
+    kind = f"{tag}[type={group[1]}]" if group[1] else tag
     return kind if position is None else f"{kind}[{position}]"
 
 
-def adopt_identity(desired, actual):
-    """A copy of the template that keeps what libvirt assigned: the UUID and the MAC addresses.
+# --- what to define -------------------------------------------------------------------------------
 
-    Redefining from the bare template would give interfaces new MACs (new leases, new names in
-    the guest); this keeps them for every interface the template matches but names no MAC for.
+
+def merge(desired, actual):
+    """The definition to write: the template, plus what the current definition has and it does not mention.
+
+    The template owns what it sets. Kept from `actual`: what libvirt assigned (UUID, MAC and PCI
+    addresses, defaults), a password or metadata set by another task, and a disk's overlay with
+    its backing chain when the template names an image of that chain. Removed: devices and
+    other owned children (see _owned) the template no longer lists. An element whose `type`
+    (or a CPU's `mode`) changed is replaced, keeping only its MAC address.
     """
-    adopted = etree.fromstring(etree.tostring(desired), _parser())
-    uuid = actual.find("uuid")
-    if adopted.find("uuid") is None and uuid is not None:
-        name = adopted.find("name")
-        position = list(adopted).index(name) + 1 if name is not None else 0
-        adopted.insert(position, etree.fromstring(etree.tostring(uuid, with_tail=False)))
-    wanted_devices, present_devices = adopted.find("devices"), actual.find("devices")
-    if wanted_devices is None or present_devices is None:
-        return adopted
-    for wanted, present, _label in _pair_children(wanted_devices, present_devices):
-        if wanted is None or present is None or wanted.tag != "interface" or wanted.find("mac") is not None:
-            continue
+    merged = copy_element(desired)
+    _merge_into(merged, actual, owned_subtree=False)
+    return merged
+
+
+def copy_element(element):
+    return etree.fromstring(etree.tostring(element, with_tail=False), _parser())
+
+
+def _merge_into(wanted, present, owned_subtree: bool) -> None:
+    if wanted.tag != "domain" and _kind_changed(wanted, present):
         mac = present.find("mac")
-        if mac is not None:
-            wanted.insert(0, etree.fromstring(etree.tostring(mac, with_tail=False)))
+        if wanted.tag == "interface" and mac is not None and wanted.find("mac") is None:
+            wanted.insert(0, copy_element(mac))
+        return
+    for name, value in present.attrib.items():
+        if name not in wanted.attrib:
+            wanted.set(name, value)
+    if not (wanted.text or "").strip() and (present.text or "").strip() and not _elements(wanted):
+        wanted.text = present.text
+    chained = wanted.tag == "disk" and _in_backing_chain(wanted, present)
+    if chained:
+        _adopt_backing_chain(wanted, present)
+    pairs, leftovers = _pair_children(wanted, present, owned_subtree)
+    for wanted_child, present_child, _label in pairs:
+        if wanted_child is None or present_child is None:
+            continue
+        if chained and wanted_child.tag in ("source", "backingStore"):
+            continue
+        owned = owned_subtree or (wanted.tag == "domain" and wanted_child.tag == "metadata")
+        _merge_into(wanted_child, present_child, owned)
+    same_image = wanted.tag != "disk" or \
+        _source_location(wanted.find("source")) == _source_location(present.find("source"))
+    # A backing chain belongs to the image it was recorded for.
+    kept = [child for child in leftovers if child.tag != "backingStore" or (same_image and not chained)]
+    _insert_in_their_order(wanted, present, pairs, kept)
+
+
+def _insert_in_their_order(wanted, present, pairs, kept: list) -> None:
+    """Add the kept children of `present` to `wanted`, each after its predecessor there.
+
+    libvirt's schema fixes the order of some elements (name and uuid come first).
+    """
+    counterpart = {id(present_child): wanted_child for wanted_child, present_child, _label in pairs
+                   if wanted_child is not None and present_child is not None}
+    kept_ids = {id(child) for child in kept}
+    anchor = None
+    for present_child in _elements(present):
+        if id(present_child) in counterpart:
+            anchor = counterpart[id(present_child)]
+        elif id(present_child) in kept_ids:
+            added = copy_element(present_child)
+            if anchor is None:
+                wanted.insert(0, added)
+            else:
+                anchor.addnext(added)
+            anchor = added
+
+
+def _kind_changed(wanted, present) -> bool:
+    attribute = "mode" if wanted.tag == "cpu" else "type"
+    return None not in (wanted.get(attribute), present.get(attribute)) and wanted.get(attribute) != present.get(attribute)
+
+
+def _adopt_backing_chain(wanted, present) -> None:
+    """Keep the overlay on top of the template's image: its source, format and backing chain."""
+    for tag in ("source", "backingStore"):
+        for old in wanted.findall(tag):
+            wanted.remove(old)
+    position = 0
+    for index, child in enumerate(_elements(wanted)):
+        if child.tag == "driver":
+            position = index + 1
+    for tag in ("backingStore", "source"):
+        found = present.find(tag)
+        if found is not None:
+            wanted.insert(position, copy_element(found))
+    driver, present_driver = wanted.find("driver"), present.find("driver")
+    if driver is not None and present_driver is not None and present_driver.get("type"):
+        driver.set("type", present_driver.get("type"))
+
+
+def with_uuid(desired, uuid: str):
+    """A copy of the template with `uuid`, when it sets none (a domain keeps its identity)."""
+    adopted = copy_element(desired)
+    if adopted.find("uuid") is None and uuid:
+        element = adopted.makeelement("uuid", {})
+        element.text = uuid
+        name = adopted.find("name")
+        adopted.insert(list(adopted).index(name) + 1 if name is not None else 0, element)
     return adopted
+
+
+# --- secrets ------------------------------------------------------------------------------------
+
+
+def secret_values(root) -> set[str]:
+    """Every password in the XML, for Ansible's no_log_values."""
+    if root is None:
+        return set()
+    return {value for node in root.iter() if isinstance(node.tag, str)
+            for name, value in node.attrib.items() if name in SECRET_ATTRIBUTES and value}
+
+
+def redact(root):
+    """A copy with every password replaced by REDACTED, for results, diffs and messages."""
+    copy = copy_element(root)
+    for node in copy.iter():
+        if isinstance(node.tag, str):
+            for name in SECRET_ATTRIBUTES & set(node.attrib):
+                node.set(name, REDACTED)
+    return copy
 
 
 def element_text(root, path: str) -> Optional[str]:

@@ -51,17 +51,42 @@ options:
     description:
       - A full domain definition, usually from a template.
       - Defines the domain when it does not exist. When it exists, the persistent definition is
-        updated if the XML asks for anything the definition lacks; every element, attribute and text
-        the XML sets must match, what libvirt adds on its own is ignored.
-      - The UUID and the MAC addresses libvirt assigned are kept when the XML does not set them.
-      - A change to a running domain that only takes effect at the next boot sets C(pending_restart);
-        see O(restart_on_change).
+        updated when it differs from the XML on anything the XML sets. How values are compared
+        follows libvirt, not the letter of the XML: memory sizes in any unit (libvirt rounds them
+        up to whole KiB), UUIDs in any case, machine type aliases such as V(q35).
+      - The template owns what it sets. What it does not mention is kept as it is when the domain
+        is redefined: the UUID, MAC and PCI addresses libvirt assigned, defaults libvirt added, a
+        VNC/SPICE password or metadata another task set. Exceptions, which the template must list
+        completely, so that leaving one out removes it - every device except controllers, inputs,
+        video, memballoon, consoles and audio (which libvirt adds itself); the C(<kernel>),
+        C(<initrd>), C(<cmdline>) and C(<dtb>) of C(<os>); the children of C(<features>); and
+        the C(<metadata>) element when the XML has one. An element whose C(type) changes (or a
+        CPU whose C(mode) changes) is replaced whole, keeping only an interface's MAC address.
+      - A disk whose source in the XML is an image of the disk's current backing chain is the
+        same disk - after an external snapshot the domain runs on an overlay above the
+        template's image - and is left on its overlay.
+      - Every definition is read with its secrets (VIR_DOMAIN_XML_SECURE), so a password in the
+        XML is compared too; passwords never appear in results, diffs or messages.
+      - A change to a running domain that only takes effect at its next boot sets
+        C(pending_restart); see O(restart_on_change). Title, description and metadata changes
+        reach the running domain at once and need no restart.
       - Parsed without DTDs, entities or network access.
     type: str
+  validate:
+    description:
+      - Validate O(xml) against libvirt's schema when defining, so a typo such as
+        C(cahce='none') or C(<memballon>) fails the task with libvirt's message naming it,
+        instead of being dropped silently (and then reported as a change on every run).
+    type: bool
+    default: true
   restart_on_change:
     description:
       - When the definition of a running domain changed in a way that needs a restart, shut it down
         gracefully (O(shutdown_mode), O(shutdown_timeout), O(force)) and start it again.
+      - A restart is needed only when the running domain differs from the persistent definition on
+        something the XML sets. Values that exist only while the domain runs are not differences:
+        the port of a graphics device with autoport, the model and features QEMU expands a
+        host-model CPU into, the balloon size, the memory alignment, an empty CD-ROM's format.
     type: bool
     default: false
   autostart:
@@ -137,10 +162,15 @@ options:
     type: str
     choices: [destroy, restart, preserve, rename-restart, coredump-destroy, coredump-restart]
   title:
-    description: A short title for the domain. An empty string removes it.
+    description:
+      - A short title for the domain. An empty string removes it. Reaches a running domain at once.
+      - Together with O(xml), the XML must not set another C(<title>) (the task fails rather than
+        change it back and forth on every run).
     type: str
   description:
-    description: A free-form description of the domain. An empty string removes it.
+    description:
+      - A free-form description of the domain. An empty string removes it. Reaches a running domain at once.
+      - Together with O(xml), the XML must not set another C(<description>).
     type: str
   wait:
     description:
@@ -288,6 +318,7 @@ ARGUMENT_SPEC = dict(
         "present", "running", "paused", "shutoff", "shutdown", "destroyed", "saved", "pmsuspended", "absent",
         "rebooted", "reset"]),
     xml=dict(type="str"),
+    validate=dict(type="bool", default=True),
     restart_on_change=dict(type="bool", default=False),
     autostart=dict(type="bool"),
     shutdown_mode=dict(type="list", elements="str", choices=["acpi", "agent", "initctl", "signal", "paravirt"]),

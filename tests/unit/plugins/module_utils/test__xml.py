@@ -101,13 +101,20 @@ def test_template_that_spells_out_the_defaults_is_no_change(defined):
              <memory unit='KiB'>262144</memory>
              <currentMemory unit='MiB'>256</currentMemory>
              <vcpu placement='static'>1</vcpu>
-             <os><type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type><boot dev='hd'/></os>
+             <os>
+               <type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type><boot dev='hd'/>
+               <kernel>/var/lib/virtops-rig/vmlinuz</kernel>
+               <initrd>/var/lib/virtops-rig/initrd.img</initrd>
+               <cmdline>console=ttyS0</cmdline>
+             </os>
              <devices>
                <disk type='file' device='disk'>
                  <target dev='vda'/>
                  <address type='pci' domain='0' bus='0' slot='4' function='0'/>
                </disk>
                <interface type='user'><mac address='52:54:00:F5:E7:18'/></interface>
+               <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+               <serial type='pty'/>
              </devices>
            </domain>"""
     )
@@ -203,16 +210,16 @@ def test_canonical_form_sorts_attributes_and_drops_whitespace():
     assert _xml.canonical(element) == '<disk device="disk" type="file">\n  <target dev="vda"/>\n</disk>'
 
 
-def test_adopt_identity_keeps_uuid_and_macs(template, defined):
+def test_merge_keeps_uuid_and_macs(template, defined):
     template.find("memory").text = "512"
-    adopted = _xml.adopt_identity(template, defined)
+    adopted = _xml.merge(template, defined)
     assert adopted.findtext("uuid") == defined.findtext("uuid")
     assert adopted.find("devices/interface/mac").get("address") == "52:54:00:f5:e7:18"
     assert paths(_xml.compare(adopted, defined)) == ["/domain/memory"]
     assert template.find("uuid") is None, "the template itself is left alone"
 
 
-def test_adopt_identity_leaves_an_explicit_mac_alone(template, defined):
+def test_merge_leaves_an_explicit_mac_alone(template, defined):
     template.find("devices/interface").insert(0, _xml.parse("<mac address='52:54:00:00:00:07'/>"))
-    adopted = _xml.adopt_identity(template, defined)
+    adopted = _xml.merge(template, defined)
     assert [mac.get("address") for mac in adopted.iterfind("devices/interface/mac")] == ["52:54:00:00:00:07"]
