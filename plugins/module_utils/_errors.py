@@ -20,11 +20,19 @@ class VirtopsError(Exception):
         self.message = message
         self.domain = domain
         self.operation = operation
+        # Result fields known where the failure is caught (e.g. `domain`, the facts of the failed
+        # domain): the modules document `domain` as a dict, so the name travels as `domain_name`.
+        self.result: dict[str, Any] = {}
+
+    @property
+    def changed(self) -> bool:
+        """Whether something changed before the failure, beyond the task's own recorder."""
+        return False
 
     def details(self) -> dict[str, Any]:
         """Extra fields for the failed task's result."""
-        found = {"domain": self.domain, "operation": self.operation}
-        return {key: value for key, value in found.items() if value is not None}
+        found = {"domain_name": self.domain, "operation": self.operation}
+        return {**{key: value for key, value in found.items() if value is not None}, **self.result}
 
 
 class InvalidArgument(VirtopsError):
@@ -85,5 +93,9 @@ class BatchFailed(VirtopsError):
         super().__init__(message)
         self.results = results
 
+    @property
+    def changed(self) -> bool:
+        return any(result.get("changed") for result in self.results)
+
     def details(self) -> dict[str, Any]:
-        return {"domains": self.results}
+        return {"domains": self.results, **self.result}

@@ -38,17 +38,31 @@ class ChangeRecorder:
     def __init__(self, check_mode: bool) -> None:
         self.check_mode = check_mode
         self.actions: list[str] = []
+        self.conditional_actions: list[str] = []
+        self.warnings: list[str] = []
 
     @property
     def changed(self) -> bool:
         return bool(self.actions)
 
     def perform(self, action: str, apply: Callable[[], T]) -> Optional[T]:
-        """Record `action` as a change; run `apply` unless in check mode. The one dry-run switch."""
-        self.actions.append(action)
+        """Record `action` as a change; run `apply` unless in check mode. The one dry-run switch.
+
+        An action that raises is not recorded: libvirt refused it, so nothing changed.
+        """
         if self.check_mode:
+            self.actions.append(action)
             return None
-        return apply()
+        outcome = apply()
+        self.actions.append(action)
+        return outcome
+
+    def may_perform(self, action: str) -> None:
+        """Record an action the plan takes only if something known at run time happens (see RETURN)."""
+        self.conditional_actions.append(action)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
 
 
 class DomainModule:
@@ -95,6 +109,10 @@ class DomainModule:
     def perform(self, action: str, apply: Callable[[], T]) -> Optional[T]:
         return self.recorder.perform(action, apply)
 
+    def _warn(self) -> None:
+        for message in self.recorder.warnings:
+            self.module.warn(message)
+
     def set_diff(self, before: Any, after: Any) -> None:
         self._diff = {"before": before, "after": after}
 
@@ -103,7 +121,10 @@ class DomainModule:
         try:
             facts = body(self) or {}
         except VirtopsError as error:
-            self.module.fail_json(msg=error.message, changed=self.changed, actions=self.actions, **error.details())
+            self._warn()
+            self.module.fail_json(msg=error.message, changed=self.changed or error.changed, actions=self.actions,
+                                  **error.details())
+        self._warn()
         result: dict[str, Any] = {"changed": self.changed, "actions": self.actions, **facts}
         if self.module._diff and self._diff is not None:
             result["diff"] = self._diff

@@ -128,7 +128,7 @@ def test_not_found_is_translated_with_domain_and_operation():
             connection.call("lookup by name", connection.conn.lookupByName, "ghost", domain="ghost")
     assert raised.value.code == libvirt.VIR_ERR_NO_DOMAIN
     assert str(raised.value) == "domain 'ghost': lookup by name failed: Domain not found"
-    assert raised.value.details() == {"domain": "ghost", "operation": "lookup by name", "libvirt_error_code": 42}
+    assert raised.value.details() == {"domain_name": "ghost", "operation": "lookup by name", "libvirt_error_code": 42}
 
 
 def test_unsupported_is_translated():
