@@ -430,15 +430,40 @@ class DomainLifecycle(DefinitionSync):
 
 def run_lifecycle(connection: Connection, target: dict[str, Any], options: LifecycleOptions,
                   recorder: ChangeRecorder) -> dict[str, Any]:
-    """Bring one domain to the desired state; failures raise, with `recorder` holding what was done."""
-    return DomainLifecycle(connection, target["name"], target["uuid"], options, recorder).run()
+    """Bring one domain to the desired state; its result has `error: None`.
+
+    A failure raises, with `recorder` holding what was done and the error's result carrying the
+    documented `domain` dict of the failed domain (see `failure_result`).
+    """
+    try:
+        result = DomainLifecycle(connection, target["name"], target["uuid"], options, recorder).run()
+    except VirtopsError as error:
+        error.result["domain"] = failure_result(connection, target, recorder, error.message)
+        raise
+    result["error"] = None
+    return result
+
+
+def failure_result(connection: Connection, target: dict[str, Any], recorder: ChangeRecorder,
+                   message: str) -> dict[str, Any]:
+    """The facts of a domain whose task failed, as it is now, with what was done and why it failed."""
+    label = target["name"] or target["uuid"]
+    try:
+        domain = Domain.find(connection, name=target["name"], uuid=target["uuid"])
+        facts = domain_summary(domain) if domain is not None else absent_summary(label)
+    except VirtopsError:
+        facts = {"name": label}  # the connection itself may be what failed: report what is known
+    facts.update(failed=True, msg=message, error=message, changed=recorder.changed, actions=list(recorder.actions))
+    return facts
 
 
 def run_lifecycles(connection: Connection, targets: list[dict[str, Any]], options: LifecycleOptions,
-                   check_mode: bool, parallel: int) -> list[dict[str, Any]]:
+                   check_mode: bool, parallel: int, warnings: Optional[list[str]] = None) -> list[dict[str, Any]]:
     """Bring each target to the desired state, up to `parallel` at once; one result each, in order.
 
-    A domain that fails does not stop the others; BatchFailed then reports every result.
+    Every result has name, changed, actions and error (None when it succeeded). A domain that fails
+    does not stop the others; BatchFailed then reports every result, and whether any changed.
+    Each domain's warnings are appended to `warnings`, prefixed with its name.
     """
 
     def one(target: dict[str, Any]) -> dict[str, Any]:
@@ -446,8 +471,13 @@ def run_lifecycles(connection: Connection, targets: list[dict[str, Any]], option
         try:
             return run_lifecycle(connection, target, options, recorder)
         except VirtopsError as error:
-            return {"name": target["name"] or target["uuid"], "failed": True, "msg": error.message,
-                    "changed": recorder.changed, "actions": recorder.actions}
+            return error.result["domain"]
+        except Exception as error:  # pylint: disable=broad-exception-caught
+            # A bug in one worker must not become a traceback that hides the other domains' results.
+            return failure_result(connection, target, recorder, f"unexpected error: {type(error).__name__}: {error}")
+        finally:
+            if warnings is not None:
+                warnings.extend(f"{target['name'] or target['uuid']}: {message}" for message in recorder.warnings)
 
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(targets)))) as pool:
         results = list(pool.map(one, targets))

@@ -310,6 +310,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle import 
     run_lifecycles,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import DomainModule
+from ansible_collections.virtops.libvirt.plugins.module_utils._xml import secret_values
 
 ARGUMENT_SPEC = dict(
     name=dict(type="raw"),
@@ -357,6 +358,7 @@ def names_option(value):
 def run(module):
     params = module.params
     options = LifecycleOptions.from_params(params)
+    module.hide(secret_values(options.template))
     if params["parallel"] < 1:
         raise InvalidArgument(f"parallel must be at least 1 (got {params['parallel']})")
     names = names_option(params["name"])
@@ -366,7 +368,8 @@ def run(module):
             result = run_lifecycle(connection, targets[0], options, module.recorder)
             module.set_diff(**result.pop("diff"))
             return {"domain": result, "domains": [result], "pending_restart": result["pending_restart"]}
-        results = run_lifecycles(connection, targets, options, module.check_mode, params["parallel"])
+        results = run_lifecycles(connection, targets, options, module.check_mode, params["parallel"],
+                                 module.recorder.warnings)
     if any(result["changed"] for result in results):
         module.mark_changed()
     diffs = {result["name"]: result.pop("diff") for result in results}

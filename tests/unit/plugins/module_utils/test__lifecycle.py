@@ -11,6 +11,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     BatchFailed,
     DomainNotFound,
     InvalidArgument,
+    VirtopsError,
     XmlError,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle import (
@@ -247,4 +248,45 @@ def test_a_batch_reports_every_domain_and_every_failure(connection, fresh_name):
         run_lifecycles(connection, targets, options, False, 8)
     first, second = raised.value.details()["domains"]
     assert first["state"] == "paused" and first["actions"] == ["suspend"]
-    assert second["failed"] is True
+    assert first["name"] == fresh_name and first["changed"] is True and first["error"] is None
+    assert second["failed"] is True and second["name"] == "ghost"
+    assert second["changed"] is False and second["actions"] == []
+    assert second["error"].startswith("domain 'ghost' does not exist")
+    assert raised.value.changed is True, "the first domain was paused: the task changed something"
+
+
+def test_a_successful_batch_reports_name_changed_actions_and_error(connection, fresh_name):
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
+    options = LifecycleOptions.from_params(params(state="paused"))
+    [only] = run_lifecycles(connection, [{"name": fresh_name, "uuid": None}], options, False, 8)
+    assert (only["name"], only["changed"], only["actions"], only["error"]) == (fresh_name, True, ["suspend"], None)
+
+
+def test_an_unexpected_exception_in_a_batch_worker_is_a_clear_failure(connection, fresh_name, monkeypatch):
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
+    original = _lifecycle.DomainLifecycle.run
+
+    def broken(self):
+        if self.name == "broken":
+            raise KeyError("no such key")
+        return original(self)
+
+    monkeypatch.setattr(_lifecycle.DomainLifecycle, "run", broken)
+    targets = [{"name": fresh_name, "uuid": None}, {"name": "broken", "uuid": None}]
+    options = LifecycleOptions.from_params(params(state="paused"))
+    with pytest.raises(BatchFailed, match="broken: unexpected error: KeyError: 'no such key'") as raised:
+        run_lifecycles(connection, targets, options, False, 8)
+    first, second = raised.value.results
+    assert first["actions"] == ["suspend"] and second["failed"] is True
+
+
+def test_a_define_libvirt_refused_is_no_change_and_the_failure_has_the_domain_dict(connection, fresh_name):
+    refused = "<domain type='test'><name>{}</name><memory>131072</memory><os><type>bogus</type></os></domain>"
+    recorder = ChangeRecorder(False)
+    options = LifecycleOptions.from_params(params(xml=refused.format(fresh_name), state="running"))
+    with pytest.raises(VirtopsError, match="define failed") as raised:
+        run_lifecycle(connection, {"name": fresh_name, "uuid": None}, options, recorder)
+    assert recorder.changed is False and recorder.actions == []
+    domain = raised.value.details()["domain"]
+    assert domain["name"] == fresh_name and domain["state"] == "absent"
+    assert domain["changed"] is False and domain["actions"] == [] and "define failed" in domain["error"]
