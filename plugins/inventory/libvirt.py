@@ -272,15 +272,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                                    self.get_option("prefer_ipv4"))
             if address:
                 variables["ansible_host"] = address
-        for key, value in variables.items():
-            self.inventory.set_variable(inventory_name, key, wrap_var(value))
+        # Everything from a host or guest is wrapped once, before any templating: compose, groups
+        # and keyed_groups see only these (ansible-core before 2.19 templates unwrapped strings).
+        wrapped = {key: wrap_var(value) for key, value in variables.items()}
+        for key, value in wrapped.items():
+            self.inventory.set_variable(inventory_name, key, value)
         for group in self._groups_of(facts, record["host"]):
             self.inventory.add_group(group)
             self.inventory.add_child(group, inventory_name)
         strict = self.get_option("strict")
-        self._set_composite_vars(self.get_option("compose"), variables, inventory_name, strict=strict)
-        self._add_host_to_composed_groups(self.get_option("groups"), variables, inventory_name, strict=strict)
-        self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, inventory_name, strict=strict)
+        self._set_composite_vars(self.get_option("compose"), wrapped, inventory_name, strict=strict)
+        self._add_host_to_composed_groups(self.get_option("groups"), wrapped, inventory_name, strict=strict)
+        self._add_host_to_keyed_groups(self.get_option("keyed_groups"), wrapped, inventory_name, strict=strict)
 
     def _groups_of(self, facts, host):
         prefix = self.get_option("group_prefix")

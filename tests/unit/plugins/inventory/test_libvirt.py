@@ -1,39 +1,11 @@
 """The inventory plugin, through ansible-inventory, on two test-driver hosts."""
 
-import importlib.util
 import json
-import os
-import subprocess
-from pathlib import Path
 
 import pytest
-from ansible_output import plain
+from inventory_cli import FLEET_URI, inventory, listed
 
 from ansible_collections.virtops.libvirt.plugins.inventory.libvirt import safe_group_name
-
-FIXTURE_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
-FLEET_URI = "test://" + os.path.abspath(os.path.join(FIXTURE_DIR, "fleet-node.xml"))
-
-
-def collections_root():
-    location = importlib.util.find_spec("ansible_collections.virtops.libvirt").submodule_search_locations[0]
-    return str(Path(location).parents[2])
-
-
-def inventory(tmp_path, config, name="fleet.libvirt.yml", *extra):
-    path = tmp_path / name
-    path.write_text(config)
-    environment = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_INVENTORY_ENABLED="virtops.libvirt.libvirt",
-                       ANSIBLE_INVENTORY_UNPARSED_FAILED="true", ANSIBLE_NOCOLOR="1")
-    completed = subprocess.run(["ansible-inventory", "-i", str(path), "--list", *extra], capture_output=True,
-                               text=True, env=environment, timeout=120, check=False)
-    return completed
-
-
-def listed(tmp_path, config):
-    completed = inventory(tmp_path, config)
-    assert completed.returncode == 0, completed.stderr
-    return plain(json.loads(completed.stdout)), completed.stderr
 
 
 TWO_HOSTS = f"""
