@@ -383,15 +383,14 @@ class DomainLifecycle(DefinitionSync):
     def _remove(self) -> None:
         if self.domain is None:
             return
-        persistent = self.domain.is_persistent()
-        flags = self._undefine_flags() if persistent else 0
-        if persistent:
+        if self.domain.is_persistent():
+            flags = self._undefine_flags()
             self._refuse_leftovers()
+            # Undefine before powering off: when libvirt refuses (NVRAM, say) the guest still runs.
+            # A running domain becomes transient, and the destroy below removes it.
+            self.recorder.perform("undefine", lambda: self.domain.call("undefine", "undefineFlags", flags))
         if self.predicted_state not in ("shutoff", "saved"):
             self._step_destroy(True)
-        if persistent:
-            self.recorder.perform(
-                "undefine", lambda: self.domain.call("undefine", "undefineFlags", flags))
         self.definition = None
         self.predicted_state = ABSENT
 

@@ -11,6 +11,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     BatchFailed,
     DomainNotFound,
     InvalidArgument,
+    LibvirtCallError,
     VirtopsError,
     XmlError,
 )
@@ -222,8 +223,25 @@ def test_metadata_is_set_once(connection, fresh_name):
 def test_absent_is_idempotent(connection, fresh_name):
     apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
     gone = apply(connection, fresh_name, state="absent", remove=[])
-    assert gone["actions"] == ["destroy", "undefine"] and gone["state"] == "absent"
+    # Undefined first (the running domain becomes transient), then powered off: see the next test.
+    assert gone["actions"] == ["undefine", "destroy"] and gone["state"] == "absent"
+    assert Domain.find(connection, name=fresh_name) is None
     assert apply(connection, fresh_name, state="absent")["changed"] is False
+
+
+def test_absent_whose_undefine_fails_leaves_the_guest_running(connection, fresh_name, monkeypatch):
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
+    original = Domain.call
+
+    def refusing(self, operation, method, *args):
+        if method == "undefineFlags":
+            raise LibvirtCallError(f"domain '{self.name}': undefine failed: cannot remove nvram", domain=self.name)
+        return original(self, operation, method, *args)
+
+    monkeypatch.setattr(Domain, "call", refusing)
+    with pytest.raises(LibvirtCallError, match="cannot remove nvram"):
+        apply(connection, fresh_name, state="absent", remove=[])
+    assert Domain.lookup(connection, name=fresh_name).state().state == "running"
 
 
 def test_unknown_domain_for_a_state_that_needs_one(connection):
