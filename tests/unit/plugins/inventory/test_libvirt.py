@@ -111,16 +111,21 @@ def test_only_files_named_libvirt_yml_are_taken(tmp_path):
 
 def test_cache_serves_the_second_run(tmp_path):
     cache_dir = tmp_path / "cache"
-    config = TWO_HOSTS.replace("name: kvm01", "name: kvm01") + f"""cache: true
+    cache = f"""cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: {cache_dir}
 cache_timeout: 600
 """
-    first, _warnings = listed(tmp_path, config)
+    first, _warnings = listed(tmp_path, TWO_HOSTS + cache)
     assert list(cache_dir.iterdir()), "the first run filled the cache"
-    # The cache answers even when the host is gone: point the same file's key at a dead URI.
-    second, _warnings = listed(tmp_path, config)
+    # The cache key is the file's path: the same file, now naming only hosts that cannot be
+    # reached, still lists the first run's domains, and nothing tries to connect.
+    dead = TWO_HOSTS.replace(FLEET_URI, "qemu+unix:///system?socket=/nonexistent/sock")
+    assert dead != TWO_HOSTS
+    second, warnings = listed(tmp_path, dead + cache)
     assert second["_meta"]["hostvars"] == first["_meta"]["hostvars"]
+    assert "web01" in second["_meta"]["hostvars"]
+    assert "could not be read" not in warnings
 
 
 @pytest.mark.parametrize("raw, safe", [
