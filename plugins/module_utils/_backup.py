@@ -18,12 +18,13 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import libvirt
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     InvalidArgument,
@@ -124,6 +125,55 @@ def probe_writable(directory: str, what: str, domain: str) -> None:
                               domain=domain) from None
 
 
+def files_on_host(connection: Connection, paths: list[str]) -> list[str]:
+    """Which of `paths` exist on the libvirt host, as libvirt's storage driver sees them.
+
+    With a remote URI the module cannot stat the host's files, but libvirt can list a directory
+    as a storage pool: the active pool whose target is that directory (refreshed first), else a
+    transient dir pool made for the look and destroyed right after, which leaves nothing behind.
+    """
+    found = []
+    for directory in sorted({os.path.dirname(path) for path in paths}):
+        names = _names_in_directory(connection, directory)
+        found.extend(path for path in paths if os.path.dirname(path) == directory and os.path.basename(path) in names)
+    return found
+
+
+def _names_in_directory(connection: Connection, directory: str) -> set[str]:
+    pool = _active_pool_of(connection, directory)
+    if pool is not None:
+        connection.call(f"refresh the storage pool of {directory}", pool.refresh, 0)
+        return set(connection.call(f"list the files in {directory}", pool.listVolumes))
+    root = _xml.etree.Element("pool", type="dir")
+    _xml.etree.SubElement(root, "name").text = f"virtops-look-{uuid.uuid4().hex[:12]}"
+    _xml.etree.SubElement(_xml.etree.SubElement(root, "target"), "path").text = directory
+    try:
+        pool = connection.call(f"look at {directory} on the libvirt host", connection.conn.storagePoolCreateXML,
+                               _xml.to_string(root, pretty=False), 0)
+    except LibvirtCallError as error:
+        raise InvalidArgument(f"backup.target_dir '{directory}' cannot be read on the libvirt host: "
+                              f"{error.libvirt_message or error.message}") from None
+    try:
+        return set(connection.call(f"list the files in {directory}", pool.listVolumes))
+    finally:
+        try:
+            pool.destroy()  # a transient pool vanishes when destroyed
+        except libvirt.libvirtError:
+            pass
+
+
+def _active_pool_of(connection: Connection, directory: str) -> Any:
+    wanted = os.path.normpath(directory)
+    pools = connection.call("list storage pools", connection.conn.listAllStoragePools,
+                            libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+    for pool in pools:
+        root = _xml.parse(connection.call("read storage pool", pool.XMLDesc, 0), what="storage pool XML")
+        path = _xml.element_text(root, "target/path")
+        if path and os.path.normpath(path) == wanted:
+            return pool
+    return None
+
+
 def job_stats(domain: Domain, completed: bool = False) -> dict[str, Any]:
     flags = flag("VIR_DOMAIN_JOB_STATS_COMPLETED") if completed else 0
     stats = dict(domain.call("read job stats", "jobStats", flags) or {})
@@ -214,7 +264,7 @@ class BackupRunner:
         else:
             files = {disk: options.target_file(disk) for disk in disks}
             result["files"] = files
-            present = [path for path in files.values() if os.path.exists(path)] if self.local else []
+            present = self._existing(list(files.values()))
             if present and len(present) == len(files) and (checkpoint is None or checkpoint in checkpoints):
                 result["skipped"] = "the backup files already exist"
                 return {"backup": result}
@@ -248,6 +298,12 @@ class BackupRunner:
                       "backup_job": "running" if options.mode == "pull" else None},
         }}
 
+    def _existing(self, paths: list[str]) -> list[str]:
+        """The backup files that exist already: stat'ed when local, libvirt's storage lookup when remote."""
+        if self.local:
+            return [path for path in paths if os.path.exists(path)]
+        return files_on_host(self.domain.connection, paths)
+
     # --- doing ----------------------------------------------------------------------------------
 
     def _begin(self, backup_xml: str, checkpoint_text: Optional[str]) -> None:
@@ -271,12 +327,26 @@ class BackupRunner:
             self._begin(backup_xml, checkpoint_text)
             try:
                 stats = self._wait(woke, completion, started + timeout, timeout)
-            except VirtopsError:
-                self._undo(files, checkpoint)
+            except VirtopsError as error:
+                # the backup's own error is the one to report; the undo only adds what it did
+                error.message = f"{error.message} ({self._undo(files, checkpoint)})"
+                error.args = (error.message,)
                 raise
-        return {"job": stats, "seconds": round(time.monotonic() - started, 3),
-                "sizes": {disk: os.path.getsize(path) for disk, path in files.items()
-                          if self.local and os.path.exists(path)}}
+        outcome = {"job": stats, "seconds": round(time.monotonic() - started, 3)}
+        if self.local:
+            outcome["sizes"] = self._sizes(files)
+        return outcome
+
+    def _sizes(self, files: dict[str, str]) -> dict[str, int]:
+        sizes = {}
+        for disk, path in files.items():
+            try:
+                sizes[disk] = os.path.getsize(path)
+            except OSError as error:  # gone between the job's end and now: say so, no traceback
+                raise VirtopsError(f"domain '{self.domain.name}': backup file {path} vanished after the backup "
+                                   f"completed ({error.strerror}); it was not kept", domain=self.domain.name,
+                                   operation="backup") from None
+        return sizes
 
     def _wait(self, woke: Any, completion: dict[str, Any], deadline: float, timeout: float) -> dict[str, Any]:
         name = self.domain.name
@@ -295,7 +365,7 @@ class BackupRunner:
                 progress = f"{stats.get('disk_processed', 0)} of {stats.get('disk_total', '?')} bytes"
                 self._abort()
                 raise WaitTimeout(f"domain '{name}': the backup did not finish within {timeout:g} s ({progress} "
-                                  "copied); the job was aborted and its files removed", domain=name,
+                                  "copied); the job was aborted", domain=name,
                                   operation="backup")
             woke.wait(min(remaining, POLL_INTERVAL))
             woke.clear()
@@ -309,19 +379,45 @@ class BackupRunner:
         while _active(job_stats(self.domain)) and time.monotonic() < deadline:
             time.sleep(0.1)
 
-    def _undo(self, files: dict[str, str], checkpoint: Optional[str]) -> None:
-        """After a failed or aborted backup: no job, no partial files, no checkpoint without its backup."""
-        if _active(job_stats(self.domain)):
-            self._abort()
+    def _undo(self, files: dict[str, str], checkpoint: Optional[str]) -> str:
+        """After a failed or aborted backup: no job, no partial files, no checkpoint without its backup.
+
+        Never raises (a failure here must not hide the backup's own error); returns what was and
+        was not removed.
+        """
+        removed: list[str] = []
+        left: list[str] = []
+        try:
+            if _active(job_stats(self.domain)):
+                self._abort()
+        except VirtopsError as error:
+            left.append(f"the backup job may still run ({error.message})")
         if self.local:
             for path in files.values():
                 try:
                     os.unlink(path)
+                    removed.append(path)
                 except FileNotFoundError:
                     pass
-        if checkpoint and checkpoint in [item["name"] for item in list_checkpoints(self.domain)]:
-            found = self.domain.call(f"look up checkpoint '{checkpoint}'", "checkpointLookupByName", checkpoint, 0)
-            self.domain.connection.call(f"delete checkpoint '{checkpoint}'", found.delete, 0, domain=self.domain.name)
+                except OSError as error:
+                    left.append(f"{path} ({error.strerror})")
+        else:
+            left.extend(f"{path} on the libvirt host (remote URI: remove it there)" for path in files.values())
+        if checkpoint:
+            try:
+                if checkpoint in [item["name"] for item in list_checkpoints(self.domain)]:
+                    found = self.domain.call(f"look up checkpoint '{checkpoint}'", "checkpointLookupByName",
+                                             checkpoint, 0)
+                    self.domain.connection.call(f"delete checkpoint '{checkpoint}'", found.delete, 0,
+                                                domain=self.domain.name)
+                    removed.append(f"checkpoint '{checkpoint}'")
+            except VirtopsError as error:
+                left.append(f"checkpoint '{checkpoint}' ({error.libvirt_message or error.message})"
+                            if isinstance(error, LibvirtCallError) else f"checkpoint '{checkpoint}' ({error.message})")
+        report = [f"removed: {', '.join(removed)}" if removed else "nothing to remove"]
+        if left:
+            report.append(f"not removed: {'; '.join(left)}")
+        return "; ".join(report)
 
     def stop(self) -> dict[str, Any]:
         """End the running backup job (a pull-mode export); unchanged when there is none."""

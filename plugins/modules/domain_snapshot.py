@@ -192,9 +192,17 @@ options:
         description: Pull mode. The TCP port of the NBD server.
         type: int
 notes:
-  - Paths (overlays, memory files, backup and scratch directories) are paths on the libvirt host. The
-    backup directory checks (exists, writable, files already there) run where the module runs, so they
-    are made for local URIs only; with a remote URI libvirt reports such problems itself.
+  - Paths (overlays, memory files, backup and scratch directories) are paths on the libvirt host.
+  - "Whether the files of a push backup exist already (the backup is then unchanged) is checked on
+    local and remote URIs alike, in check mode too: with a local URI by looking at the files, with a
+    remote URI through libvirt's storage driver, which lists O(backup.target_dir) as a storage pool
+    (the active pool whose target it is, refreshed first, else a transient directory pool created for
+    the look and destroyed at once). A target directory that does not exist fails the task before
+    any change."
+  - Writability of the backup and scratch directories is probed for local URIs only.
+  - A push backup that fails is undone (job aborted, partial files and its new checkpoint removed);
+    the error says what was removed and what was not. Files on a remote host are not removed: the
+    message lists them.
 """
 
 EXAMPLES = r"""

@@ -350,3 +350,31 @@ def test_pull_backup_exports_over_nbd_until_ended(guest, workdir):
     assert ended["changed"] and ended["actions"] == predicted["actions"] and guest.jobStats(0).get("type", 0) == 0
     assert not ok(snap(guest, state="absent", backup={"mode": "pull"}))["changed"]
     assert not ok(snap(guest, state="absent", backup=backup))["changed"]
+
+
+def test_push_backup_through_a_remote_uri_is_idempotent(host_a, guest, workdir):
+    """A remote URI cannot stat the host's files: libvirt's storage driver looks (here in-process,
+    with the runner told its URI is remote, since the rig's daemons are all local)."""
+    from ansible_collections.virtops.libvirt.plugins.module_utils._backup import BackupOptions, BackupRunner
+    from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
+    from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
+    from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+
+    remote = "qemu+ssh://root@this-host.example.com/system"
+    pools = sorted(pool.name() for pool in host_a.listAllStoragePools(0))
+    options = BackupOptions.from_params({"target_dir": workdir})
+    with Connection(ConnectionParams(uri=URI)) as connection:
+        domain = Domain.lookup(connection, name=guest.name())
+        first = ChangeRecorder(False)
+        done = BackupRunner(domain, first, remote).run(options, "cp-remote")
+        assert first.actions and done["backup"]["job"]["success"]
+        assert os.path.exists(f"{workdir}/vda.qcow2")
+        for check_mode in (True, False):
+            recorder = ChangeRecorder(check_mode)
+            again = BackupRunner(domain, recorder, remote).run(options, "cp-remote")
+            assert again["backup"]["skipped"] and recorder.actions == [], again
+        missing = BackupOptions.from_params({"target_dir": f"{workdir}/missing"})
+        with pytest.raises(Exception, match="cannot be read on the libvirt host"):
+            BackupRunner(domain, ChangeRecorder(True), remote).run(missing, "cp-other")
+    assert checkpoint_names(guest) == ["cp-remote"]
+    assert sorted(pool.name() for pool in host_a.listAllStoragePools(0)) == pools  # the looks left no pool

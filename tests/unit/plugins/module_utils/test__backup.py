@@ -3,6 +3,7 @@
 import contextlib
 import os
 import threading
+import time
 
 import pytest
 
@@ -13,6 +14,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Dom
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     InvalidArgument,
     LibvirtCallError,
+    VirtopsError,
     WaitTimeout,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
@@ -35,6 +37,10 @@ class FakeCheckpoint:
         return f"<domaincheckpoint><name>{self.name}</name><creationTime>1</creationTime></domaincheckpoint>"
 
     def delete(self, _flags):
+        if self.domain.checkpoint_delete_error:
+            raise LibvirtCallError(f"domain 'vm': delete checkpoint '{self.name}' failed: "
+                                   f"{self.domain.checkpoint_delete_error}",
+                                   libvirt_message=self.domain.checkpoint_delete_error)
         self.domain.checkpoints.remove(self.name)
 
 
@@ -49,14 +55,17 @@ class FakeDomain:
 
     name = "vm"
 
-    def __init__(self, polls_until_done=1, success=True):
+    def __init__(self, polls_until_done=1, success=True, event_after=None):
         self.connection = FakeConnection()
         self.polls_until_done = polls_until_done
         self.success = success
+        self.event_after = event_after  # seconds after backupBegin when the job ends with its event
         self.checkpoints = []
+        self.checkpoint_delete_error = None
         self.calls = []
         self.job_active = False
         self.files = {}
+        self.listeners = []
 
     def state(self):
         return DomainState("running", "booted")
@@ -65,8 +74,30 @@ class FakeDomain:
         return DOMAIN_XML
 
     @contextlib.contextmanager
-    def watching(self, _event_ids, _on_event=None):
-        yield threading.Event()
+    def watching(self, event_ids, on_event=None):
+        """Like Domain.watching: `on_event(*args)` and the Event, for each event delivered meanwhile."""
+        woke = threading.Event()
+
+        def deliver(*args):
+            if on_event is not None:
+                on_event(*args)
+            woke.set()
+
+        listener = (tuple(event_ids), deliver)
+        self.listeners.append(listener)
+        try:
+            yield woke
+        finally:
+            self.listeners.remove(listener)
+
+    def _complete_with_event(self):
+        """The job ends; libvirt sends VIR_DOMAIN_EVENT_ID_JOB_COMPLETED (conn, dom, params, opaque)."""
+        self.job_active = False
+        params = {"type": 3, "operation": libvirt.VIR_DOMAIN_JOB_OPERATION_BACKUP, "success": self.success,
+                  "disk_total": 10, "disk_processed": 10}
+        for event_ids, deliver in list(self.listeners):
+            if libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED in event_ids:
+                deliver(None, self, params, None)
 
     def call(self, operation, method, *args):
         self.calls.append(method)
@@ -77,6 +108,8 @@ class FakeDomain:
             for target in _xml.parse(args[0]).iter("target"):
                 with open(target.get("file"), "w", encoding="utf-8") as handle:
                     handle.write("partial")
+            if self.event_after is not None:
+                threading.Timer(self.event_after, self._complete_with_event).start()
             return 0
         if method == "jobStats":
             if args[0]:
@@ -202,3 +235,105 @@ def test_refusals_before_any_change(tmp_path):
     with pytest.raises(InvalidArgument, match="already exist"):
         runner.run(BackupOptions.from_params({"target_dir": str(tmp_path)}), None)
     assert "backupBegin" not in domain.calls
+
+
+REMOTE = "qemu+ssh://root@kvm01.example.com/system"
+
+
+def test_the_job_completed_event_ends_the_wait_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(_backup, "POLL_INTERVAL", 60.0)  # only the event can end the wait in time
+    domain = FakeDomain(polls_until_done=10 ** 6, event_after=0.1)
+    started = time.monotonic()
+    result = BackupRunner(domain, ChangeRecorder(False), "qemu:///system").run(
+        BackupOptions.from_params({"target_dir": str(tmp_path), "disks": ["vda"]}), None)
+    assert time.monotonic() - started < 10
+    job = result["backup"]["job"]
+    # what only the event carried: the completed-job stats of the fake have no operation, no progress
+    assert job["operation"] == libvirt.VIR_DOMAIN_JOB_OPERATION_BACKUP and job["disk_processed"] == 10
+    assert job["success"] and domain.listeners == []
+
+
+def test_a_failure_reported_by_the_event_is_undone(tmp_path, monkeypatch):
+    monkeypatch.setattr(_backup, "POLL_INTERVAL", 60.0)
+    domain = FakeDomain(polls_until_done=10 ** 6, success=False, event_after=0.1)
+    with pytest.raises(LibvirtCallError, match="backup failed: No space left on device"):
+        BackupRunner(domain, ChangeRecorder(False), "qemu:///system").run(
+            BackupOptions.from_params({"target_dir": str(tmp_path)}), "cp1")
+    assert os.listdir(tmp_path) == [] and domain.checkpoints == []
+
+
+def test_a_backup_file_vanishing_before_its_size_is_read_is_a_clear_error(tmp_path, monkeypatch):
+    def vanished(path):
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    domain = FakeDomain()
+    monkeypatch.setattr(_backup.os.path, "getsize", vanished)
+    with pytest.raises(VirtopsError, match=f"backup file {tmp_path}/vda.qcow2 vanished after the backup completed"):
+        BackupRunner(domain, ChangeRecorder(False), "qemu:///system").run(
+            BackupOptions.from_params({"target_dir": str(tmp_path), "disks": ["vda"]}), None)
+
+
+def test_a_failing_undo_keeps_the_original_error_and_says_what_was_not_removed(tmp_path):
+    domain = FakeDomain(success=False)
+    domain.checkpoint_delete_error = "bitmap is busy"
+    with pytest.raises(LibvirtCallError) as raised:
+        BackupRunner(domain, ChangeRecorder(False), "qemu:///system").run(
+            BackupOptions.from_params({"target_dir": str(tmp_path)}), "cp1")
+    message = raised.value.message
+    assert message.startswith("domain 'vm': backup failed: No space left on device")
+    assert f"removed: {tmp_path}/vda.qcow2, {tmp_path}/vdb.qcow2" in message
+    assert "not removed: checkpoint 'cp1' (bitmap is busy)" in message
+    assert os.listdir(tmp_path) == [] and domain.checkpoints == ["cp1"]
+
+
+def test_a_failed_remote_backup_says_its_files_were_not_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(_backup, "files_on_host", lambda _connection, paths: [p for p in paths if os.path.exists(p)])
+    domain = FakeDomain(success=False)
+    with pytest.raises(LibvirtCallError) as raised:
+        BackupRunner(domain, ChangeRecorder(False), REMOTE).run(
+            BackupOptions.from_params({"target_dir": str(tmp_path), "disks": ["vda"]}), "cp1")
+    message = raised.value.message
+    assert message.startswith("domain 'vm': backup failed: No space left on device")
+    assert "removed: checkpoint 'cp1'" in message
+    assert f"not removed: {tmp_path}/vda.qcow2 on the libvirt host (remote URI: remove it there)" in message
+    assert os.listdir(tmp_path) == ["vda.qcow2"] and domain.checkpoints == []
+
+
+def test_a_remote_push_backup_is_idempotent_in_check_mode_too(tmp_path, monkeypatch):
+    looked = []
+
+    def host_view(_connection, paths):  # what libvirt's storage lookup sees on the host
+        looked.append(list(paths))
+        return [path for path in paths if os.path.exists(path)]
+
+    monkeypatch.setattr(_backup, "files_on_host", host_view)
+    domain = FakeDomain()
+    backup = {"target_dir": str(tmp_path), "disks": ["vda"]}
+    first = BackupRunner(domain, ChangeRecorder(False), REMOTE).run(BackupOptions.from_params(backup), "cp1")
+    assert first["backup"]["job"]["success"] and "sizes" not in first["backup"]  # no local stat of remote files
+    for check_mode in (True, False):
+        recorder = ChangeRecorder(check_mode)
+        again = BackupRunner(domain, recorder, REMOTE).run(BackupOptions.from_params(backup), "cp1")
+        assert again["backup"]["skipped"] and recorder.actions == []
+    assert domain.calls.count("backupBegin") == 1 and looked[-1] == [f"{tmp_path}/vda.qcow2"]
+    (tmp_path / "vda.qcow2").unlink()
+    (tmp_path / "vdb.qcow2").write_text("old")
+    with pytest.raises(InvalidArgument, match="vdb.qcow2 already exist"):
+        BackupRunner(domain, ChangeRecorder(True), REMOTE).run(
+            BackupOptions.from_params({"target_dir": str(tmp_path)}), "cp2")
+
+
+def test_files_on_the_host_are_found_through_libvirts_storage_pools():
+    from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
+    with Connection(ConnectionParams(uri="test:///default"), events=False) as connection:
+        pool = connection.conn.storagePoolLookupByName("default-pool")
+        volume = pool.createXML("<volume><name>vda.qcow2</name><capacity>1024</capacity></volume>", 0)
+        try:
+            # a directory some pool serves: that pool is refreshed and asked
+            assert _backup.files_on_host(connection, ["/default-pool/vda.qcow2", "/default-pool/vdb.qcow2"]) == [
+                "/default-pool/vda.qcow2"]
+            # any other directory: a transient pool looks at it and goes away
+            assert _backup.files_on_host(connection, ["/srv/backup/vda.qcow2"]) == []
+            assert [p.name() for p in connection.conn.listAllStoragePools(0)] == ["default-pool"]
+        finally:
+            volume.delete(0)
