@@ -203,10 +203,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _host_specs(self):
         entries = self.get_option("hosts") or [{"uri": None}]
-        try:
-            return [HostSpec.from_config(entry) for entry in entries]
-        except ValueError as error:
-            raise AnsibleParserError(f"{self.NAME}: {to_native(error)}") from None
+        specs = []
+        for number, entry in enumerate(entries, start=1):
+            try:
+                specs.append(HostSpec.from_config(entry))
+            except ValueError as error:
+                # The message names keys only: printing the entry would print its auth_password.
+                raise AnsibleParserError(f"{self.NAME}: entry {number} of hosts: {to_native(error)}") from None
+        return specs
 
     def _fleet_options(self):
         return FleetOptions(

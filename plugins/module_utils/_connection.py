@@ -10,11 +10,12 @@ retries the transient ones ("cannot acquire state change lock") with a bounded b
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     ConnectionFailed,
@@ -66,6 +67,29 @@ CONNECTION_CODES = _codes(
 def resolve_uri(uri: Optional[str]) -> str:
     """The task's URI, else $LIBVIRT_DEFAULT_URI, else qemu:///system (libvirt's own precedence)."""
     return uri or os.environ.get(URI_ENVIRONMENT_VARIABLE) or DEFAULT_URI
+
+
+# scheme://user:password@host...: the password part of a URI's authority.
+_URI_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#@]*@")
+REDACTED = "********"
+
+
+def redact_uri(uri: str) -> str:
+    """The URI without the password a user may have put in it (user:password@host)."""
+    return _URI_PASSWORD.sub(rf"\1:{REDACTED}@", uri)
+
+
+def redact(text: str, secrets: Iterable[Optional[str]]) -> str:
+    """`text` with every non-empty secret replaced, for messages that quote libvirt or a URI."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _uri_password(uri: str) -> Optional[str]:
+    match = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:([^/?#@]*)@", uri)
+    return match.group(1) if match else None
 
 
 def translate_error(error: Exception, operation: str, domain: Optional[str] = None) -> LibvirtCallError:
@@ -202,9 +226,9 @@ class Connection:
         try:
             self._conn = self._open()
         except libvirt.libvirtError as error:
-            reason = error.get_error_message() or str(error)
+            reason = self.redact(error.get_error_message() or str(error))
             raise ConnectionFailed(
-                f"cannot connect to libvirt at '{self.uri}': {reason}",
+                f"cannot connect to libvirt at '{redact_uri(self.uri)}': {reason}",
                 code=error.get_error_code(),
                 libvirt_message=reason,
                 operation="connect",
@@ -236,6 +260,10 @@ class Connection:
                 return -1
             credential[4] = value
         return 0
+
+    def redact(self, text: str) -> str:
+        """`text` without this connection's secrets (the SASL password, a password in the URI)."""
+        return redact(text, (self.params.auth_password, _uri_password(self.uri)))
 
     def close(self) -> None:
         if self._conn is None:

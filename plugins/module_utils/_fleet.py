@@ -20,11 +20,15 @@ from ansible_collections.virtops.libvirt.plugins.module_utils import _facts, _xm
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import (
     Connection,
     ConnectionParams,
+    redact_uri,
     resolve_uri,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import VirtopsError
 from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map
+
+
+HOST_KEYS = ("uri", "name", "auth_username", "auth_password")
 
 
 @dataclass
@@ -38,13 +42,22 @@ class HostSpec:
 
     @classmethod
     def from_config(cls, entry: Any) -> "HostSpec":
+        """A URI or a dict of HOST_KEYS; ValueError otherwise.
+
+        The message names keys and types only, never a value: the entry may hold a password.
+        """
         if isinstance(entry, str):
             return cls(uri=entry)
-        if isinstance(entry, dict) and set(entry) <= {"uri", "name", "auth_username", "auth_password"}:
-            return cls(uri=resolve_uri(entry.get("uri")), name=entry.get("name"),
-                       auth_username=entry.get("auth_username"), auth_password=entry.get("auth_password"))
-        raise ValueError(f"each entry of hosts must be a URI or a dict with uri, name, auth_username, "
-                         f"auth_password; got {entry!r}")
+        if not isinstance(entry, dict):
+            raise ValueError(f"must be a URI or a dict with {', '.join(HOST_KEYS)}, not a {type(entry).__name__}")
+        unknown = sorted(str(key) for key in entry if key not in HOST_KEYS)
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(unknown)}; expected some of {', '.join(HOST_KEYS)}")
+        for key, value in entry.items():
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{key} must be a string, not a {type(value).__name__}")
+        return cls(uri=resolve_uri(entry.get("uri")), name=entry.get("name"),
+                   auth_username=entry.get("auth_username"), auth_password=entry.get("auth_password"))
 
     def label(self) -> str:
         """The name the inventory uses for this host: the configured one, else the URI's host."""
@@ -100,7 +113,7 @@ def fetch_host(spec: HostSpec, options: FleetOptions) -> dict[str, Any]:
 
 
 def build_host_record(spec: HostSpec, options: FleetOptions, fetched: dict[str, Any]) -> dict[str, Any]:
-    record: dict[str, Any] = {"host": spec.label(), "uri": spec.uri}
+    record: dict[str, Any] = {"host": spec.label(), "uri": redact_uri(spec.uri)}
     if "error" in fetched:
         record["error"] = fetched["error"]
     elif "domains" in fetched:

@@ -182,3 +182,21 @@ def test_other_errors_are_not_retried():
 def test_message_pattern_marks_errors_transient_whatever_the_code():
     error = FakeLibvirtError(libvirt.VIR_ERR_INTERNAL_ERROR, "cannot acquire state change lock")
     assert isinstance(_connection.translate_error(error, "resume"), TransientError)
+
+
+@pytest.mark.parametrize("uri, shown", [
+    ("qemu+ssh://root:hunter2@kvm01/system", "qemu+ssh://root:********@kvm01/system"),
+    ("qemu+unix://admin:pw@/system?socket=/x", "qemu+unix://admin:********@/system?socket=/x"),
+    ("qemu+ssh://root@kvm01/system?keyfile=/a:b@c", "qemu+ssh://root@kvm01/system?keyfile=/a:b@c"),
+    ("qemu:///system", "qemu:///system"),
+])
+def test_uris_are_shown_without_their_password(uri, shown):
+    assert _connection.redact_uri(uri) == shown
+
+
+def test_a_connect_failure_names_the_uri_without_its_password():
+    params = ConnectionParams(uri="qemu+unix://admin:hunter2@/system?socket=/nonexistent/sock", auth_password="hunter2")
+    with pytest.raises(ConnectionFailed) as raised:
+        Connection(params).open()
+    assert "hunter2" not in str(raised.value) and "hunter2" not in str(raised.value.details())
+    assert "qemu+unix://admin:********@/system" in str(raised.value)
