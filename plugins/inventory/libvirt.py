@@ -61,10 +61,17 @@ options:
     type: bool
     default: false
   address_sources:
-    description: Where to look for addresses, in order of preference.
+    description:
+      - Where to look for addresses, in order of preference. V(lease) (the DHCP leases of libvirt's
+        networks) and V(arp) (the host's ARP table) are what the host sees; V(agent) is what the
+        guest agent reports.
+      - With V(agent) the guest chooses where Ansible connects, since a compromised or untrusted
+        guest can report any address (another guest's, a host on the management network). The
+        default therefore tries the host-side sources first and the agent last; put V(agent) first
+        only for guests you trust.
     type: list
     elements: str
-    default: [lease, agent, arp]
+    default: [lease, arp, agent]
     choices: [lease, agent, arp]
   prefer_ipv4:
     description: Prefer an IPv4 address for C(ansible_host) over an IPv6 one from the same source.

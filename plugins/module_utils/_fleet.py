@@ -71,7 +71,8 @@ class HostSpec:
 class FleetOptions:
     stats: list[str] = field(default_factory=lambda: ["state"])
     addresses: bool = False
-    address_sources: list[str] = field(default_factory=lambda: ["lease", "agent", "arp"])
+    # Host-side sources first: with the agent first, the guest would choose where Ansible connects.
+    address_sources: list[str] = field(default_factory=lambda: ["lease", "arp", "agent"])
     guest_info: bool = False
     metadata: bool = False
     tags_namespace: Optional[str] = None

@@ -135,3 +135,33 @@ cache_timeout: 600
 ])
 def test_safe_group_names(raw, safe):
     assert safe_group_name(raw) == safe
+
+
+def agent_and_arp(agent_address, arp_address):
+    def interface(address):
+        return {"eth0": {"hwaddr": "52:54:00:00:00:01", "addrs": [{"type": 0, "addr": address, "prefix": 24}]}}
+    return {"addresses": {"agent": interface(agent_address), "arp": interface(arp_address)}}
+
+
+def test_by_default_host_side_addresses_win_over_what_the_guest_agent_says(tmp_path):
+    config = f'plugin: virtops.libvirt.libvirt\nhosts: ["{FLEET_URI}"]\naddresses: true\n'
+    data, _warnings = listed(tmp_path, config, guest_agent=agent_and_arp("10.6.6.6", "192.168.122.20"))
+    web01 = data["_meta"]["hostvars"]["web01"]
+    assert {address["source"] for address in web01["libvirt_addresses"]} == {"agent", "arp"}
+    assert web01["ansible_host"] == "192.168.122.20", "the guest must not choose where Ansible connects"
+
+
+def test_the_agent_source_can_still_be_preferred_explicitly(tmp_path):
+    config = f'plugin: virtops.libvirt.libvirt\nhosts: ["{FLEET_URI}"]\naddresses: true\naddress_sources: [agent, arp]\n'
+    data, _warnings = listed(tmp_path, config, guest_agent=agent_and_arp("10.6.6.6", "192.168.122.20"))
+    assert data["_meta"]["hostvars"]["web01"]["ansible_host"] == "10.6.6.6"
+
+
+def test_address_sources_option_says_the_agent_lets_the_guest_choose():
+    import yaml  # pylint: disable=import-outside-toplevel
+    from ansible_collections.virtops.libvirt.plugins.inventory import libvirt as plugin  # pylint: disable=import-outside-toplevel
+    from ansible_collections.virtops.libvirt.plugins.module_utils._fleet import FleetOptions  # pylint: disable=import-outside-toplevel
+
+    option = yaml.safe_load(plugin.DOCUMENTATION)["options"]["address_sources"]
+    assert option["default"] == ["lease", "arp", "agent"] == FleetOptions().address_sources
+    assert "guest" in " ".join(option["description"]) and "chooses" in " ".join(option["description"])
