@@ -128,7 +128,8 @@ options:
 """
 
 EXAMPLES = r"""
-# fleet.libvirt.yml: every guest of two hypervisors, running ones reachable by their agent's address
+# fleet.libvirt.yml: every guest of two hypervisors, running ones reachable at the address the
+# host sees (DHCP lease, then ARP), grouped by memory size (GiB) and by tag
 plugin: virtops.libvirt.libvirt
 hosts:
   - uri: qemu+ssh://root@kvm01.example.com/system
@@ -137,14 +138,15 @@ hosts:
     name: kvm02
 hostname: "{{ host }}_{{ name }}"
 addresses: true
-address_sources: [agent, lease]
 metadata: true
 keyed_groups:
-  - key: libvirt_stats.balloon.maximum // 1048576
+  # A group name must be a string: convert the number.
+  - key: (libvirt_stats.balloon.maximum // 1048576) | string
     prefix: mem_gib
 compose:
   ansible_user: "'root'"
 
+---
 # web.libvirt.yml: only running web guests of the local host, cached for 10 minutes
 plugin: virtops.libvirt.libvirt
 include: ["web*"]
@@ -153,6 +155,19 @@ cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: /var/tmp/ansible-libvirt-cache
 cache_timeout: 600
+
+---
+# lab.libvirt.yml: trusted lab guests, addressed by what their guest agent reports (the guest
+# chooses ansible_host: only for guests you trust), with a host that may be down
+plugin: virtops.libvirt.libvirt
+hosts:
+  - qemu+ssh://root@lab01.example.com/system
+addresses: true
+address_sources: [agent, lease, arp]
+guest_info: true
+timeout: 20
+groups:
+  debian: libvirt_guest.os.id | default('') == 'debian'
 """
 
 import re

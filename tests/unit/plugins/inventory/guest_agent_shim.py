@@ -1,9 +1,11 @@
 """ansible-inventory with a guest agent that says what a test wants (VIRTOPS_TEST_GUEST_AGENT, JSON).
 
-libvirt's test driver has no guest agent, so virDomain.guestInfo and interfaceAddresses are
-replaced at the libvirt-python level: everything above them (the collection's facts, the plugin,
+libvirt's test driver has no guest agent and reports only the state statistics, so
+virDomain.guestInfo and interfaceAddresses are replaced, and the bulk statistics get extra keys,
+at the libvirt-python level: everything above them (the collection's facts, the plugin,
 ansible-core's templating) is the real code. {"guest_info": {"hostname": ...}, "addresses":
-{"agent": {"eth0": {"hwaddr": ..., "addrs": [{"type": 0, "addr": ..., "prefix": 24}]}}}}.
+{"agent": {"eth0": {"hwaddr": ..., "addrs": [{"type": 0, "addr": ..., "prefix": 24}]}}},
+"stats": {"balloon.maximum": 2097152}} (stats added to every domain's record).
 """
 
 import json
@@ -27,6 +29,14 @@ def interface_addresses(_domain, source, _flags=0):
     return dict(ANSWERS.get("addresses", {}).get(SOURCES[source], {}))
 
 
+def with_extra_stats(real):
+    def stats(*args, **kwargs):
+        return [(domain, {**record, **ANSWERS.get("stats", {})}) for domain, record in real(*args, **kwargs)]
+    return stats
+
+
+libvirt.virConnect.getAllDomainStats = with_extra_stats(libvirt.virConnect.getAllDomainStats)
+libvirt.virConnect.domainListGetStats = with_extra_stats(libvirt.virConnect.domainListGetStats)
 libvirt.virDomain.guestInfo = guest_info
 libvirt.virDomain.interfaceAddresses = interface_addresses
 sys.argv = ["ansible-inventory", *sys.argv[1:]]
