@@ -25,16 +25,18 @@ def bounded_map(func: Callable[[Any], Any], items: Iterable[Any], parallel: int,
     """[func(item) ...] computed by up to `parallel` daemon threads; TIMED_OUT where the deadline passed.
 
     Daemon threads, unlike an executor's, never keep the process alive for a call that hangs.
-    An exception raised by func is returned in place of its result.
+    No item is started after the deadline, so once it passes only calls already running (a hung
+    host, say) still hold a thread. An exception raised by func is returned in place of its result.
     """
     items = list(items)
     results: list[Any] = [TIMED_OUT] * len(items)
     pending: "queue.Queue[int]" = queue.Queue()
     for index in range(len(items)):
         pending.put(index)
+    deadline = time.monotonic() + timeout
 
     def worker() -> None:
-        while True:
+        while time.monotonic() < deadline:
             try:
                 index = pending.get_nowait()
             except queue.Empty:
@@ -47,7 +49,6 @@ def bounded_map(func: Callable[[Any], Any], items: Iterable[Any], parallel: int,
     threads = [threading.Thread(target=worker, daemon=True) for _index in range(max(1, min(parallel, len(items))))]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + timeout
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     return list(results)
