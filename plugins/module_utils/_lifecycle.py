@@ -46,12 +46,15 @@ PM_TARGETS = {"mem": "VIR_NODE_SUSPEND_TARGET_MEM", "disk": "VIR_NODE_SUSPEND_TA
 
 # What each current state needs to reach the target; "saved" is shut off with a managed save image,
 # "shutting_down" is libvirt's transient "shutdown" state (the guest is powering off by itself).
-_TO_RUNNING = {"shutoff": ["start"], "saved": ["start"], "paused": ["resume"], "pmsuspended": ["wakeup"],
+# A managed save image records whether the guest ran or was paused, and libvirt offers no way to read
+# that back; "restore" therefore always restores paused (VIR_DOMAIN_START_PAUSED) and a "resume"
+# follows for running targets, so check mode predicts exactly what the real run does.
+_TO_RUNNING = {"shutoff": ["start"], "saved": ["restore", "resume"], "paused": ["resume"], "pmsuspended": ["wakeup"],
                "crashed": ["destroy", "start"], "shutting_down": ["wait_shutoff", "start"], "running": []}
 _TRANSITIONS: dict[str, dict[str, list[str]]] = {
     "present": {},
     "running": _TO_RUNNING,
-    "paused": {"running": ["suspend"], "shutoff": ["start_paused"], "saved": ["start_paused"],
+    "paused": {"running": ["suspend"], "shutoff": ["start_paused"], "saved": ["restore"],
                "pmsuspended": ["wakeup", "suspend"], "crashed": ["destroy", "start_paused"],
                "shutting_down": ["wait_shutoff", "start_paused"], "paused": []},
     "shutoff": {"running": ["shutdown"], "paused": ["resume", "shutdown"], "pmsuspended": ["wakeup", "shutdown"],
@@ -62,14 +65,29 @@ _TRANSITIONS: dict[str, dict[str, list[str]]] = {
               "shutoff": ["start", "managed_save"], "crashed": ["destroy", "start", "managed_save"],
               "shutting_down": ["wait_shutoff", "start", "managed_save"], "saved": []},
     "pmsuspended": {"running": ["pm_suspend"], "paused": ["resume", "pm_suspend"], "shutoff": ["start", "pm_suspend"],
-                    "saved": ["start", "pm_suspend"], "crashed": ["destroy", "start", "pm_suspend"],
+                    "saved": ["restore", "resume", "pm_suspend"], "crashed": ["destroy", "start", "pm_suspend"],
                     "shutting_down": ["wait_shutoff", "start", "pm_suspend"], "pmsuspended": []},
     "rebooted": {**_TO_RUNNING, "running": ["reboot"], "paused": ["resume", "reboot"],
                  "pmsuspended": ["wakeup", "reboot"]},
-    "reset": {**_TO_RUNNING, "running": ["reset"], "paused": ["reset"], "pmsuspended": ["reset"]},
+    # QEMU keeps a paused guest paused across a reset (resume after it), and a reset wakes a
+    # PM-suspended guest without libvirt noticing (wake it up first).
+    "reset": {**_TO_RUNNING, "running": ["reset"], "paused": ["reset", "resume"], "pmsuspended": ["wakeup", "reset"]},
+}
+# pm_target=disk: the guest writes its memory to its own disk and powers off, which libvirt reports as
+# an ordinary shutdown. Any powered-off domain has therefore reached it, or every run would start the
+# hibernated guest and suspend it again.
+_TO_PMSUSPENDED_DISK = {"running": ["pm_suspend"], "paused": ["resume", "pm_suspend"], "pmsuspended": [],
+                        "shutoff": [], "saved": [], "crashed": ["destroy"], "shutting_down": ["wait_shutoff"]}
+# The state each step leaves the domain in.
+_STEP_RESULTS = {
+    "start": "running", "start_paused": "paused", "restore": "paused", "resume": "running", "suspend": "paused",
+    "wakeup": "running", "shutdown": "shutoff", "destroy": "shutoff", "managed_save": "saved",
+    "pm_suspend": "pmsuspended", "reboot": "running", "reset": "running", "wait_shutoff": "shutoff",
 }
 # Seconds between repeated shutdown requests while waiting for a graceful shutdown.
 SHUTDOWN_RETRY_INTERVAL = 10.0
+# The action that follows a graceful shutdown the guest ignored, with force=true.
+FORCED_DESTROY = "destroy(after shutdown timeout)"
 
 
 def effective_state(state: str, has_managed_save: bool) -> str:
@@ -79,11 +97,17 @@ def effective_state(state: str, has_managed_save: bool) -> str:
     return {"blocked": "running", "nostate": "running", "shutdown": "shutting_down"}.get(state, state)
 
 
-def plan_transition(current: str, target: str) -> list[str]:
-    """The steps from `current` (an effective state) to `target`; [] when already there."""
+def plan_transition(current: str, target: str, *, pm_target: str = "mem", force_boot: bool = False) -> list[str]:
+    """The steps from `current` (an effective state) to `target`; [] when already there.
+
+    With force_boot a saved domain boots afresh (libvirt discards the image), as a shut-off one does.
+    """
     if target == "present":
         return []
-    steps = _TRANSITIONS[target].get(current)
+    if force_boot and current == "saved" and target not in ("shutoff", "destroyed", "saved"):
+        current = "shutoff"
+    table = _TO_PMSUSPENDED_DISK if target == "pmsuspended" and pm_target == "disk" else _TRANSITIONS[target]
+    steps = table.get(current)
     if steps is None:
         raise InvalidArgument(f"cannot bring a domain in state '{current}' to '{target}'")
     return list(steps)
@@ -206,7 +230,9 @@ class DomainLifecycle(DefinitionSync):
             self._restart_if_pending()
             self._transition(self.options.state)
             self._await_agent()
-        return self._result(before)
+        result = self._result(before)
+        result["conditional_actions"] = list(self.recorder.conditional_actions)
+        return result
 
     def _await_agent(self) -> None:
         """Ready means the guest agent answers, when the task asks for that."""
@@ -221,9 +247,10 @@ class DomainLifecycle(DefinitionSync):
             return {"state": ABSENT}
         current = self.domain.state()
         self.predicted_state = effective_state(current.state, self.domain.has_managed_save())
+        observed: dict[str, Any] = {"state": self.predicted_state}
         if self.domain.is_persistent():
             self.definition = _xml.parse(self.domain.xml_desc(definition_flags()), "defined XML")
-        observed: dict[str, Any] = {"state": self.predicted_state}
+            observed["autostart"] = self.domain.autostart()
         if self.options.template is not None and self.definition is not None:
             observed["definition"] = _xml.canonical(self.definition)
         return observed
@@ -234,6 +261,8 @@ class DomainLifecycle(DefinitionSync):
         else:
             facts = domain_summary(self.domain)
         after: dict[str, Any] = {"state": self.predicted_state}
+        if self.definition is not None:
+            after["autostart"] = before.get("autostart", False) if self.options.autostart is None else self.options.autostart
         if self.options.template is not None:
             before.setdefault("definition", None)
             after["definition"] = _xml.canonical(self.definition) if self.definition is not None else None
@@ -259,7 +288,8 @@ class DomainLifecycle(DefinitionSync):
     # -- state transitions --
 
     def _transition(self, target: str) -> None:
-        steps = plan_transition(self.predicted_state, target)
+        steps = plan_transition(self.predicted_state, target, pm_target=self.options.pm_target,
+                                force_boot="force_boot" in self.options.start_flags)
         for position, step in enumerate(steps):
             last = position == len(steps) - 1
             wait = self.options.wait or not last
@@ -268,11 +298,10 @@ class DomainLifecycle(DefinitionSync):
     def _step(self, step: str, wait: bool) -> None:
         handler = getattr(self, f"_step_{step}")
         handler(wait)
-        self.predicted_state = {
-            "start": "running", "start_paused": "paused", "resume": "running", "suspend": "paused",
-            "wakeup": "running", "shutdown": "shutoff", "destroy": "shutoff", "managed_save": "saved",
-            "pm_suspend": "pmsuspended", "reboot": "running", "reset": "running", "wait_shutoff": "shutoff",
-        }[step]
+        if step == "pm_suspend" and self.options.pm_target == "disk":
+            self.predicted_state = "shutoff"  # hibernated: QEMU powers the guest off
+        else:
+            self.predicted_state = _STEP_RESULTS[step]
 
     def _await(self, wait: bool, states: list[str], timeout: Optional[float] = None) -> None:
         if wait and not self.recorder.check_mode:
@@ -283,13 +312,17 @@ class DomainLifecycle(DefinitionSync):
 
     def _step_start(self, wait: bool) -> None:
         flags = self._start_flags()
-        label = "start" if self.predicted_state != "saved" else "start(restore managed save)"
+        # Only force_boot plans a plain start of a saved domain: libvirt discards the image and boots.
+        label = "start" if self.predicted_state != "saved" else "start(force boot, managed save discarded)"
         self.recorder.perform(label, lambda: self.domain.call("start", "createWithFlags", flags))
         self._await(wait, ["running", "paused", "pmsuspended"])
-        # A domain saved while paused is restored paused; a start to run it also resumes it.
-        if not self.recorder.check_mode and wait and self.domain.state().state == "paused" \
-                and self.options.state != "paused" and "start_paused" not in self.options.start_flags:
-            self._step_resume(wait)
+
+    def _step_restore(self, wait: bool) -> None:
+        """Restore the managed save image with the vCPUs paused, whatever state the image recorded."""
+        flags = self._start_flags(libvirt.VIR_DOMAIN_START_PAUSED)
+        self.recorder.perform("start(restore managed save, paused)",
+                              lambda: self.domain.call("restore", "createWithFlags", flags))
+        self._await(wait, ["paused"])
 
     def _step_start_paused(self, wait: bool) -> None:
         flags = self._start_flags(libvirt.VIR_DOMAIN_START_PAUSED)
@@ -323,6 +356,9 @@ class DomainLifecycle(DefinitionSync):
         flags = combine("shutdown_mode", modes, SHUTDOWN_MODES)
         label = f"shutdown({','.join(modes)})" if modes else "shutdown"
         self.recorder.perform(label, lambda: self.domain.call("shutdown", "shutdownFlags", flags))
+        if wait and self.options.force:
+            # Whether the guest honours the request shows only at run time: the plan says so.
+            self.recorder.may_perform(FORCED_DESTROY)
         if not wait or self.recorder.check_mode:
             return
         try:
@@ -334,7 +370,7 @@ class DomainLifecycle(DefinitionSync):
                     f"{self.options.shutdown_timeout:g} s and was left running; set force=true to power it off "
                     "after the timeout",
                     domain=self.domain.name, operation="shutdown") from None
-            self.recorder.perform("destroy(after shutdown timeout)", lambda: self.domain.call("destroy", "destroy"))
+            self.recorder.perform(FORCED_DESTROY, lambda: self.domain.call("destroy", "destroy"))
             self._await(True, ["shutoff", ABSENT])
 
     def _await_shutdown(self, flags: int) -> None:
@@ -367,7 +403,7 @@ class DomainLifecycle(DefinitionSync):
             self.domain.call("PM suspend", "pMSuspendForDuration", code, 0, 0)
 
         self.recorder.perform(f"pm_suspend({target})", apply)
-        self._await(wait, ["pmsuspended"] if target != "disk" else ["pmsuspended", "shutoff"])
+        self._await(wait, ["pmsuspended"] if target != "disk" else ["shutoff"])
 
     def _step_reboot(self, wait: bool) -> None:
         modes = self.options.shutdown_modes

@@ -26,20 +26,39 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._module import Cha
 
 STARTS = ["shutoff", "saved", "running", "paused", "pmsuspended", "crashed", "shutting_down"]
 TARGETS = ["present", "running", "paused", "shutoff", "destroyed", "saved", "pmsuspended", "rebooted", "reset"]
-# The state each step leaves the domain in, as the runner assumes it.
-STEP_RESULTS = {
-    "start": "running", "start_paused": "paused", "resume": "running", "suspend": "paused", "wakeup": "running",
-    "shutdown": "shutoff", "destroy": "shutoff", "managed_save": "saved", "pm_suspend": "pmsuspended",
-    "reboot": "running", "reset": "running", "wait_shutoff": "shutoff",
+
+# Written by hand from libvirt's semantics, not from the runner's table: what each start state needs to
+# reach each target. "saved" is shut off with a managed save image; "restore" restores it with the
+# vCPUs paused (VIR_DOMAIN_START_PAUSED), so whether it was saved running or paused no longer matters
+# and a "resume" always follows for running targets. QEMU keeps a paused guest paused across a reset,
+# and a reset of a PM-suspended guest wakes it without libvirt noticing: wake it first.
+_OFF_TO_RUNNING = {"shutoff": ["start"], "saved": ["restore", "resume"], "crashed": ["destroy", "start"],
+                   "shutting_down": ["wait_shutoff", "start"]}
+EXPECTED_PLANS = {
+    "running": {**_OFF_TO_RUNNING, "running": [], "paused": ["resume"], "pmsuspended": ["wakeup"]},
+    "paused": {"shutoff": ["start_paused"], "saved": ["restore"], "running": ["suspend"], "paused": [],
+               "pmsuspended": ["wakeup", "suspend"], "crashed": ["destroy", "start_paused"],
+               "shutting_down": ["wait_shutoff", "start_paused"]},
+    "shutoff": {"shutoff": [], "saved": [], "running": ["shutdown"], "paused": ["resume", "shutdown"],
+                "pmsuspended": ["wakeup", "shutdown"], "crashed": ["destroy"], "shutting_down": ["wait_shutoff"]},
+    "destroyed": {"shutoff": [], "saved": [], "running": ["destroy"], "paused": ["destroy"],
+                  "pmsuspended": ["destroy"], "crashed": ["destroy"], "shutting_down": ["destroy"]},
+    "saved": {"shutoff": ["start", "managed_save"], "saved": [], "running": ["managed_save"],
+              "paused": ["managed_save"], "pmsuspended": ["wakeup", "managed_save"],
+              "crashed": ["destroy", "start", "managed_save"], "shutting_down": ["wait_shutoff", "start", "managed_save"]},
+    "pmsuspended": {"shutoff": ["start", "pm_suspend"], "saved": ["restore", "resume", "pm_suspend"],
+                    "running": ["pm_suspend"], "paused": ["resume", "pm_suspend"], "pmsuspended": [],
+                    "crashed": ["destroy", "start", "pm_suspend"],
+                    "shutting_down": ["wait_shutoff", "start", "pm_suspend"]},
+    "rebooted": {**_OFF_TO_RUNNING, "running": ["reboot"], "paused": ["resume", "reboot"],
+                 "pmsuspended": ["wakeup", "reboot"]},
+    "reset": {**_OFF_TO_RUNNING, "running": ["reset"], "paused": ["reset", "resume"],
+              "pmsuspended": ["wakeup", "reset"]},
 }
-# Steps that need the domain in one of these states first.
-STEP_NEEDS = {
-    "start": {"shutoff", "saved"}, "start_paused": {"shutoff", "saved"}, "resume": {"paused"},
-    "suspend": {"running"}, "wakeup": {"pmsuspended"}, "shutdown": {"running"},
-    "destroy": {"running", "paused", "pmsuspended", "crashed", "shutting_down"},
-    "managed_save": {"running", "paused"}, "pm_suspend": {"running"}, "reboot": {"running"},
-    "reset": {"running", "paused", "pmsuspended"}, "wait_shutoff": {"shutting_down"},
-}
+# pm_target=disk: the guest hibernates and powers off, which libvirt cannot tell from a shutdown, so
+# any powered-off domain has reached it (see the pm_target documentation).
+EXPECTED_DISK_PLANS = {"shutoff": [], "saved": [], "running": ["pm_suspend"], "paused": ["resume", "pm_suspend"],
+                       "pmsuspended": [], "crashed": ["destroy"], "shutting_down": ["wait_shutoff"]}
 
 
 def params(**overrides):
@@ -54,21 +73,19 @@ def params(**overrides):
 
 
 @pytest.mark.parametrize("start, target", list(itertools.product(STARTS, TARGETS)))
-def test_every_target_is_reachable_from_every_state_by_valid_steps(start, target):
-    state = start
-    for step in plan_transition(start, target):
-        assert state in STEP_NEEDS[step], f"{step} cannot run in {state} ({start} -> {target})"
-        state = STEP_RESULTS[step]
-    if target == "present":
-        assert state == start
-    elif target in ("rebooted", "reset"):
-        assert state == "running"
-    elif target == "destroyed":
-        assert state in ("shutoff", "saved")
-    elif target == "shutoff":
-        assert state in ("shutoff", "saved")
-    else:
-        assert state == target
+def test_every_plan_is_the_one_written_by_hand(start, target):
+    expected = [] if target == "present" else EXPECTED_PLANS[target][start]
+    assert plan_transition(start, target) == expected
+
+
+@pytest.mark.parametrize("start", STARTS)
+def test_pmsuspended_with_disk_is_reached_by_any_powered_off_domain(start):
+    assert plan_transition(start, "pmsuspended", pm_target="disk") == EXPECTED_DISK_PLANS[start]
+
+
+@pytest.mark.parametrize("target", ["running", "paused", "rebooted", "reset", "pmsuspended"])
+def test_force_boot_from_a_saved_domain_boots_afresh_instead_of_restoring(target):
+    assert plan_transition("saved", target, force_boot=True) == EXPECTED_PLANS[target]["shutoff"]
 
 
 @pytest.mark.parametrize("target", ["running", "paused", "shutoff", "saved", "pmsuspended"])
@@ -211,6 +228,16 @@ def test_transitions_on_the_test_driver(connection, fresh_name):
     assert apply(connection, fresh_name, state="destroyed")["actions"] == ["destroy"]
 
 
+def test_a_forced_shutdown_plans_the_destroy_as_a_conditional_step(connection, fresh_name):
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
+    predicted = apply(connection, fresh_name, check_mode=True, state="shutoff", force=True)
+    assert predicted["actions"] == ["shutdown"]
+    assert predicted["conditional_actions"] == ["destroy(after shutdown timeout)"]
+    real = apply(connection, fresh_name, state="shutoff", force=True)  # the test driver shuts down at once
+    assert real["actions"] == ["shutdown"] and real["conditional_actions"] == predicted["conditional_actions"]
+    assert apply(connection, fresh_name, state="running")["conditional_actions"] == []
+
+
 def test_metadata_is_set_once(connection, fresh_name):
     apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128))
     first = apply(connection, fresh_name, title="Web server", description="Serves the shop", autostart=True)
@@ -233,10 +260,10 @@ def test_absent_whose_undefine_fails_leaves_the_guest_running(connection, fresh_
     apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
     original = Domain.call
 
-    def refusing(self, operation, method, *args):
+    def refusing(self, operation, method, *args, **kwargs):
         if method == "undefineFlags":
             raise LibvirtCallError(f"domain '{self.name}': undefine failed: cannot remove nvram", domain=self.name)
-        return original(self, operation, method, *args)
+        return original(self, operation, method, *args, **kwargs)
 
     monkeypatch.setattr(Domain, "call", refusing)
     with pytest.raises(LibvirtCallError, match="cannot remove nvram"):
@@ -308,3 +335,88 @@ def test_a_define_libvirt_refused_is_no_change_and_the_failure_has_the_domain_di
     domain = raised.value.details()["domain"]
     assert domain["name"] == fresh_name and domain["state"] == "absent"
     assert domain["changed"] is False and domain["actions"] == [] and "define failed" in domain["error"]
+
+
+# --- plans as data: check mode and the real run on the test driver ------------------------------------
+
+DRIVER_STARTS = ["absent", "shutoff", "running", "paused", "saved"]
+DRIVER_TARGETS = ["present", "running", "paused", "shutoff", "destroyed", "saved", "rebooted", "reset", "absent",
+                  "pmsuspended"]
+# The test driver rejects VIR_DOMAIN_START_PAUSED and has no guest agent for a PM suspend: plans with
+# these steps run on the rig (tests/integration/test_domain_state.py::test_transition).
+NOT_ON_THE_TEST_DRIVER = {"start_paused", "restore", "pm_suspend"}
+
+
+def hand_written_plan(start, target):
+    if target == "absent":  # undefined first, so a refused undefine leaves the guest running
+        return {"absent": [], "shutoff": ["undefine"], "saved": ["undefine"]}.get(start, ["undefine", "destroy"])
+    plans = EXPECTED_DISK_PLANS if target == "pmsuspended" else EXPECTED_PLANS.get(target, {})
+    return plans.get("shutoff" if start == "absent" else start, [])
+
+
+def hand_written_final(start, target):
+    if target == "present":
+        return "shutoff" if start == "absent" else start
+    if target in ("shutoff", "destroyed", "pmsuspended"):  # pmsuspended with pm_target=disk: powered off
+        return "saved" if start == "saved" else "shutoff"
+    return {"rebooted": "running", "reset": "running"}.get(target, target)
+
+
+def driver_cases():
+    for start, target in itertools.product(DRIVER_STARTS, DRIVER_TARGETS):
+        if not NOT_ON_THE_TEST_DRIVER & set(hand_written_plan(start, target)):
+            yield start, target
+
+
+@pytest.fixture
+def driver_domain(connection):
+    name = "unit-plans-as-data"
+    yield name
+    leftover = Domain.find(connection, name=name)
+    if leftover is not None:
+        if leftover.virdomain.isActive():
+            leftover.virdomain.destroy()
+        if leftover.virdomain.isPersistent():
+            leftover.virdomain.undefineFlags(_lifecycle.libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
+
+
+def bring_to(connection, name, state):
+    """The start state, made with libvirt calls of its own (not the runner)."""
+    if state == "absent":
+        return
+    virdomain = connection.conn.defineXML(TEST_XML.format(name=name, memory=128))
+    if state == "shutoff":
+        return
+    virdomain.create()
+    if state == "paused":
+        virdomain.suspend()
+    elif state == "saved":
+        virdomain.managedSave(0)
+
+
+def observed(connection, name):
+    domain = Domain.find(connection, name=name)
+    if domain is None:
+        return "absent"
+    return _lifecycle.effective_state(domain.state().state, domain.has_managed_save())
+
+
+def run_case(connection, name, target, check_mode):
+    options = LifecycleOptions.from_params(params(xml=TEST_XML.format(name=name, memory=128), state=target,
+                                                  pm_target="disk", remove=["managed_save", "snapshots_metadata"]))
+    lifecycle = _lifecycle.DomainLifecycle(connection, name, None, options, ChangeRecorder(check_mode))
+    result = lifecycle.run()
+    return result, lifecycle.predicted_state
+
+
+@pytest.mark.parametrize("start, target", list(driver_cases()))
+def test_check_mode_and_the_real_run_share_one_plan(connection, driver_domain, start, target):
+    bring_to(connection, driver_domain, start)
+    predicted, predicted_state = run_case(connection, driver_domain, target, check_mode=True)
+    assert observed(connection, driver_domain) == start, "check mode changed the domain"
+    real, real_state = run_case(connection, driver_domain, target, check_mode=False)
+    assert real["actions"] == predicted["actions"]
+    assert real["conditional_actions"] == predicted["conditional_actions"]
+    assert observed(connection, driver_domain) == real_state == predicted_state == hand_written_final(start, target)
+    steps = [action.split("(")[0] for action in real["actions"] if action not in ("define", "update definition")]
+    assert steps == [{"pm_wakeup": "wakeup"}.get(step, step) for step in hand_written_plan(start, target)]
