@@ -15,7 +15,7 @@ from typing import Any, Optional
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 
 LIFECYCLE_EVENTS = {"on_poweroff": "VIR_DOMAIN_LIFECYCLE_POWEROFF", "on_reboot": "VIR_DOMAIN_LIFECYCLE_REBOOT",
@@ -75,6 +75,8 @@ class DefinitionSync:
         self._define("define", template)
         if was_missing:
             self.predicted_state = "shutoff"
+        else:
+            self._sync_live_metadata(template)
 
     def _refuse_conflicting_metadata(self, template: Any) -> None:
         """title/description options beside an xml that sets another value would flip-flop every run."""
@@ -89,8 +91,14 @@ class DefinitionSync:
     def _define(self, action: str, root: Any) -> None:
         text = _xml.to_string(root)
         flags = libvirt.VIR_DOMAIN_DEFINE_VALIDATE if self.options.validate else 0
-        defined = self.recorder.perform(action, lambda: self.connection.call(
-            action, self.connection.conn.defineXMLFlags, text, flags, domain=self.label))
+
+        def define() -> Any:
+            try:
+                return self.connection.call(action, self.connection.conn.defineXMLFlags, text, flags, domain=self.label)
+            except LibvirtCallError as error:
+                raise _named_schema_problem(error, root) from None
+
+        defined = self.recorder.perform(action, define)
         if defined is not None:
             self.domain = Domain(self.connection, defined)
             self.definition = _xml.parse(self.domain.xml_desc(definition_flags()), "defined XML")
@@ -118,9 +126,10 @@ class DefinitionSync:
             live_elements = _metadata_elements(live)
             for namespace, element in wanted_elements.items():
                 current = live_elements.get(namespace)
-                if current is None or _xml.canonical(current) != _xml.canonical(element):
+                if current is None or _xml.compare(element, current) or _xml.compare(current, element):
                     self._set_live_metadata(f"metadata {namespace}", metadata_kind("element"),
-                                            _xml.to_string(element, pretty=False), element.prefix or "ns", namespace)
+                                            _xml.to_string(_xml.without_namespace(element, namespace), pretty=False),
+                                            element.prefix or "ns", namespace)
             for namespace in live_elements.keys() - wanted_elements.keys():
                 self._set_live_metadata(f"metadata {namespace}", metadata_kind("element"),
                                         None, None, namespace)
@@ -203,6 +212,18 @@ class DefinitionSync:
             return running
         persistent = {difference.path for difference in _xml.compare(self.options.template, self.definition)}
         return [difference for difference in running if difference.path not in persistent]
+
+
+def _named_schema_problem(error: LibvirtCallError, root: Any) -> LibvirtCallError:
+    """libvirt's schema error, with the attribute or element it refused when that can be found."""
+    if "failed to validate against schema" not in (error.libvirt_message or ""):
+        return error
+    problem = _xml.schema_problem(root)
+    if problem is None:
+        return error
+    error.message = f"{error.message.rstrip()} (not valid: {problem})"
+    error.args = (error.message,)
+    return error
 
 
 def _metadata_elements(root: Any) -> dict[str, Any]:

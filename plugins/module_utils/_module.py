@@ -10,7 +10,7 @@ and `diff`, and is the one place where the collection's exceptions become `fail_
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -19,6 +19,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._connection import
     Connection,
     ConnectionParams,
 )
+from ansible_collections.virtops.libvirt.plugins.module_utils._diff import readable_diffs
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import VirtopsError
 from ansible_collections.virtops.libvirt.plugins.module_utils._xml import LXML_IMPORT_ERROR
 
@@ -75,7 +76,7 @@ class DomainModule:
         self._require_libraries()
         self.recorder = ChangeRecorder(self.module.check_mode)
         self._changed_elsewhere = False
-        self._diff: Optional[dict[str, Any]] = None
+        self._diff: Any = None
 
     def _require_libraries(self) -> None:
         for library, error in (("libvirt-python", LIBVIRT_IMPORT_ERROR), ("lxml", LXML_IMPORT_ERROR)):
@@ -116,6 +117,14 @@ class DomainModule:
     def set_diff(self, before: Any, after: Any) -> None:
         self._diff = {"before": before, "after": after}
 
+    def set_diffs(self, diffs: list[dict[str, Any]]) -> None:
+        """Several diffs (before/after texts with headers): Ansible's diff callback prints each."""
+        self._diff = diffs
+
+    def hide(self, secrets: Iterable[str]) -> None:
+        """Mask these values wherever they would appear in the result (the invocation included)."""
+        self.module.no_log_values.update(secret for secret in secrets if secret)
+
     def run(self, body: Callable[["DomainModule"], Optional[dict[str, Any]]]) -> None:
         """Run the module's body and exit; expected failures fail the task without a traceback."""
         try:
@@ -127,5 +136,6 @@ class DomainModule:
         self._warn()
         result: dict[str, Any] = {"changed": self.changed, "actions": self.actions, **facts}
         if self.module._diff and self._diff is not None:
-            result["diff"] = self._diff
+            result["diff"] = self._diff if isinstance(self._diff, list) else \
+                readable_diffs(self._diff["before"], self._diff["after"])
         self.module.exit_json(**result)

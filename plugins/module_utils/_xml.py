@@ -210,6 +210,8 @@ class _Comparison:
     def _ignored_child(self, parent, child, scope: frozenset) -> bool:
         if "chained_disk" in scope and child.tag in ("source", "backingStore"):
             return True  # the template's source is in the disk's backing chain: the same disk
+        if "host_cpu" in scope and child.tag == "model" and not (child.text or "").strip():
+            return True  # libvirt drops a host CPU's nameless <model fallback=...>
         if not self.live:
             return False
         if parent.tag == "domain":
@@ -546,6 +548,18 @@ def with_uuid(desired, uuid: str):
     return adopted
 
 
+def without_namespace(element, namespace: str):
+    """A copy whose elements in `namespace` have plain names: libvirt's setMetadata puts them back
+    in the namespace itself, and refuses a snippet that declares it."""
+    copy = copy_element(element)
+    prefix = f"{{{namespace}}}"
+    for node in copy.iter():
+        if isinstance(node.tag, str) and node.tag.startswith(prefix):
+            node.tag = node.tag[len(prefix):]
+    etree.cleanup_namespaces(copy)
+    return copy
+
+
 # --- secrets ------------------------------------------------------------------------------------
 
 
@@ -570,3 +584,43 @@ def redact(root):
 def element_text(root, path: str) -> Optional[str]:
     found = root.find(path)
     return None if found is None or found.text is None else found.text.strip()
+
+
+# --- naming what the schema refuses -----------------------------------------------------------------
+
+LIBVIRT_DOMAIN_SCHEMA = "/usr/share/libvirt/schemas/domain.rng"
+
+
+def schema_problem(root, schema_file: str = LIBVIRT_DOMAIN_SCHEMA) -> Optional[str]:
+    """Which attribute or element makes `root` invalid, when libvirt's schema is on this machine.
+
+    libvirt's own message ("Extra element devices in interleave") does not name it: find the one
+    attribute or element whose removal makes the document valid. None when there is no schema
+    file, the document is valid, or no single removal fixes it.
+    """
+    try:
+        schema = etree.RelaxNG(etree.parse(schema_file, _parser()))
+    except (OSError, etree.LxmlError):
+        return None
+    work = copy_element(root)
+    if schema.validate(work):
+        return None
+    node = work
+    while True:
+        for name in list(node.attrib):
+            value = node.attrib.pop(name)
+            valid = schema.validate(work)
+            node.set(name, value)
+            if valid:
+                return f"attribute '{name}' of <{node.tag}> at {work.getroottree().getpath(node)}"
+        culprit = None
+        for index, child in enumerate(_elements(node)):
+            node.remove(child)
+            valid = schema.validate(work)
+            node.insert(index, child)
+            if valid:
+                culprit = child
+                break
+        if culprit is None:
+            return None if node is work else f"element <{node.tag}> at {work.getroottree().getpath(node)}"
+        node = culprit

@@ -58,10 +58,25 @@ def test_diff_is_returned_only_in_diff_mode(capsys):
         return {}
 
     assert "diff" not in run_module(capsys, {}, body)
-    assert run_module(capsys, {"_ansible_diff": True}, body)["diff"] == {
-        "before": {"state": "running"},
-        "after": {"state": "paused"},
-    }
+    assert run_module(capsys, {"_ansible_diff": True}, body)["diff"] == [
+        {"before": "state: running\n", "after": "state: paused\n"},
+    ]
+
+
+def test_diff_of_a_definition_is_multi_line_text_beside_the_plain_values(capsys):
+    """Ansible's diff callback prints texts line by line; a dict would be one escaped JSON line."""
+    xml_before, xml_after = "<domain>\n  <memory>1</memory>\n</domain>", "<domain>\n  <memory>2</memory>\n</domain>"
+
+    def body(module):
+        module.set_diff({"state": "running", "autostart": False, "definition": xml_before},
+                        {"state": "running", "autostart": True, "definition": xml_after})
+        return {}
+
+    assert run_module(capsys, {"_ansible_diff": True}, body)["diff"] == [
+        {"before": "state: running\nautostart: false\n", "after": "state: running\nautostart: true\n"},
+        {"before_header": "definition (before)", "after_header": "definition (after)",
+         "before": xml_before + "\n", "after": xml_after + "\n"},
+    ]
 
 
 def test_expected_failure_has_no_traceback_and_keeps_what_was_done(capsys):

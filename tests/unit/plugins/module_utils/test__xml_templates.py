@@ -55,6 +55,12 @@ def test_reapplied_production_template_is_no_change(template, defined):
     assert _xml.compare(template, defined) == []
 
 
+def test_host_cpu_fallback_that_libvirt_drops_is_no_change(template, defined):
+    """libvirt stores <cpu mode='host-model'><model fallback='allow'/></cpu> without the model."""
+    template.find("cpu").append(template.makeelement("model", {"fallback": "allow"}))
+    assert _xml.compare(template, defined) == []
+
+
 def test_memory_change_in_gb_is_still_detected(template, defined):
     template.find("memory").text = "2"
     assert paths(_xml.compare(template, defined)) == ["/domain/memory"]
