@@ -30,6 +30,8 @@ requirements:
   - lxml >= 4.9
 notes:
   - The connection is opened once per task and always closed, also when the task fails.
-  - Transient libvirt errors such as C(cannot acquire state change lock) are retried a few times
-    with a growing delay before the task fails.
+  - Reads that meet a transient libvirt error such as C(cannot acquire state change lock) are
+    retried a few times with a growing delay, within the task's own time limit, before the task
+    fails. Changes (start, migration, backup, snapshot creation...) are never repeated
+    automatically, since a timed-out request may still have been carried out.
 """

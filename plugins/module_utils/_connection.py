@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Opening and closing libvirt connections, and the one place libvirtError is translated.
 
-`Connection.call()` runs a libvirt call, turns libvirtError into the collection's exceptions and
-retries the transient ones ("cannot acquire state change lock") with a bounded backoff.
+`Connection.call()` runs a libvirt call and turns libvirtError into the collection's exceptions;
+calls the caller marks idempotent are retried on transient errors ("cannot acquire state change
+lock") with a bounded backoff that respects a deadline.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
@@ -113,18 +114,27 @@ def translate_error(error: Exception, operation: str, domain: Optional[str] = No
 
 @dataclass
 class RetryPolicy:
-    """Bounded exponential backoff for transient libvirt errors."""
+    """Bounded exponential backoff for transient libvirt errors, never sleeping past `deadline`.
+
+    `deadline` is a time.monotonic() value (the task's own limit), or None for no limit.
+    """
 
     attempts: int = 4
     first_delay: float = 0.5
     max_delay: float = 4.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    deadline: Optional[float] = None
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
     def delays(self):
         delay = self.first_delay
         for _attempt in range(self.attempts - 1):
             yield delay
             delay = min(delay * 2, self.max_delay)
+
+    def allows(self, delay: float) -> bool:
+        """Whether sleeping `delay` seconds now would still end before the deadline."""
+        return self.deadline is None or self.clock() + delay <= self.deadline
 
 
 def call_libvirt(
@@ -134,9 +144,13 @@ def call_libvirt(
     domain: Optional[str] = None,
     retry: Optional[RetryPolicy] = None,
 ) -> T:
-    """Run one libvirt call with error translation and retries of transient errors."""
-    retry = retry or RetryPolicy()
-    delays = retry.delays()
+    """Run one libvirt call with error translation; with a `retry` policy, transient errors are retried.
+
+    Only a caller that knows the call is safe to repeat passes a policy: a read, or a change whose
+    effect is checked before repeating. Never a start, migration, backup begin or snapshot create:
+    a "timed out" answer does not say the daemon did not do it.
+    """
+    delays = retry.delays() if retry is not None else iter(())
     while True:
         try:
             return func(*args)
@@ -145,7 +159,7 @@ def call_libvirt(
             if not isinstance(translated, TransientError):
                 raise translated from None
             delay = next(delays, None)
-            if delay is None:
+            if delay is None or not retry.allows(delay):
                 raise translated from None
             retry.sleep(delay)
 
@@ -274,9 +288,18 @@ class Connection:
         except libvirt.libvirtError:
             pass  # closing a dead connection has nothing left to release
 
-    def call(self, operation: str, func: Callable[..., T], *args: Any, domain: Optional[str] = None) -> T:
-        """Run `func(*args)` with this connection's error translation and retry policy."""
-        return call_libvirt(operation, func, *args, domain=domain, retry=self.retry)
+    def call(self, operation: str, func: Callable[..., T], *args: Any, domain: Optional[str] = None,
+             idempotent: bool = False) -> T:
+        """Run `func(*args)` with this connection's error translation.
+
+        Transient errors are retried with this connection's policy only when the caller says the
+        call is `idempotent` (safe to repeat); any other call fails on its first error.
+        """
+        return call_libvirt(operation, func, *args, domain=domain, retry=self.retry if idempotent else None)
+
+    def limit_retries_to(self, deadline: float) -> None:
+        """No retry sleep of this connection ends after `deadline` (a time.monotonic() value)."""
+        self.retry = replace(self.retry, deadline=deadline)
 
     def __enter__(self) -> "Connection":
         return self.open()

@@ -116,9 +116,11 @@ class Domain:
     def lookup(cls, connection: Connection, name: Optional[str] = None, uuid: Optional[str] = None) -> "Domain":
         """One API call by UUID or name; raises DomainNotFound."""
         if uuid:
-            virdomain = connection.call("lookup by UUID", connection.conn.lookupByUUIDString, uuid, domain=uuid)
+            virdomain = connection.call("lookup by UUID", connection.conn.lookupByUUIDString, uuid, domain=uuid,
+                                        idempotent=True)
         elif name:
-            virdomain = connection.call("lookup by name", connection.conn.lookupByName, name, domain=name)
+            virdomain = connection.call("lookup by name", connection.conn.lookupByName, name, domain=name,
+                                        idempotent=True)
         else:
             raise InvalidArgument("a domain needs a name or a uuid")
         return cls(connection, virdomain)
@@ -131,28 +133,41 @@ class Domain:
         except DomainNotFound:
             return None
 
-    def call(self, operation: str, method: str, *args: Any) -> Any:
-        """Call virDomain.<method>(*args) through the error translation and retry layer."""
-        return self.connection.call(operation, getattr(self.virdomain, method), *args, domain=self.name)
+    def call(self, operation: str, method: str, *args: Any, idempotent: bool = False) -> Any:
+        """Call virDomain.<method>(*args) through the error translation layer.
+
+        Transient errors are retried only for `idempotent` calls (reads, and changes whose effect
+        is checked before repeating); a start, migration, backup or snapshot is never repeated.
+        """
+        return self.connection.call(operation, getattr(self.virdomain, method), *args, domain=self.name,
+                                    idempotent=idempotent)
+
+    def read(self, operation: str, method: str, *args: Any) -> Any:
+        """A call that only reads: safe to repeat, so transient errors are retried."""
+        return self.call(operation, method, *args, idempotent=True)
 
     def state(self) -> DomainState:
         try:
-            state_code, reason_code = self.call("read state", "state", 0)
+            state_code, reason_code = self.read("read state", "state", 0)
         except DomainNotFound:
             return DomainState(ABSENT, "undefined")
         return state_from_codes(state_code, reason_code)
 
+    def is_active(self) -> bool:
+        """Whether the domain runs (any state but shut off); DomainNotFound when it vanished."""
+        return bool(self.read("read whether active", "isActive"))
+
     def xml_desc(self, flags: int = 0) -> str:
-        return self.call("read XML description", "XMLDesc", flags)
+        return self.read("read XML description", "XMLDesc", flags)
 
     def is_persistent(self) -> bool:
-        return bool(self.call("read persistence", "isPersistent"))
+        return bool(self.read("read persistence", "isPersistent"))
 
     def autostart(self) -> bool:
-        return bool(self.call("read autostart", "autostart"))
+        return bool(self.read("read autostart", "autostart"))
 
     def has_managed_save(self) -> bool:
-        return bool(self.call("read managed save", "hasManagedSaveImage", 0))
+        return bool(self.read("read managed save", "hasManagedSaveImage", 0))
 
     def wait_for(
         self,

@@ -158,7 +158,7 @@ def _add_extras(connection: Connection, domains: list[dict[str, Any]], options: 
             if options.addresses:
                 found["addresses"] = _facts.read_addresses(domain, options.address_sources)
             if options.guest_info:
-                found["guest"] = _facts.nest_stats(domain.call("read guest info", "guestInfo", 0, 0))
+                found["guest"] = _facts.nest_stats(domain.read("read guest info", "guestInfo", 0, 0))
         return found
 
     results = bounded_map(extras, domains, options.parallel, options.timeout)

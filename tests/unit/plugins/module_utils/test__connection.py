@@ -200,3 +200,61 @@ def test_a_connect_failure_names_the_uri_without_its_password():
         Connection(params).open()
     assert "hunter2" not in str(raised.value) and "hunter2" not in str(raised.value.details())
     assert "qemu+unix://admin:********@/system" in str(raised.value)
+
+
+def flaky_then(result, failures):
+    """A libvirt call that hits the state change lock `failures` times, then returns `result`."""
+    calls = []
+
+    def call(*_args):
+        calls.append(1)
+        if len(calls) <= failures:
+            raise lock_timeout()
+        return result
+
+    call.calls = calls
+    return call
+
+
+def test_a_connection_call_is_not_retried_unless_the_caller_says_it_is_idempotent():
+    sleeps = RecordedSleeps()
+    connection = Connection(ConnectionParams(uri="test:///default"), retry=RetryPolicy(sleep=sleeps))
+    create = flaky_then("started", failures=1)
+    with pytest.raises(TransientError):
+        connection.call("start", create, domain="web01")
+    assert len(create.calls) == 1 and sleeps == []
+    read = flaky_then("running", failures=2)
+    assert connection.call("read state", read, domain="web01", idempotent=True) == "running"
+    assert len(read.calls) == 3 and sleeps == [0.5, 1.0]
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_retry_sleeps_never_go_past_the_deadline():
+    clock = FakeClock()
+    policy = RetryPolicy(attempts=10, first_delay=1, max_delay=4, sleep=clock.sleep, clock=clock, deadline=104.5)
+    read = flaky_then("never", failures=10)
+    with pytest.raises(TransientError):
+        call_libvirt("read state", read, retry=policy)
+    assert clock.now <= 104.5
+    assert len(read.calls) == 3  # at 100, after 1 s, after 2 s more; the next 4 s would end at 107
+
+
+def test_a_connection_deadline_bounds_its_retries():
+    clock = FakeClock()
+    connection = Connection(ConnectionParams(uri="test:///default"),
+                            retry=RetryPolicy(attempts=10, sleep=clock.sleep, clock=clock))
+    connection.limit_retries_to(clock.now + 0.1)
+    read = flaky_then("never", failures=10)
+    with pytest.raises(TransientError):
+        connection.call("read state", read, idempotent=True)
+    assert len(read.calls) == 1 and clock.now == 100.0

@@ -7,11 +7,12 @@ import libvirt
 import pytest
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams, RetryPolicy
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain, DomainState
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     DomainNotFound,
     InvalidArgument,
+    TransientError,
     WaitTimeout,
 )
 
@@ -175,3 +176,71 @@ def test_wait_for_leaves_no_callback_behind(running_test_domain, monkeypatch):
     with pytest.raises(WaitTimeout):
         running_test_domain.wait_for(["shutoff"], timeout=0.1)
     assert len(deregistered) == 1
+
+
+class FlakyVirDomain:
+    """A virDomain whose every call first hits a transient lock timeout once."""
+
+    def __init__(self):
+        self.calls = []
+
+    def name(self):
+        return "flaky"
+
+    def UUIDString(self):  # noqa: N802 (libvirt's name)
+        return "55555555-5555-4555-8555-555555555555"
+
+    def __getattr__(self, method):
+        def call(*_args):
+            self.calls.append(method)
+            if self.calls.count(method) == 1:
+                raise lock_timeout()
+            return ANSWERS[method]
+        return call
+
+
+ANSWERS = {"state": [1, 1], "XMLDesc": "<domain/>", "isPersistent": 1, "autostart": 0, "hasManagedSaveImage": 0,
+           "isActive": 1, "create": 0, "createWithFlags": 0, "snapshotCreateXML": None, "backupBegin": 0,
+           "migrate3": None, "migrateToURI3": 0}
+
+
+def lock_timeout():
+    error = libvirt.libvirtError("Timed out during operation: cannot acquire state change lock")
+    error.get_error_code = lambda: libvirt.VIR_ERR_OPERATION_TIMEOUT
+    error.get_error_message = lambda: "Timed out during operation: cannot acquire state change lock"
+    return error
+
+
+@pytest.fixture
+def flaky_domain():
+    connection = Connection(ConnectionParams(uri=SHARED_TEST_URI), retry=RetryPolicy(sleep=lambda _seconds: None))
+    return Domain(connection, FlakyVirDomain())
+
+
+def test_reads_are_retried_after_a_transient_error(flaky_domain):
+    assert flaky_domain.state() == DomainState("running", "booted")
+    assert flaky_domain.xml_desc() == "<domain/>"
+    assert flaky_domain.is_persistent() is True
+    assert flaky_domain.autostart() is False
+    assert flaky_domain.has_managed_save() is False
+    assert flaky_domain.is_active() is True
+
+
+@pytest.mark.parametrize("method, args", [
+    ("createWithFlags", (0,)), ("create", ()), ("snapshotCreateXML", ("<domainsnapshot/>", 0)),
+    ("backupBegin", ("<domainbackup/>", None, 0)), ("migrateToURI3", ("qemu+ssh://b/system", {}, 0)),
+])
+def test_changes_are_never_retried(flaky_domain, method, args):
+    with pytest.raises(TransientError):
+        flaky_domain.call(method, method, *args)
+    assert flaky_domain.virdomain.calls == [method]
+
+
+def test_is_active_goes_through_the_error_layer(connection):
+    domain = Domain.lookup(connection, name="test")
+    assert domain.is_active() is bool(domain.virdomain.isActive())
+    gone = Domain(connection, connection.conn.createXML(
+        "<domain type='test'><name>vanishing</name><memory>1024</memory><os><type>hvm</type></os></domain>", 0))
+    gone.virdomain.destroy()
+    with pytest.raises(DomainNotFound, match="domain 'vanishing'"):
+        gone.is_active()
