@@ -21,7 +21,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
@@ -38,6 +37,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import (
     check_disks,
     checkpoint_xml,
     disk_targets,
+    is_local_uri,
     list_checkpoints,
 )
 
@@ -105,11 +105,6 @@ class BackupOptions:
 
     def target_file(self, disk: str) -> str:
         return os.path.join(self.target_dir or "", f"{disk}.{self.format}")
-
-
-def is_local_uri(uri: str) -> bool:
-    """A URI without a host part: the daemon runs on this machine, so its paths are ours."""
-    return not urlsplit(uri).netloc
 
 
 def probe_writable(directory: str, what: str, domain: str) -> None:

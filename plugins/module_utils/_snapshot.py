@@ -3,9 +3,11 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Snapshots and checkpoints of one domain, for domain_snapshot.
 
-Everything is validated against the actual domain (its disks, its snapshots and checkpoints, its
-guest agent) before the first change; each change then goes through a `ChangeRecorder`, the one
-place where a step is either run or, in check mode, only reported.
+A task is planned as data first (`SnapshotPlanner`): every option is validated against the
+actual domain (its disks, its snapshots and checkpoints, its guest agent) and turned into `Step`s,
+while a `SnapshotTree` follows each step by libvirt's rules. The steps then go through a
+`ChangeRecorder`, the one place where a step is either run or, in check mode, only reported, so
+check mode reports the same actions and the tree a real run leaves.
 
 What libvirt 9.0 can and cannot do, as verified on QEMU 7.2:
 
@@ -16,13 +18,18 @@ What libvirt 9.0 can and cannot do, as verified on QEMU 7.2:
   active layer) and removes the overlay file, one snapshot at a time: libvirt refuses the
   "children" flag for external snapshots, so children are deleted leaf first, each merged;
   it refuses to delete an external snapshot whose parent is internal;
-- reverting to an external snapshot needs libvirt 9.9.0 or newer.
+- reverting to an external snapshot needs libvirt 9.9.0 or newer;
+- deleting an external snapshot leaves its memory file behind (removed here for local URIs);
+- quiescing is for disk-only snapshots (VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE requires DISK_ONLY).
 """
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
@@ -291,84 +298,120 @@ def snapshot_plan(domain: Domain, options: SnapshotOptions, active: bool) -> tup
         if not (with_memory and "external" in kinds):
             raise InvalidArgument("live needs an external snapshot with memory of a running domain")
         flags |= flag("VIR_DOMAIN_SNAPSHOT_CREATE_LIVE", "live")
+    if options.quiesce and with_memory:
+        # libvirt's own rule (VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE requires DISK_ONLY): memory taken while
+        # the file systems are frozen brings the guest back frozen at every revert
+        raise InvalidArgument(
+            f"snapshot '{options.name}' of domain '{domain.name}': quiesce needs a disk-only snapshot "
+            "(memory: false, location: external); a snapshot with memory would bring the guest back with "
+            "frozen file systems when reverted to", domain=domain.name)
     return _xml.to_string(root), flags
 
 
-# --- the runner ----------------------------------------------------------------------------------
+# --- the plan: steps, and the snapshot tree they lead to ----------------------------------------
 
 
-class SnapshotRunner:
-    """Brings one domain's snapshots to what the options ask for."""
+class SnapshotTree:
+    """Names, parents and the current snapshot, as libvirt will have them after each planned step.
 
-    def __init__(self, domain: Domain, recorder: ChangeRecorder) -> None:
-        self.domain = domain
-        self.recorder = recorder
-        self.result: dict[str, Any] = {}
+    It follows libvirt's rules, so check mode reports what a real run leaves: a new snapshot is a
+    child of the current one and becomes current; deleting a snapshot moves its children to its
+    parent and, if it was current, makes the parent current; deleting only the descendants of a
+    snapshot makes it current when the current one was among them.
+    """
 
-    # helpers
-    def _lookup(self, name: str) -> Any:
-        return self.domain.call(f"look up snapshot '{name}'", "snapshotLookupByName", name, 0)
+    def __init__(self, snapshots: list[dict[str, Any]]) -> None:
+        self.entries = {item["name"]: {"name": item["name"], "parent": item["parent"],
+                                       "creation_time": item["creation_time"]} for item in snapshots}
+        self.current: Optional[str] = next((item["name"] for item in snapshots if item.get("current")), None)
 
-    def _find(self, snapshots: list[dict[str, Any]], name: str) -> Optional[dict[str, Any]]:
-        return next((snapshot for snapshot in snapshots if snapshot["name"] == name), None)
+    def names(self) -> list[str]:
+        """Oldest first, in the order list_snapshots reports them."""
+        return [entry["name"] for entry in _sorted_oldest_first(list(self.entries.values()))]
 
-    def _require(self, snapshots: list[dict[str, Any]], name: str) -> dict[str, Any]:
-        found = self._find(snapshots, name)
-        if found is None:
-            known = ", ".join(snapshot["name"] for snapshot in snapshots) or "none"
-            raise InvalidArgument(f"domain '{self.domain.name}' has no snapshot '{name}' (its snapshots: {known})",
-                                  domain=self.domain.name)
+    def descendants(self, name: str) -> list[str]:
+        found, frontier = [], [name]
+        while frontier:
+            parent = frontier.pop()
+            children = [entry["name"] for entry in self.entries.values() if entry["parent"] == parent]
+            found.extend(children)
+            frontier.extend(children)
         return found
 
-    def run(self, options: SnapshotOptions) -> dict[str, Any]:
-        before = list_snapshots(self.domain)
-        planned = [snapshot["name"] for snapshot in before]
-        current = next((snapshot["name"] for snapshot in before if snapshot["current"]), None)
-        if options.state == "present":
-            planned, current = self.ensure_present(options, before, planned, current)
-            if options.retain is not None:
-                planned = self.retain(options, before, planned)
-        elif options.state == "absent":
-            planned = self.ensure_absent(options, before, planned)
-            if current not in planned:
-                current = None
-        elif options.state == "current":
-            current = self.make_current(options, before, current)
-        else:
-            current = self.revert(options, before)
-        after = before if self.recorder.check_mode else list_snapshots(self.domain)
-        self.result["snapshots"] = after
-        self.result["diff"] = {
-            "before": {"snapshots": [snapshot["name"] for snapshot in before],
-                       "current": next((s["name"] for s in before if s["current"]), None)},
-            "after": {"snapshots": planned if self.recorder.check_mode else [s["name"] for s in after],
-                      "current": current if self.recorder.check_mode
-                      else next((s["name"] for s in after if s["current"]), None)},
-        }
-        if options.name:
-            self.result["snapshot"] = self._find(after, options.name)
-        return self.result
+    def create(self, name: str) -> None:
+        self.entries[name] = {"name": name, "parent": self.current, "creation_time": int(time.time())}
+        self.current = name
 
-    # present
-    def ensure_present(self, options: SnapshotOptions, before: list[dict[str, Any]], planned: list[str],
-                       current: Optional[str]) -> tuple[list[str], Optional[str]]:
-        if not options.name:
-            return planned, current
-        existing = self._find(before, options.name)
-        if existing is not None:
-            if options.description is not None and existing["description"] != (options.description or None):
-                self.recorder.perform(f"update description of snapshot '{options.name}'",
-                                      lambda: self._redefine(options.name, options.description, existing["current"]))
-            return planned, current
-        state = self.domain.state()
-        xml, flags = snapshot_plan(self.domain, options, state.active)
-        if options.quiesce:
-            self._check_agent()
-        self.recorder.perform(f"create snapshot '{options.name}'", lambda: self._create(options, xml, flags))
-        return planned + [options.name], options.name
+    def delete(self, name: str) -> None:
+        parent = self.entries.pop(name)["parent"]
+        for entry in self.entries.values():
+            if entry["parent"] == name:
+                entry["parent"] = parent
+        if self.current == name:
+            self.current = parent
 
-    def _redefine(self, name: str, description: Optional[str], current: bool) -> None:
-        snapshot = self._lookup(name)
+    def delete_descendants(self, name: str) -> None:
+        doomed = self.descendants(name)
+        if self.current in doomed:
+            self.current = name
+        for child in doomed:
+            del self.entries[child]
+
+    def make_current(self, name: str) -> None:
+        self.current = name
+
+    def diff(self) -> dict[str, Any]:
+        return {"snapshots": self.names(), "current": self.current}
+
+
+@dataclass
+class Step:
+    """One change: what it is called in `actions`, how to do it, and what it does to the tree."""
+
+    action: str
+    apply: Callable[[], Any]
+    effect: Callable[[SnapshotTree], None] = lambda tree: None
+
+
+def is_local_uri(uri: str) -> bool:
+    """A URI without a host part: the daemon runs on this machine, so its paths are ours."""
+    return not urlsplit(uri).netloc
+
+
+# --- the libvirt calls behind the steps ------------------------------------------------------------
+
+
+class SnapshotCalls:
+    """What the steps of a plan do to one domain's snapshots (nothing here decides anything)."""
+
+    def __init__(self, domain: Domain) -> None:
+        self.domain = domain
+        self.quiesce: Optional[dict[str, Any]] = None
+
+    def lookup(self, name: str) -> Any:
+        return self.domain.call(f"look up snapshot '{name}'", "snapshotLookupByName", name, 0)
+
+    def create(self, name: str, xml: str, flags: int, quiesce: bool) -> None:
+        if not quiesce:
+            self.domain.call(f"create snapshot '{name}'", "snapshotCreateXML", xml, flags)
+            return
+        # a disk-only snapshot (the planner refuses quiesce with memory): freeze, snapshot, always thaw
+        frozen = self.domain.call("freeze guest filesystems", "fsFreeze", None, 0)
+        self.quiesce = {"frozen_filesystems": frozen, "status_while_frozen": self._freeze_status()}
+        try:
+            self.domain.call(f"create snapshot '{name}'", "snapshotCreateXML", xml, flags)
+        finally:
+            self.quiesce["thawed_filesystems"] = self.domain.call("thaw guest filesystems", "fsThaw", None, 0)
+            self.quiesce["status_after"] = self._freeze_status()
+
+    def _freeze_status(self) -> Optional[str]:
+        try:
+            return self.domain.agent_command("guest-fsfreeze-status")
+        except VirtopsError:
+            return None
+
+    def redefine(self, name: str, description: Optional[str], current: bool) -> None:
+        snapshot = self.lookup(name)
         text = self.domain.connection.call(f"read snapshot '{name}'", snapshot.getXMLDesc,
                                            flag("VIR_DOMAIN_SNAPSHOT_XML_SECURE"), domain=self.domain.name)
         root = _xml.parse(text, what=f"snapshot '{name}' of domain '{self.domain.name}'")
@@ -382,6 +425,150 @@ class SnapshotRunner:
             flags |= flag("VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT")
         self.domain.call(f"update snapshot '{name}'", "snapshotCreateXML", _xml.to_string(root, pretty=False), flags)
 
+    def delete(self, name: str, flags: int, memory_file: Optional[str] = None) -> None:
+        snapshot = self.lookup(name)
+        self.domain.connection.call(f"delete snapshot '{name}'", snapshot.delete, flags, domain=self.domain.name)
+        if memory_file:
+            self._remove_memory_file(name, memory_file)
+
+    def _remove_memory_file(self, name: str, path: str) -> None:
+        """libvirt leaves an external snapshot's memory file behind; it belongs to the snapshot."""
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise VirtopsError(f"domain '{self.domain.name}': snapshot '{name}' was deleted, but its memory file "
+                               f"{path} could not be removed: {error.strerror}", domain=self.domain.name,
+                               operation="delete snapshot") from None
+
+    def revert(self, name: str, flags: int) -> None:
+        self.domain.call(f"revert to snapshot '{name}'", "revertToSnapshot", self.lookup(name), flags)
+
+
+# --- planning --------------------------------------------------------------------------------------
+
+
+def _check_deletable(domain: Domain, doomed: list[dict[str, Any]], before: list[dict[str, Any]],
+                     metadata_only: bool) -> None:
+    by_name = {snapshot["name"]: snapshot for snapshot in before}
+    for snapshot in doomed:
+        parent = by_name.get(snapshot["parent"] or "")
+        if not metadata_only and snapshot["location"] != "internal" and parent is not None \
+                and parent["location"] != "external":
+            raise UnsupportedOperation(
+                f"domain '{domain.name}': {_daemon(domain)} cannot delete external snapshot "
+                f"'{snapshot['name']}' whose parent '{parent['name']}' is internal (use metadata_only to drop "
+                "only its metadata)", domain=domain.name, operation="delete snapshot")
+
+
+def deletion_steps(domain: Domain, calls: SnapshotCalls, doomed: list[dict[str, Any]],
+                   before: list[dict[str, Any]], metadata_only: bool) -> list[Step]:
+    """One step per snapshot in `doomed` (leaves first), each with its data unless metadata_only.
+
+    An external snapshot's overlays are merged back by libvirt; its memory file, which libvirt
+    leaves behind, is removed (local URIs; on a remote host it stays, and the action says so).
+    """
+    _check_deletable(domain, doomed, before, metadata_only)
+    flags = flag("VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY") if metadata_only else 0
+    local = is_local_uri(domain.connection.uri)
+    steps = []
+    for snapshot in doomed:
+        name = snapshot["name"]
+        notes, memory_file = [], None
+        if metadata_only:
+            notes.append("metadata only")
+        elif snapshot["location"] != "internal":
+            notes.append("merging its overlays back")
+            if snapshot.get("memory") == "external" and snapshot.get("memory_file"):
+                if local:
+                    memory_file = snapshot["memory_file"]
+                    notes.append(f"removing its memory file {memory_file}")
+                else:
+                    notes.append(f"its memory file {snapshot['memory_file']} stays on the remote libvirt host")
+        how = f" ({', '.join(notes)})" if notes else ""
+        steps.append(Step(f"delete snapshot '{name}'{how}",
+                          lambda name=name, memory_file=memory_file: calls.delete(name, flags, memory_file),
+                          lambda tree, name=name: tree.delete(name)))
+    return steps
+
+
+def _leaves_first(snapshots: list[dict[str, Any]], root: Optional[str] = None) -> list[dict[str, Any]]:
+    """The descendants of `root` (None: every snapshot), deepest first: children before their parents."""
+    by_name = {snapshot["name"]: snapshot for snapshot in snapshots}
+
+    def ancestors(snapshot: dict[str, Any]) -> list[str]:
+        found, parent = [], snapshot["parent"]
+        while parent in by_name and parent not in found:
+            found.append(parent)
+            parent = by_name[parent]["parent"]
+        return found
+
+    chosen = [(len(ancestors(s)), s) for s in snapshots if root is None or root in ancestors(s)]
+    return [snapshot for _depth, snapshot in sorted(chosen, key=lambda item: -item[0])]
+
+
+class SnapshotPlanner:
+    """Turns the options and the domain's snapshots into steps, validating everything first.
+
+    Nothing here changes the domain; the tree follows each planned step, so it is the prediction
+    check mode reports and what the real run is checked against.
+    """
+
+    def __init__(self, domain: Domain, calls: SnapshotCalls, before: list[dict[str, Any]]) -> None:
+        self.domain = domain
+        self.calls = calls
+        self.before = before
+        self.tree = SnapshotTree(before)
+        self.steps: list[Step] = []
+        self.deleted: Optional[list[str]] = None
+
+    def add(self, steps: list[Step]) -> None:
+        for step in steps:
+            self.steps.append(step)
+            step.effect(self.tree)
+
+    def find(self, name: Optional[str]) -> Optional[dict[str, Any]]:
+        return next((snapshot for snapshot in self.before if snapshot["name"] == name), None)
+
+    def require(self, name: str) -> dict[str, Any]:
+        found = self.find(name)
+        if found is None:
+            known = ", ".join(snapshot["name"] for snapshot in self.before) or "none"
+            raise InvalidArgument(f"domain '{self.domain.name}' has no snapshot '{name}' (its snapshots: {known})",
+                                  domain=self.domain.name)
+        return found
+
+    def plan(self, options: SnapshotOptions) -> list[Step]:
+        if options.state == "present":
+            self.present(options)
+            if options.retain is not None:
+                self.retain(options)
+        elif options.state == "absent":
+            self.absent(options)
+        elif options.state == "current":
+            self.current(options)
+        else:
+            self.revert(options)
+        return self.steps
+
+    # present
+    def present(self, options: SnapshotOptions) -> None:
+        if not options.name:
+            return
+        existing = self.find(options.name)
+        if existing is not None:
+            if options.description is not None and existing["description"] != (options.description or None):
+                self.add([Step(f"update description of snapshot '{options.name}'",
+                               lambda: self.calls.redefine(options.name, options.description, existing["current"]))])
+            return
+        xml, flags = snapshot_plan(self.domain, options, self.domain.state().active)
+        if options.quiesce:
+            self._check_agent()
+        self.add([Step(f"create snapshot '{options.name}'",
+                       lambda: self.calls.create(options.name, xml, flags, options.quiesce),
+                       lambda tree: tree.create(options.name))])
+
     def _check_agent(self) -> None:
         if not self.domain.state().active:
             raise InvalidArgument(f"quiesce needs domain '{self.domain.name}' to be running (it has no agent when off)",
@@ -393,114 +580,58 @@ class SnapshotRunner:
                 f"quiesce needs the guest agent of domain '{self.domain.name}', which does not answer: "
                 f"{error.libvirt_message or error.message}", domain=self.domain.name, operation="quiesce") from None
 
-    def _create(self, options: SnapshotOptions, xml: str, flags: int) -> None:
-        if not options.quiesce:
-            self.domain.call(f"create snapshot '{options.name}'", "snapshotCreateXML", xml, flags)
-            return
-        frozen = self.domain.call("freeze guest filesystems", "fsFreeze", None, 0)
-        quiesce = {"frozen_filesystems": frozen, "status_while_frozen": self._freeze_status()}
-        try:
-            self.domain.call(f"create snapshot '{options.name}'", "snapshotCreateXML", xml, flags)
-        finally:
-            quiesce["thawed_filesystems"] = self.domain.call("thaw guest filesystems", "fsThaw", None, 0)
-            quiesce["status_after"] = self._freeze_status()
-            self.result["quiesce"] = quiesce
-
-    def _freeze_status(self) -> Optional[str]:
-        try:
-            return self.domain.agent_command("guest-fsfreeze-status")
-        except VirtopsError:
-            return None
-
     # absent
-    def _descendants(self, snapshots: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-        """Every descendant of `name`, deepest first (the order that deletes leaves before parents)."""
-        by_name = {snapshot["name"]: snapshot for snapshot in snapshots}
-        found: list[tuple[int, dict[str, Any]]] = []
-
-        def walk(parent: str, depth: int) -> None:
-            for child in by_name[parent]["children"]:
-                found.append((depth, by_name[child]))
-                walk(child, depth + 1)
-
-        walk(name, 1)
-        return [snapshot for _depth, snapshot in sorted(found, key=lambda item: -item[0])]
-
-    def ensure_absent(self, options: SnapshotOptions, before: list[dict[str, Any]], planned: list[str]) -> list[str]:
-        target = self._find(before, options.name)
+    def absent(self, options: SnapshotOptions) -> None:
+        target = self.find(options.name)
         if target is None:
-            return planned
-        doomed = self._descendants(before, options.name) if options.children or options.children_only else []
+            return
+        doomed = _leaves_first(self.before, options.name) if options.children or options.children_only else []
         if not options.children_only:
             doomed.append(target)
         if not doomed:
-            return planned
-        return self._delete_all(doomed, before, planned, options.metadata_only,
-                                single_call=options if not self._any_external(doomed) else None)
-
-    @staticmethod
-    def _any_external(snapshots: list[dict[str, Any]]) -> bool:
-        return any(snapshot["location"] != "internal" for snapshot in snapshots)
-
-    def _check_deletable(self, doomed: list[dict[str, Any]], before: list[dict[str, Any]], metadata_only: bool) -> None:
-        by_name = {snapshot["name"]: snapshot for snapshot in before}
-        for snapshot in doomed:
-            parent = by_name.get(snapshot["parent"] or "")
-            if not metadata_only and snapshot["location"] != "internal" and parent is not None \
-                    and parent["location"] != "external":
-                raise UnsupportedOperation(
-                    f"domain '{self.domain.name}': {_daemon(self.domain)} cannot delete external snapshot "
-                    f"'{snapshot['name']}' whose parent '{parent['name']}' is internal (use metadata_only to drop "
-                    "only its metadata)", domain=self.domain.name, operation="delete snapshot")
-
-    def _delete_all(self, doomed: list[dict[str, Any]], before: list[dict[str, Any]], planned: list[str],
-                    metadata_only: bool, single_call: Optional[SnapshotOptions] = None) -> list[str]:
-        self._check_deletable(doomed, before, metadata_only)
-        flags = flag("VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY") if metadata_only else 0
-        names = [snapshot["name"] for snapshot in doomed]
-        if single_call is not None and (single_call.children or single_call.children_only):
-            # internal snapshots only: libvirt deletes the whole subtree in one call
-            flags |= flag("VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY" if single_call.children_only
-                          else "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN")
-            what = "children of snapshot" if single_call.children_only else "snapshot and children of"
-            self.recorder.perform(f"delete {what} '{single_call.name}'{' (metadata only)' if metadata_only else ''}",
-                                  lambda: self._delete(single_call.name, flags))
+            return
+        if (options.children or options.children_only) and all(s["location"] == "internal" for s in doomed):
+            self.add([self._subtree_step(options)])
         else:
-            for name in names:
-                merge = any(snapshot["name"] == name and snapshot["location"] != "internal" for snapshot in doomed)
-                how = " (metadata only)" if metadata_only else " (merging its overlays back)" if merge else ""
-                self.recorder.perform(f"delete snapshot '{name}'{how}",
-                                      lambda name=name: self._delete(name, flags))
-        return [name for name in planned if name not in names]
+            self.add(deletion_steps(self.domain, self.calls, doomed, self.before, options.metadata_only))
 
-    def _delete(self, name: str, flags: int) -> None:
-        snapshot = self._lookup(name)
-        self.domain.connection.call(f"delete snapshot '{name}'", snapshot.delete, flags, domain=self.domain.name)
+    def _subtree_step(self, options: SnapshotOptions) -> Step:
+        """Internal snapshots only: libvirt deletes the whole subtree in one call."""
+        name, only = options.name, options.children_only
+        flags = flag("VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY" if only else "VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN")
+        if options.metadata_only:
+            flags |= flag("VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY")
+        what = "children of snapshot" if only else "snapshot and children of"
+
+        def effect(tree: SnapshotTree) -> None:
+            tree.delete_descendants(name)
+            if not only:
+                tree.delete(name)
+
+        return Step(f"delete {what} '{name}'{' (metadata only)' if options.metadata_only else ''}",
+                    lambda: self.calls.delete(name, flags), effect)
 
     # retention
-    def retain(self, options: SnapshotOptions, before: list[dict[str, Any]], planned: list[str]) -> list[str]:
-        matching = [snapshot for snapshot in before if snapshot["name"].startswith(options.prefix or "")]
-        keep = options.retain or 0
-        total = len(matching) + (1 if options.name and options.name not in [s["name"] for s in before] else 0)
-        excess = max(0, total - keep)
+    def retain(self, options: SnapshotOptions) -> None:
+        matching = [snapshot for snapshot in self.before if snapshot["name"].startswith(options.prefix or "")]
+        created = 1 if options.name and self.find(options.name) is None else 0
+        excess = max(0, len(matching) + created - (options.retain or 0))
         doomed = matching[:excess]  # `before` is oldest first; a new snapshot is the newest
-        self.result["deleted"] = [snapshot["name"] for snapshot in doomed]
-        if not doomed:
-            return planned
-        return self._delete_all(doomed, before, planned, False)
+        self.deleted = [snapshot["name"] for snapshot in doomed]
+        if doomed:
+            self.add(deletion_steps(self.domain, self.calls, doomed, self.before, False))
 
     # current
-    def make_current(self, options: SnapshotOptions, before: list[dict[str, Any]], current: Optional[str]) -> str:
-        target = self._require(before, options.name)
-        if target["current"]:
-            return options.name
-        self.recorder.perform(f"make snapshot '{options.name}' current",
-                              lambda: self._redefine(options.name, target["description"], True))
-        return options.name
+    def current(self, options: SnapshotOptions) -> None:
+        target = self.require(options.name)
+        if not target["current"]:
+            self.add([Step(f"make snapshot '{options.name}' current",
+                           lambda: self.calls.redefine(options.name, target["description"], True),
+                           lambda tree: tree.make_current(options.name))])
 
     # reverted
-    def revert(self, options: SnapshotOptions, before: list[dict[str, Any]]) -> str:
-        target = self._require(before, options.name)
+    def revert(self, options: SnapshotOptions) -> None:
+        target = self.require(options.name)
         if target["location"] != "internal" and daemon_version(self.domain.connection) < EXTERNAL_REVERT_VERSION:
             raise UnsupportedOperation(
                 f"domain '{self.domain.name}': {_daemon(self.domain)} cannot revert to external snapshot "
@@ -511,13 +642,69 @@ class SnapshotRunner:
             flags |= flag(REVERT_STATES[options.revert_state], f"revert_state={options.revert_state}")
         if options.force:
             flags |= flag("VIR_DOMAIN_SNAPSHOT_REVERT_FORCE", "force")
-        self.recorder.perform(f"revert to snapshot '{options.name}'",
-                              lambda: self._revert(options.name, flags))
-        return options.name
+        self.add([Step(f"revert to snapshot '{options.name}'", lambda: self.calls.revert(options.name, flags),
+                       lambda tree: tree.make_current(options.name))])
 
-    def _revert(self, name: str, flags: int) -> None:
-        snapshot = self._lookup(name)
-        self.domain.call(f"revert to snapshot '{name}'", "revertToSnapshot", snapshot, flags)
+
+# --- the runner ----------------------------------------------------------------------------------
+
+
+def execute(steps: list[Step], recorder: ChangeRecorder) -> list[str]:
+    """Run the steps through the recorder (the one dry-run switch); the actions they recorded."""
+    first = len(recorder.actions)
+    for step in steps:
+        recorder.perform(step.action, step.apply)
+    return recorder.actions[first:]
+
+
+class SnapshotRunner:
+    """Brings one domain's snapshots to what the options ask for: plan first, then act."""
+
+    def __init__(self, domain: Domain, recorder: ChangeRecorder) -> None:
+        self.domain = domain
+        self.recorder = recorder
+
+    def run(self, options: SnapshotOptions) -> dict[str, Any]:
+        before = list_snapshots(self.domain)
+        calls = SnapshotCalls(self.domain)
+        planner = SnapshotPlanner(self.domain, calls, before)
+        execute(planner.plan(options), self.recorder)
+        after = before if self.recorder.check_mode else list_snapshots(self.domain)
+        actual = SnapshotTree(after)
+        result: dict[str, Any] = {
+            "snapshots": after,
+            "diff": {"before": SnapshotTree(before).diff(),
+                     "after": planner.tree.diff() if self.recorder.check_mode else actual.diff()},
+        }
+        if planner.deleted is not None:
+            result["deleted"] = planner.deleted
+        if calls.quiesce is not None:
+            result["quiesce"] = calls.quiesce
+        if options.name:
+            result["snapshot"] = next((snapshot for snapshot in after if snapshot["name"] == options.name), None)
+        return result
+
+
+def remove_all_snapshots_and_checkpoints(domain: Domain, recorder: ChangeRecorder, snapshots: bool = True,
+                                         checkpoints: bool = True) -> list[str]:
+    """Delete every checkpoint (with its bitmaps) and every snapshot (with its data), as a real removal.
+
+    For `state: absent` of a domain: checkpoints first, newest first; then snapshots children
+    first, internal ones with their data in the images, external ones merged back and their memory
+    files removed. Everything is planned (and refused, e.g. an external snapshot whose parent is
+    internal) before the first change; each step goes through `recorder`, so check mode reports the
+    same actions. Returns the actions recorded.
+    """
+    steps: list[Step] = []
+    if checkpoints:
+        found = list_checkpoints(domain)
+        for checkpoint in reversed(found):  # newest first: no bitmap is merged into a doomed child
+            steps.append(Step(f"delete checkpoint '{checkpoint['name']}'",
+                              lambda name=checkpoint["name"]: _delete_checkpoint(domain, name)))
+    if snapshots:
+        before = list_snapshots(domain)
+        steps.extend(deletion_steps(domain, SnapshotCalls(domain), _leaves_first(before), before, False))
+    return execute(steps, recorder)
 
 
 # --- checkpoints ----------------------------------------------------------------------------------
@@ -553,8 +740,13 @@ class CheckpointRunner:
         }
 
     def _delete(self, name: str) -> None:
-        checkpoint = self.domain.call(f"look up checkpoint '{name}'", "checkpointLookupByName", name, 0)
-        self.domain.connection.call(f"delete checkpoint '{name}'", checkpoint.delete, 0, domain=self.domain.name)
+        _delete_checkpoint(self.domain, name)
+
+
+def _delete_checkpoint(domain: Domain, name: str) -> None:
+    """Delete a checkpoint and its bitmaps in the disk images."""
+    checkpoint = domain.call(f"look up checkpoint '{name}'", "checkpointLookupByName", name, 0)
+    domain.connection.call(f"delete checkpoint '{name}'", checkpoint.delete, 0, domain=domain.name)
 
 
 def checkpoint_xml(domain: Domain, name: str, disks: Optional[list[str]] = None,

@@ -49,12 +49,17 @@ options:
       - V(absent) deletes it (see O(children), O(children_only), O(metadata_only)). Deleting an external
         snapshot merges its overlay back into its backing image and removes the overlay; libvirt does
         this one snapshot at a time, so children of an external snapshot are deleted leaf first.
+        The memory file of an external snapshot (the file libvirt recorded as its memory file) is
+        removed too, with a local URI; with a remote URI it stays on the host, and the action says so.
         A snapshot that is already gone is unchanged.
+      - As libvirt does, deleting the current snapshot makes its parent current, and the children of a
+        deleted snapshot become children of its parent; check mode predicts exactly that.
       - V(reverted) reverts the domain to it. An action, always performed and always C(changed).
       - V(current) makes it the current snapshot without reverting anything.
       - For a checkpoint, V(present) or V(absent).
-      - With O(backup), V(present) runs (push) or starts (pull) the backup; V(absent) ends the running
-        backup job (a pull export), and needs only O(backup.mode) (C(backup: {mode: pull})), none of the start options.
+      - "With O(backup), V(present) runs (push) or starts (pull) the backup; V(absent) ends the running
+        backup job (a pull export), and needs only O(backup.mode) (C(backup: {mode: pull})), none of the
+        start options."
     type: str
     default: present
     choices: [present, absent, reverted, current]
@@ -101,6 +106,9 @@ options:
       - Freeze the guest's file systems through the guest agent while the snapshot is taken, and thaw
         them afterwards (also when the snapshot fails). Fails before any change when the agent does not
         answer. The result's RV(quiesce) reports the agent's freeze status during and after.
+      - Only for disk-only snapshots (O(memory=false), O(location=external)), as libvirt's own rule says.
+        A snapshot with memory taken while the file systems are frozen would bring the guest back with
+        frozen file systems at every revert, so that combination fails before any change.
     type: bool
     default: false
   atomic:
@@ -201,8 +209,8 @@ notes:
     any change."
   - Writability of the backup and scratch directories is probed for local URIs only.
   - A push backup that fails is undone (job aborted, partial files and its new checkpoint removed);
-    the error says what was removed and what was not. Files on a remote host are not removed: the
-    message lists them.
+    the error says what was removed and what was not. Files on a remote host are not removed (the
+    message lists them).
 """
 
 EXAMPLES = r"""

@@ -12,11 +12,15 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import (
     CheckpointRunner,
+    SnapshotCalls,
     SnapshotOptions,
+    SnapshotPlanner,
     SnapshotRunner,
     _sorted_oldest_first,
     checkpoint_xml,
+    deletion_steps,
     list_snapshots,
+    remove_all_snapshots_and_checkpoints,
     snapshot_plan,
 )
 
@@ -205,33 +209,32 @@ def test_retain_zero_with_a_new_snapshot_is_refused(domain):
 
 
 def test_external_revert_is_decided_by_the_daemons_version_not_the_clients(domain, monkeypatch):
-    external = [{"name": "e", "location": "external", "current": True, "parent": None, "children": []}]
+    external = [{"name": "e", "location": "external", "current": True, "parent": None, "children": [],
+                 "creation_time": 1, "description": None}]
     monkeypatch.setattr(libvirt, "getVersion", lambda *args: 9009000)  # a newer client library...
     monkeypatch.setattr(domain.connection.conn, "getLibVersion", lambda: 9000000)  # ...talking to libvirtd 9.0
-    runner = SnapshotRunner(domain, ChangeRecorder(True))
+    planner = SnapshotPlanner(domain, SnapshotCalls(domain), external)
     with pytest.raises(UnsupportedOperation, match="libvirt 9.0.0 cannot revert to external snapshot 'e'; "
                                                    "libvirt 9.9.0 or newer can"):
-        runner.revert(options(snapshot="e", state="reverted"), external)
-    assert runner.recorder.actions == []
+        planner.plan(options(snapshot="e", state="reverted"))
+    assert planner.steps == []
     monkeypatch.setattr(libvirt, "getVersion", lambda *args: 9000000)  # an old client library...
     monkeypatch.setattr(domain.connection.conn, "getLibVersion", lambda: 9009000)  # ...talking to libvirtd 9.9
-    runner.revert(options(snapshot="e", state="reverted"), external)
-    assert runner.recorder.actions == ["revert to snapshot 'e'"]
+    steps = planner.plan(options(snapshot="e", state="reverted"))
+    assert [step.action for step in steps] == ["revert to snapshot 'e'"]
 
 
 def test_external_child_of_an_internal_snapshot_is_refused_before_deleting(domain):
-    runner = SnapshotRunner(domain, ChangeRecorder(False))
     snapshots = [
         {"name": "i", "location": "internal", "parent": None, "children": ["e1"]},
         {"name": "e1", "location": "external", "parent": "i", "children": ["e2"]},
         {"name": "e2", "location": "external", "parent": "e1", "children": []},
     ]
     with pytest.raises(UnsupportedOperation, match="whose parent 'i' is internal"):
-        runner._delete_all([snapshots[2], snapshots[1]], snapshots, ["i", "e1", "e2"], False)
-    assert runner.recorder.actions == []  # e2 was not deleted first
-    planned = SnapshotRunner(domain, ChangeRecorder(True))._delete_all(
-        [snapshots[2], snapshots[1]], snapshots, ["i", "e1", "e2"], True)
-    assert planned == ["i"]
+        deletion_steps(domain, SnapshotCalls(domain), [snapshots[2], snapshots[1]], snapshots, False)
+    steps = deletion_steps(domain, SnapshotCalls(domain), [snapshots[2], snapshots[1]], snapshots, True)
+    assert [step.action for step in steps] == ["delete snapshot 'e2' (metadata only)",
+                                               "delete snapshot 'e1' (metadata only)"]
 
 
 def test_checkpoint_runner_on_the_test_driver(domain):
@@ -247,3 +250,147 @@ def test_checkpoint_runner_on_the_test_driver(domain):
     recorder = ChangeRecorder(False)
     result = CheckpointRunner(domain, recorder).run("cp", "absent")
     assert recorder.actions == ["delete checkpoint 'cp'"] and result["checkpoints"] == []
+
+
+# --- one plan for check mode and the real run ----------------------------------------------------
+
+
+def build_tree(domain, root=None):
+    """sa -> sb -> sc and sa -> sd, with sc current (the test driver records what the runner asks)."""
+    for name in ("sa", "sb", "sc"):
+        run(domain, snapshot=name)
+    run(domain, snapshot="sa", state="reverted", revert_state="running")
+    run(domain, snapshot="sd")
+    run(domain, snapshot="sc", state="current")
+    tree = {s["name"]: (s["parent"], s["current"]) for s in list_snapshots(domain)}
+    assert {name: tree[name] for name in ("sa", "sb", "sc", "sd")} == {
+        "sa": (root, False), "sb": ("sa", False), "sc": ("sb", True), "sd": ("sa", False)}
+
+
+def tree_of(domain):
+    return sorted((s["name"], s["parent"], s["current"]) for s in list_snapshots(domain))
+
+
+PLANNER_CASES = [
+    pytest.param({"snapshot": "new"}, id="create"),
+    pytest.param({"snapshot": "sb", "description": "changed"}, id="describe"),
+    pytest.param({"snapshot": "sb"}, id="present-unchanged"),
+    pytest.param({"snapshot": "sc", "state": "absent"}, id="delete-current-leaf"),
+    pytest.param({"snapshot": "sb", "state": "absent"}, id="delete-parent-of-current"),
+    pytest.param({"snapshot": "sb", "state": "absent", "children": True}, id="delete-with-current-child"),
+    pytest.param({"snapshot": "sa", "state": "absent", "children_only": True}, id="delete-children-only"),
+    pytest.param({"snapshot": "sa", "state": "absent", "children": True}, id="delete-everything"),
+    pytest.param({"snapshot": "sd", "state": "absent"}, id="delete-other-leaf"),
+    pytest.param({"snapshot": "zz", "state": "absent"}, id="delete-missing"),
+    pytest.param({"snapshot": "sd", "state": "current"}, id="make-current"),
+    pytest.param({"snapshot": "sb", "state": "reverted", "revert_state": "running"}, id="revert"),
+    pytest.param({"snapshot": None, "prefix": "s", "retain": 2}, id="retain-deletes-current"),
+    pytest.param({"snapshot": "se", "prefix": "s", "retain": 3}, id="create-and-retain"),
+]
+
+
+@pytest.mark.parametrize("case", PLANNER_CASES)
+def test_check_mode_predicts_exactly_what_the_real_run_does(domain, case):
+    build_tree(domain)
+    before = tree_of(domain)
+    predicted_recorder, predicted = run(domain, check_mode=True, **case)
+    assert tree_of(domain) == before  # check mode changed nothing
+    real_recorder, real = run(domain, **case)
+    assert predicted_recorder.actions == real_recorder.actions
+    assert predicted["diff"]["after"] == real["diff"]["after"]
+    assert real["diff"]["after"] == {"snapshots": [s["name"] for s in list_snapshots(domain)],
+                                     "current": next((s["name"] for s in list_snapshots(domain) if s["current"]), None)}
+    assert predicted.get("deleted") == real.get("deleted")
+
+
+def test_deleting_the_current_snapshot_makes_its_parent_current(domain):
+    build_tree(domain)
+    _recorder, predicted = run(domain, check_mode=True, snapshot="sc", state="absent")
+    assert predicted["diff"]["after"] == {"snapshots": ["sa", "sb", "sd"], "current": "sb"}
+
+
+# --- quiesce ---------------------------------------------------------------------------------------
+
+
+def test_quiesce_is_only_for_disk_only_snapshots(domain):
+    with pytest.raises(InvalidArgument, match="quiesce needs a disk-only snapshot"):
+        snapshot_plan(domain, options(quiesce=True), active=True)
+    with pytest.raises(InvalidArgument, match="quiesce needs a disk-only snapshot"):
+        snapshot_plan(domain, options(quiesce=True, location="external", memory_file="/m"), active=True)
+    _xml_text, flags = snapshot_plan(domain, options(quiesce=True, location="external", memory=False), active=True)
+    assert flags & libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+
+
+# --- memory files of external snapshots ------------------------------------------------------------
+
+
+def external_with_memory(domain, name, memory_file):
+    domain.virdomain.snapshotCreateXML(
+        f"<domainsnapshot><name>{name}</name><memory snapshot='external' file='{memory_file}'/>"
+        f"<disks><disk name='vda' snapshot='external'><source file='{memory_file}.overlay'/></disk></disks>"
+        "</domainsnapshot>", 0)
+
+
+def test_deleting_an_external_snapshot_removes_its_memory_file(domain, tmp_path):
+    memory = tmp_path / "e.mem"
+    memory.write_text("memory")
+    (tmp_path / "unrelated").write_text("keep")
+    external_with_memory(domain, "e", str(memory))
+    recorder, _result = run(domain, check_mode=True, snapshot="e", state="absent")
+    expected = [f"delete snapshot 'e' (merging its overlays back, removing its memory file {memory})"]
+    assert recorder.actions == expected and memory.exists()
+    recorder, result = run(domain, snapshot="e", state="absent")
+    assert recorder.actions == expected and result["snapshots"] == []
+    assert not memory.exists() and (tmp_path / "unrelated").exists()
+
+
+def test_metadata_only_deletion_keeps_the_memory_file(domain, tmp_path, monkeypatch):
+    memory = tmp_path / "e.mem"
+    memory.write_text("memory")
+    external_with_memory(domain, "e", str(memory))
+    runner = SnapshotRunner(domain, ChangeRecorder(True))
+    runner.run(options(snapshot="e", state="absent", metadata_only=True))
+    assert runner.recorder.actions == ["delete snapshot 'e' (metadata only)"]
+
+
+# --- everything, for state=absent of domain_state --------------------------------------------------
+
+
+def test_remove_all_deletes_every_snapshot_children_first_with_its_data(domain, tmp_path):
+    memory = tmp_path / "x.mem"
+    memory.write_text("memory")
+    external_with_memory(domain, "x", str(memory))  # the root: x -> sa -> ...
+    build_tree(domain, root="x")
+    predicted = ChangeRecorder(True)
+    predicted_actions = remove_all_snapshots_and_checkpoints(domain, predicted)
+    assert len(list_snapshots(domain)) == 5 and memory.exists()
+    real = ChangeRecorder(False)
+    actions = remove_all_snapshots_and_checkpoints(domain, real)
+    assert actions == predicted_actions == real.actions == predicted.actions
+    deleted = [action.split("'")[1] for action in actions]
+    assert sorted(deleted) == ["sa", "sb", "sc", "sd", "x"]
+    for child, parent in (("sc", "sb"), ("sb", "sa"), ("sd", "sa"), ("sa", "x")):
+        assert deleted.index(child) < deleted.index(parent)  # children first
+    assert actions[-1] == f"delete snapshot 'x' (merging its overlays back, removing its memory file {memory})"
+    assert list_snapshots(domain) == [] and not memory.exists()
+    assert remove_all_snapshots_and_checkpoints(domain, ChangeRecorder(False)) == []
+
+
+def test_remove_all_refuses_what_libvirt_cannot_delete_before_any_change(domain, tmp_path):
+    build_tree(domain)
+    external_with_memory(domain, "x", str(tmp_path / "x.mem"))  # an external child of internal sc
+    recorder = ChangeRecorder(False)
+    with pytest.raises(UnsupportedOperation, match="cannot delete external snapshot 'x' whose parent 'sc' is internal"):
+        remove_all_snapshots_and_checkpoints(domain, recorder)
+    assert recorder.actions == [] and len(list_snapshots(domain)) == 5
+
+
+def test_remove_all_deletes_every_checkpoint_newest_first(domain):
+    for name in ("cp1", "cp2"):  # the test driver allows no checkpoint beside snapshots
+        CheckpointRunner(domain, ChangeRecorder(False)).run(name, "present")
+    assert remove_all_snapshots_and_checkpoints(domain, ChangeRecorder(False), checkpoints=False) == []
+    predicted = remove_all_snapshots_and_checkpoints(domain, ChangeRecorder(True))
+    assert [c.getName() for c in domain.virdomain.listAllCheckpoints(0)] != []
+    actions = remove_all_snapshots_and_checkpoints(domain, ChangeRecorder(False))
+    assert actions == predicted == ["delete checkpoint 'cp2'", "delete checkpoint 'cp1'"]
+    assert domain.virdomain.listAllCheckpoints(0) == []
