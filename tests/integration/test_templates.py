@@ -8,6 +8,7 @@ RNG, memballoon, serial + console, title and tag metadata), booting the rig's ti
 
 import json
 import subprocess
+import sys
 import uuid as uuidlib
 
 import libvirt
@@ -223,3 +224,43 @@ def test_diff_is_readable_xml(host_a, guest_name, disk):
     assert PASSWORD not in json.dumps(diffs)
     rendered = subprocess.run(["virsh", "-c", URI, "domstate", guest_name], capture_output=True, text=True, check=False)
     assert "running" in rendered.stdout
+
+
+def test_no_password_in_ansible_playbook_vvv_diff_output(tmp_path, host_a, guest_name, disk):
+    """What an operator sees with -vvv --diff: results, invocations, diffs and errors, no password."""
+    from harness import module_environment
+    new_password = "Chg2pass"
+    auth_password = "SaslPw-7d1"
+    playbook = tmp_path / "secrets.yml"
+    templates = {"first": production_template(guest_name, disk),
+                 "changed": production_template(guest_name, disk, password=new_password, memory_gb=2),
+                 "typo": production_template(guest_name, disk, password=new_password).replace("cache=", "cahce=")}
+    for label, text in templates.items():
+        (tmp_path / f"{label}.xml").write_text(text)
+    playbook.write_text(f"""
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/virtops.libvirt.libvirt:
+      uri: {URI}
+      auth_username: operator
+      auth_password: {auth_password}
+  tasks:
+    - virtops.libvirt.domain_state:
+        xml: "{{{{ lookup('file', '{tmp_path}/first.xml') }}}}"
+        state: running
+    - virtops.libvirt.domain_state:
+        xml: "{{{{ lookup('file', '{tmp_path}/changed.xml') }}}}"
+        state: running
+    - virtops.libvirt.domain_state:
+        xml: "{{{{ lookup('file', '{tmp_path}/typo.xml') }}}}"
+      ignore_errors: true
+""")
+    completed = subprocess.run(["ansible-playbook", "-vvv", "--diff", "-i", "localhost,", "-c", "local",
+                                "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
+                               capture_output=True, text=True, env=module_environment(), timeout=600, check=False)
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 0 and "ok=3" in output and "ignored=1" in output, output
+    assert "cahce" in output, "the typo task should have failed naming the attribute"
+    for secret in (PASSWORD, new_password, auth_password):
+        assert secret not in output, f"{secret} appeared in the ansible-playbook output"
