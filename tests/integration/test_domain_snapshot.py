@@ -423,3 +423,38 @@ def test_deleting_an_external_snapshot_with_memory_removes_its_memory_file(guest
     deleted = ok(snap(guest, snapshot="em", state="absent"))
     assert deleted["actions"] == expected and snapshot_names(guest) == []
     assert not os.path.exists(memory_file) and os.path.exists(neighbour)
+
+
+def internal_snapshots_in(image):
+    return [line.split()[1] for line in qemu_img("snapshot", "-U", "-l", image).splitlines()[2:] if line.split()]
+
+
+def test_remove_all_snapshots_and_checkpoints_removes_their_data(guest, workdir):
+    """What domain_state's state=absent calls for remove: [snapshots, checkpoints] (in-process here)."""
+    from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
+    from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
+    from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+    from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import remove_all_snapshots_and_checkpoints
+
+    base = rig_env.data_disk_path(guest.name())
+    ok(snap(guest, checkpoint="cp1"))
+    os.chmod(workdir, 0o777)
+    ok(snap(guest, snapshot="e1", location="external", memory_file=f"{workdir}/e1.mem"))
+    ok(snap(guest, snapshot="e2", location="external", memory=False))
+    ok(snap(guest, snapshot="i1"))  # internal snapshots in the active overlay
+    ok(snap(guest, snapshot="i2"))
+    assert len(chain(guest)) == 3 and sorted(internal_snapshots_in(chain(guest)[0])) == ["i1", "i2"]
+    with Connection(ConnectionParams(uri=URI)) as connection:
+        domain = Domain.lookup(connection, name=guest.name())
+        predicted = remove_all_snapshots_and_checkpoints(domain, ChangeRecorder(True))
+        assert snapshot_names(guest) == ["e1", "e2", "i1", "i2"] and checkpoint_names(guest) == ["cp1"]
+        actions = remove_all_snapshots_and_checkpoints(domain, ChangeRecorder(False))
+    assert actions == predicted
+    assert actions == ["delete checkpoint 'cp1'",
+                       "delete snapshot 'i2'", "delete snapshot 'i1'",
+                       "delete snapshot 'e2' (merging its overlays back)",
+                       f"delete snapshot 'e1' (merging its overlays back, removing its memory file {workdir}/e1.mem)"]
+    assert snapshot_names(guest) == [] and checkpoint_names(guest) == []
+    assert chain(guest) == [base] and internal_snapshots_in(base) == []
+    assert '"bitmaps"' not in qemu_img("info", "-U", "--output=json", base)
+    assert not os.path.exists(f"{workdir}/e1.mem")
