@@ -25,6 +25,9 @@ options:
   name:
     description:
       - The domain's name, or a list of names to handle concurrently (see O(parallel)).
+      - A comma is part of a name (libvirt allows it), so V(a,b) is the one domain C(a,b).
+      - 'On the ad-hoc command line give a list as JSON, for example
+        C(ansible kvm01 -m virtops.libvirt.domain_state -a ''{"name": ["web01", "web02"], "state": "running"}'').'
       - When O(xml) is given, defaults to the name in the XML, and must match it when set.
     type: raw
   uuid:
@@ -36,14 +39,23 @@ options:
       - V(present) defines the domain (from O(xml) if it is missing) and leaves its run state alone.
       - V(running), V(paused) start, resume, wake up or restore the domain as needed. A crashed domain
         is powered off and started again.
+      - A managed save image is always restored with the vCPUs paused, then resumed for every state
+        but V(paused). libvirt cannot tell whether the image was saved running or paused, and this
+        way check mode reports exactly what the real run does. With O(force_boot) the image is
+        discarded and the guest boots afresh instead.
       - V(shutoff) (or its synonym V(shutdown)) shuts the guest down gracefully and waits up to
         O(shutdown_timeout) seconds; see O(force).
       - V(destroyed) powers the domain off at once.
       - V(saved) saves the domain's memory to a managed save image and stops it; V(running) restores it.
       - V(pmsuspended) suspends the guest through its guest agent (see O(pm_target)).
-      - V(absent) powers the domain off if needed, then undefines it (see O(remove)).
+      - V(absent) undefines the domain (see O(remove)), then powers it off if it runs. Undefining
+        first means a domain libvirt refuses to undefine (for its NVRAM, say) keeps running.
       - V(rebooted) and V(reset) are actions rather than states, so they are always performed and
         always report C(changed). A domain that is off is simply started.
+      - V(rebooted) asks the guest to reboot (O(shutdown_mode)) and, on QEMU, waits up to O(timeout)
+        seconds until it really does (libvirt's reboot event); a guest that ignores the request
+        fails the task, unchanged. V(reset) resets at once, like the reset button; a paused domain
+        is resumed afterwards (QEMU keeps it paused) and a PM-suspended one is woken up first.
     type: str
     default: present
     choices: [present, running, paused, shutoff, shutdown, destroyed, saved, pmsuspended, absent, rebooted, reset]
@@ -96,7 +108,8 @@ options:
   shutdown_mode:
     description:
       - How to ask the guest to shut down (or reboot, for V(rebooted)); libvirt tries them in its own
-        order. Empty lets the hypervisor choose.
+        order. Empty lets the hypervisor choose (QEMU uses the guest agent when it is connected, else ACPI).
+      - V(acpi) needs a guest that handles the ACPI power button (acpid, systemd-logind).
     type: list
     elements: str
     choices: [acpi, agent, initctl, signal, paravirt]
@@ -136,6 +149,10 @@ options:
     description:
       - The guest power-management state for O(state=pmsuspended). Needs a running guest agent and
         C(<pm>) support in the definition.
+      - V(disk) (hibernation) makes the guest write its memory to its own disk and power off, which
+        libvirt reports as an ordinary shutdown. So with V(disk) a domain that is shut off (or
+        saved) already counts as suspended, nothing is done, and every later run is C(changed=false).
+        A running or paused guest is suspended; it then ends shut off.
     type: str
     choices: [mem, disk, hybrid]
     default: mem
@@ -186,19 +203,23 @@ options:
     default: false
   timeout:
     description:
-      - Seconds to wait for each transition other than a graceful shutdown, and for the guest agent
-        (O(wait_for_agent), or before a PM suspend).
+      - Seconds to wait for each transition other than a graceful shutdown, for the guest agent
+        (O(wait_for_agent), or before a PM suspend), and for the guest to reboot (O(state=rebooted)).
     type: float
     default: 60
   parallel:
     description:
       - How many domains of a list are handled at once.
+      - When some domains of the list fail, the others are still handled; the task fails, reports
+        C(changed) when any domain changed, and RV(domains) says what happened to each.
     type: int
     default: 8
 notes:
   - Waiting is driven by libvirt lifecycle events, so the task returns as soon as the domain has
     changed state; the state is also re-read every few seconds in case an event is lost.
-  - Check mode reports exactly the actions a real run would perform, and changes nothing.
+  - Check mode reports exactly the actions a real run would perform, and changes nothing. The one
+    step that depends on the guest is the power-off after an ignored graceful shutdown (O(force)),
+    which is listed in RV(domain.conditional_actions) instead.
 seealso:
   - name: libvirt domain XML format
     description: Every element O(xml) may contain.
@@ -251,7 +272,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 domain:
-  description: The domain's facts after the task (for a single O(name), O(uuid) or O(xml)).
+  description:
+    - The domain's facts after the task (for a single O(name), O(uuid) or O(xml)).
+    - Also returned when the task failed, with the facts as the failure left them, C(failed) and C(msg).
   returned: when one domain was addressed
   type: dict
   contains:
@@ -285,12 +308,29 @@ domain:
       type: list
       elements: str
       sample: ["/domain/memory: '262144 KiB' -> '512 MiB'"]
+    conditional_actions:
+      description:
+        - Actions the plan takes only if the guest leaves no choice; they appear in RV(domain.actions)
+          when they happened. Today the power-off after a graceful shutdown ignored for
+          O(shutdown_timeout) seconds, with O(force).
+      type: list
+      elements: str
+      sample: ["destroy(after shutdown timeout)"]
     changed: {description: Whether this domain changed., type: bool}
+    error: {description: Why this domain failed; null when it did not., type: str}
 domains:
-  description: One entry per domain, in the order given, each like RV(domain). A failed one has C(failed) and C(msg).
+  description:
+    - One entry per domain, in the order given, each like RV(domain), with at least C(name), C(changed),
+      C(actions) and C(error).
+    - A failed one also has C(failed) and C(msg); the others are still handled.
   returned: always
   type: list
   elements: dict
+domain_name:
+  description: The name of the domain an error is about.
+  returned: on failure, when the error names a domain
+  type: str
+  sample: web01
 actions:
   description: The operations performed on the single domain addressed (the same as RV(domain.actions)).
   returned: when one domain was addressed
