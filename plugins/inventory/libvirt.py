@@ -112,7 +112,14 @@ options:
     type: str
     default: libvirt_
   timeout:
-    description: Seconds allowed for the per-domain extras of one host, all domains together.
+    description:
+      - Seconds allowed for reading one libvirt host, everything included (connecting, the bulk
+        reads, the per-domain extras of all its domains). Hosts are read at the same time, so the
+        whole source takes about this long at most.
+      - A host that has not answered by then, such as a hung daemon, is named in a warning (or
+        fails the source with O(strict_hosts)) and the others are listed. Per-domain extras not
+        read by then are left out for those domains.
+      - After connecting, libvirt keepalive messages detect a daemon that stops answering.
     type: float
     default: 10
   parallel:

@@ -37,6 +37,13 @@ else:
 HAS_LIBVIRT = libvirt is not None
 DEFAULT_URI = "qemu:///system"
 URI_ENVIRONMENT_VARIABLE = "LIBVIRT_DEFAULT_URI"
+# libvirt-python has no connect timeout: an open of a daemon that accepts and never answers
+# blocks forever. Connections are opened in a thread and given up after this many seconds.
+DEFAULT_CONNECT_TIMEOUT = 30.0
+# After opening: a keepalive every 5 s of silence, the peer dead after 3 unanswered ones, so a
+# call to a hung daemon fails after about 20 s instead of blocking forever.
+DEFAULT_KEEPALIVE_INTERVAL = 5
+DEFAULT_KEEPALIVE_COUNT = 3
 
 T = TypeVar("T")
 
@@ -54,6 +61,14 @@ def _codes(*names: str) -> frozenset[int]:
         return frozenset()
     return frozenset(getattr(libvirt, name) for name in names if hasattr(libvirt, name))
 
+
+# libvirt says these when the connection itself is gone (the daemon died or stopped answering).
+CONNECTION_LOST_MESSAGES = (
+    "keepalive timeout",
+    "client socket is closed",
+    "end of file while reading data",
+    "cannot recv data",
+)
 
 NOT_FOUND_CODES = _codes("VIR_ERR_NO_DOMAIN")
 UNSUPPORTED_CODES = _codes(
@@ -105,7 +120,7 @@ def translate_error(error: Exception, operation: str, domain: Optional[str] = No
         kind = UnsupportedOperation
     elif code in TRANSIENT_CODES or any(text in libvirt_message.lower() for text in TRANSIENT_MESSAGES):
         kind = TransientError
-    elif code in CONNECTION_CODES:
+    elif code in CONNECTION_CODES or any(text in libvirt_message.lower() for text in CONNECTION_LOST_MESSAGES):
         kind = ConnectionFailed
     else:
         kind = LibvirtCallError
@@ -194,12 +209,63 @@ class EventLoop:
             libvirt.virEventRunDefaultImpl()
 
 
+class _OpenInThread:
+    """One libvirt open running in a daemon thread, so that the caller can stop waiting for it.
+
+    An open given up on is closed as soon as it completes, if it ever does.
+    """
+
+    def __init__(self, opener: Callable[[], Any]) -> None:
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._abandoned = False
+        self._conn: Any = None
+        self._error: Optional[BaseException] = None
+        threading.Thread(target=self._run, args=(opener,), name="libvirt-open", daemon=True).start()
+
+    def _run(self, opener: Callable[[], Any]) -> None:
+        try:
+            conn = opener()
+        except Exception as error:  # pylint: disable=broad-except
+            with self._lock:
+                self._error = error  # re-raised in the caller's thread
+                self._done.set()
+            return
+        with self._lock:
+            if not self._abandoned:
+                self._conn = conn
+                self._done.set()
+                return
+        _close_quietly(conn)
+
+    def result(self, timeout: float) -> Any:
+        """The connection; None when it did not open within `timeout` seconds (then given up)."""
+        self._done.wait(timeout)
+        with self._lock:
+            if not self._done.is_set():
+                self._abandoned = True
+                return None
+        if self._error is not None:
+            raise self._error
+        return self._conn
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except libvirt.libvirtError:
+        pass  # closing a dead connection has nothing left to release
+
+
 @dataclass
 class ConnectionParams:
     uri: Optional[str] = None
     auth_username: Optional[str] = None
     auth_password: Optional[str] = field(default=None, repr=False)
     readonly: bool = False
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    keepalive_interval: int = DEFAULT_KEEPALIVE_INTERVAL  # 0: no keepalive
+    keepalive_count: int = DEFAULT_KEEPALIVE_COUNT
 
     @classmethod
     def from_module_params(cls, params: dict[str, Any], readonly: bool = False) -> "ConnectionParams":
@@ -232,13 +298,14 @@ class Connection:
         return self._conn
 
     def open(self) -> "Connection":
+        """Connect within params.connect_timeout, then start keepalive; ConnectionFailed otherwise."""
         if self._conn is not None:
             return self
         _silence_default_error_handler()
-        if self.events:
-            EventLoop.ensure_running()
+        if self.events or self.params.keepalive_interval > 0:
+            EventLoop.ensure_running()  # keepalive messages are sent and answered by the event loop
         try:
-            self._conn = self._open()
+            conn = _OpenInThread(self._open).result(self.params.connect_timeout)
         except libvirt.libvirtError as error:
             reason = self.redact(error.get_error_message() or str(error))
             raise ConnectionFailed(
@@ -247,7 +314,24 @@ class Connection:
                 libvirt_message=reason,
                 operation="connect",
             ) from None
+        if conn is None:
+            raise ConnectionFailed(
+                f"cannot connect to libvirt at '{redact_uri(self.uri)}': no answer within "
+                f"{round(self.params.connect_timeout, 1):g} s (connect timeout); the daemon or the network does not respond",
+                operation="connect",
+            )
+        self._conn = conn
+        self._start_keepalive()
         return self
+
+    def _start_keepalive(self) -> None:
+        """A daemon that stops answering then fails the pending call instead of hanging it."""
+        if self.params.keepalive_interval <= 0:
+            return
+        try:
+            self._conn.setKeepAlive(self.params.keepalive_interval, self.params.keepalive_count)
+        except libvirt.libvirtError:
+            pass  # drivers without a daemon (test:///, in-process ones) have no peer that could hang
 
     def _open(self):
         flags = libvirt.VIR_CONNECT_RO if self.params.readonly else 0
@@ -283,10 +367,7 @@ class Connection:
         if self._conn is None:
             return
         conn, self._conn = self._conn, None
-        try:
-            conn.close()
-        except libvirt.libvirtError:
-            pass  # closing a dead connection has nothing left to release
+        _close_quietly(conn)
 
     def call(self, operation: str, func: Callable[..., T], *args: Any, domain: Optional[str] = None,
              idempotent: bool = False) -> T:

@@ -11,6 +11,7 @@ not fatal.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Optional
@@ -29,6 +30,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import T
 
 
 HOST_KEYS = ("uri", "name", "auth_username", "auth_password")
+HANDOVER_SECONDS = 0.5
 
 
 @dataclass
@@ -94,20 +96,25 @@ class FleetOptions:
         return not self.states or facts["state"] in self.states
 
 
-def fetch_host(spec: HostSpec, options: FleetOptions) -> dict[str, Any]:
+def fetch_host(spec: HostSpec, options: FleetOptions, deadline: Optional[float] = None) -> dict[str, Any]:
     """The network part of reading a host: {"answer": BulkAnswer} or {"error": message}.
 
     Per-domain extras need the connection, so with extras the facts are built here too ("domains").
+    Everything (connecting included) ends by `deadline` (time.monotonic(); default: options.timeout
+    from now); a host that does not answer gives an error, not a hang.
     """
+    deadline = deadline if deadline is not None else time.monotonic() + options.timeout
     params = ConnectionParams(uri=spec.uri, auth_username=spec.auth_username, auth_password=spec.auth_password,
-                              readonly=not (options.addresses or options.guest_info))
+                              readonly=not (options.addresses or options.guest_info),
+                              connect_timeout=max(0.1, deadline - time.monotonic()))
     try:
         with Connection(params, events=False) as connection:
+            connection.limit_retries_to(deadline)
             answer = _facts.fetch_bulk(connection, options.stats)
             if not options.wants_extras():
                 return {"answer": answer}
             domains = [facts for facts in _facts.facts_from_bulk(answer, sort=True) if options.wants(facts)]
-            _add_extras(connection, domains, options)
+            _add_extras(connection, domains, options, deadline)
             return {"domains": domains}
     except VirtopsError as error:
         return {"error": error.message}
@@ -126,25 +133,29 @@ def build_host_record(spec: HostSpec, options: FleetOptions, fetched: dict[str, 
 
 
 def read_hosts(specs: list[HostSpec], options: FleetOptions) -> list[dict[str, Any]]:
-    """Every host at once; results in the configured order.
+    """Every host at once, each within options.timeout; results in the configured order.
 
     Threads only wait on the network; the facts are built afterwards in this thread (see
-    _facts.facts_from_bulk for why).
+    _facts.facts_from_bulk for why). A host that has not answered by the deadline is reported
+    as an error; its thread is left behind (a daemon thread, it cannot keep the process alive).
     """
-    timeout = options.timeout * 3 + 60  # connecting and bulk reads; extras have their own deadline
-    fetched = bounded_map(lambda spec: fetch_host(spec, options), specs, len(specs) or 1, timeout)
+    deadline = time.monotonic() + options.timeout
+    # A host finishing its extras right at the deadline still needs a moment to hand them over.
+    fetched = bounded_map(lambda spec: fetch_host(spec, options, deadline), specs, len(specs) or 1,
+                          options.timeout + HANDOVER_SECONDS)
     records = []
     for spec, result in zip(specs, fetched):
         if result is TIMED_OUT:
-            result = {"error": f"no answer within {timeout:g} s"}
+            result = {"error": f"no answer within {options.timeout:g} s"}
         elif isinstance(result, Exception):
             result = {"error": str(result)}
         records.append(build_host_record(spec, options, result))
     return records
 
 
-def _add_extras(connection: Connection, domains: list[dict[str, Any]], options: FleetOptions) -> None:
-    """Per-domain opt-in facts, concurrently; a domain that does not answer in time gets none."""
+def _add_extras(connection: Connection, domains: list[dict[str, Any]], options: FleetOptions,
+                deadline: float) -> None:
+    """Per-domain opt-in facts, concurrently, until `deadline`; a domain that does not answer in time gets none."""
     if not options.wants_extras():
         return
 
@@ -161,7 +172,7 @@ def _add_extras(connection: Connection, domains: list[dict[str, Any]], options: 
                 found["guest"] = _facts.nest_stats(domain.read("read guest info", "guestInfo", 0, 0))
         return found
 
-    results = bounded_map(extras, domains, options.parallel, options.timeout)
+    results = bounded_map(extras, domains, options.parallel, max(0.0, deadline - time.monotonic()))
     for facts, result in zip(domains, results):
         if isinstance(result, dict):
             facts.update(result)

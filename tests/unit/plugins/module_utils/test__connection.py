@@ -1,5 +1,7 @@
 """Connection handling and libvirt error translation, on libvirt's test driver."""
 
+import time
+
 import libvirt
 import pytest
 
@@ -258,3 +260,59 @@ def test_a_connection_deadline_bounds_its_retries():
     with pytest.raises(TransientError):
         connection.call("read state", read, idempotent=True)
     assert len(read.calls) == 1 and clock.now == 100.0
+
+
+def test_opening_a_hung_daemon_gives_up_after_the_connect_timeout():
+    from hung_libvirtd import HungSocket  # pylint: disable=import-outside-toplevel
+
+    with HungSocket() as hung:
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailed) as raised:
+            Connection(ConnectionParams(uri=hung.uri, connect_timeout=1)).open()
+        assert time.monotonic() - started < 2
+    assert str(raised.value) == (f"cannot connect to libvirt at '{hung.uri}': no answer within 1 s "
+                                 "(connect timeout); the daemon or the network does not respond")
+    assert raised.value.operation == "connect"
+
+
+def test_the_default_connect_timeout_is_bounded():
+    assert 0 < ConnectionParams().connect_timeout <= 60
+
+
+class KeepAliveSpy:
+    def __init__(self, answer=0):
+        self.answer = answer
+        self.asked = []
+
+    def setKeepAlive(self, interval, count):  # noqa: N802 (libvirt's name)
+        self.asked.append((interval, count))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+    def close(self):
+        return 0
+
+
+def test_keepalive_is_started_so_a_hung_peer_fails_calls(monkeypatch):
+    spy = KeepAliveSpy()
+    monkeypatch.setattr(libvirt, "open", lambda _uri: spy)
+    with Connection(ConnectionParams(uri="qemu+ssh://kvm01/system")):
+        pass
+    assert spy.asked == [(5, 3)]
+    assert _connection.EventLoop._started, "keepalive needs the event loop running"
+
+
+def test_drivers_without_keepalive_are_fine(monkeypatch):
+    spy = KeepAliveSpy(FakeLibvirtError(libvirt.VIR_ERR_NO_SUPPORT, "this function is not supported"))
+    monkeypatch.setattr(libvirt, "open", lambda _uri: spy)
+    with Connection(ConnectionParams(uri="test:///default", keepalive_interval=2, keepalive_count=1), events=False):
+        pass
+    assert spy.asked == [(2, 1)]
+
+
+def test_a_connection_lost_to_keepalive_is_a_connection_failure():
+    error = FakeLibvirtError(libvirt.VIR_ERR_INTERNAL_ERROR, "internal error: connection closed due to keepalive timeout")
+    translated = _connection.translate_error(error, "get all domain stats")
+    assert isinstance(translated, ConnectionFailed)
+    assert "keepalive timeout" in str(translated)
