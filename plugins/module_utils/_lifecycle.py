@@ -37,9 +37,12 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._flags import (
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._definition import LIFECYCLE_EVENTS, DefinitionSync, definition_flags
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import remove_all_snapshots_and_checkpoints
 
 STATE_SYNONYMS = {"shutdown": "shutoff"}
 DEFAULT_REMOVALS = ("managed_save", "snapshots_metadata", "checkpoints_metadata")
+# Removals done by deleting objects with their data before the undefine, rather than by an undefine flag.
+DATA_REMOVALS = ("snapshots", "checkpoints")
 PM_TARGETS = {"mem": "VIR_NODE_SUSPEND_TARGET_MEM", "disk": "VIR_NODE_SUSPEND_TARGET_DISK",
               "hybrid": "VIR_NODE_SUSPEND_TARGET_HYBRID"}
 # --- planning: pure data -------------------------------------------------------------------------
@@ -86,6 +89,9 @@ _STEP_RESULTS = {
 }
 # Seconds between repeated shutdown requests while waiting for a graceful shutdown.
 SHUTDOWN_RETRY_INTERVAL = 10.0
+# Drivers (virConnectGetType) that send VIR_DOMAIN_EVENT_ID_REBOOT when the guest reboots; elsewhere
+# a reboot is requested but cannot be confirmed.
+REBOOT_EVENT_DRIVERS = frozenset({"QEMU"})
 # The action that follows a graceful shutdown the guest ignored, with force=true.
 FORCED_DESTROY = "destroy(after shutdown timeout)"
 
@@ -168,8 +174,12 @@ class LifecycleOptions:
         )
         # Flag constants are checked before anything changes.
         combine("shutdown_mode", options.shutdown_modes, SHUTDOWN_MODES)
-        combine("remove", options.remove, UNDEFINE_REMOVALS)
+        combine("remove", options.undefine_removals(), UNDEFINE_REMOVALS)
         return options
+
+    def undefine_removals(self) -> list[str]:
+        """The removals that are undefine flags (the others delete objects first, see DATA_REMOVALS)."""
+        return [name for name in self.remove if name not in DATA_REMOVALS]
 
     def template_name(self) -> Optional[str]:
         return None if self.template is None else _xml.element_text(self.template, "name")
@@ -409,7 +419,28 @@ class DomainLifecycle(DefinitionSync):
         modes = self.options.shutdown_modes
         flags = combine("shutdown_mode", modes, REBOOT_MODES)
         label = f"reboot({','.join(modes)})" if modes else "reboot"
-        self.recorder.perform(label, lambda: self.domain.call("reboot", "reboot", flags))
+        if not wait or self.recorder.check_mode or not self._reboot_is_observable():
+            self.recorder.perform(label, lambda: self.domain.call("reboot", "reboot", flags))
+            return
+
+        def reboot_and_wait() -> None:
+            # A reboot request only asks the guest; one that ignores it (no ACPI handling, say) would
+            # otherwise be reported as rebooted. Registered before the request, so no event is missed.
+            with self.domain.watching([libvirt.VIR_DOMAIN_EVENT_ID_REBOOT]) as rebooted:
+                self.domain.call("reboot", "reboot", flags)
+                if not rebooted.wait(self.options.timeout):
+                    raise WaitTimeout(
+                        f"domain '{self.domain.name}' did not reboot within {self.options.timeout:g} s of {label}: "
+                        "the guest ignored the request (an ACPI request needs a guest that handles the power "
+                        "button; shutdown_mode=[agent] needs its guest agent)",
+                        domain=self.domain.name, operation="reboot")
+
+        self.recorder.perform(label, reboot_and_wait)
+
+    def _reboot_is_observable(self) -> bool:
+        """Whether this driver reports a guest's reboot (QEMU does, on the guest's reset)."""
+        driver = self.connection.call("read driver type", self.connection.conn.getType, idempotent=True)
+        return driver in REBOOT_EVENT_DRIVERS
 
     def _step_reset(self, wait: bool) -> None:
         self.recorder.perform("reset", lambda: self.domain.call("reset", "reset", 0))
@@ -419,9 +450,12 @@ class DomainLifecycle(DefinitionSync):
     def _remove(self) -> None:
         if self.domain is None:
             return
-        if self.domain.is_persistent():
+        persistent = self.domain.is_persistent()
+        if persistent:
             flags = self._undefine_flags()
             self._refuse_leftovers()
+        self._remove_snapshot_data()
+        if persistent:
             # Undefine before powering off: when libvirt refuses (NVRAM, say) the guest still runs.
             # A running domain becomes transient, and the destroy below removes it.
             self.recorder.perform("undefine", lambda: self.domain.call("undefine", "undefineFlags", flags))
@@ -436,7 +470,7 @@ class DomainLifecycle(DefinitionSync):
         libvirt refuses to undefine a domain with NVRAM unless told what to do with it; "keep"
         flags go only where needed because some drivers reject flags they do not know.
         """
-        remove = self.options.remove
+        remove = self.options.undefine_removals()
         has = {"nvram": self._defined_has("os/nvram"), "tpm": self._defined_has("devices/tpm/backend[@type='emulator']")}
         keep = [name for name in UNDEFINE_KEEPS if name not in remove and has[name]]
         return combine("remove", remove, UNDEFINE_REMOVALS) | combine("remove", keep, UNDEFINE_KEEPS)
@@ -444,16 +478,43 @@ class DomainLifecycle(DefinitionSync):
     def _defined_has(self, path: str) -> bool:
         return self.definition is not None and self.definition.find(path) is not None
 
+    def _remove_snapshot_data(self) -> None:
+        """Delete snapshots and checkpoints with their data when asked; else warn about data left behind.
+
+        Dropping only their metadata (the undefine flags) leaves internal snapshots inside the qcow2
+        images, external ones as overlay and memory files, and checkpoint bitmaps in the images.
+        """
+        remove = self.options.remove
+        if "snapshots" in remove or "checkpoints" in remove:
+            remove_all_snapshots_and_checkpoints(self.domain, self.recorder, snapshots="snapshots" in remove,
+                                                 checkpoints="checkpoints" in remove)
+        left = []
+        if "snapshots" not in remove and "snapshots_metadata" in remove:
+            count = self.domain.call("count snapshots", "snapshotNum", 0, idempotent=True)
+            if count:
+                left.append(f"{count} snapshot(s) (internal ones stay inside the disk images, external ones as "
+                            "overlay and memory files; remove: [snapshots] deletes them with their data)")
+        if "checkpoints" not in remove and "checkpoints_metadata" in remove:
+            count = len(self.domain.call("list checkpoints", "listAllCheckpoints", 0, idempotent=True))
+            if count:
+                left.append(f"{count} checkpoint(s) (their bitmaps stay inside the disk images; "
+                            "remove: [checkpoints] deletes them with their data)")
+        if left:
+            self.recorder.warn(f"domain '{self.domain.name}': only the metadata of {' and '.join(left)} is removed")
+
     def _refuse_leftovers(self) -> None:
         """Fail before anything changes when libvirt would refuse the undefine for what remains."""
         remove = self.options.remove
+        # In check mode the deletions above did not happen; the real run leaves nothing for these.
+        snapshots_go = "snapshots_metadata" in remove or "snapshots" in remove
+        checkpoints_go = "checkpoints_metadata" in remove or "checkpoints" in remove
         leftovers = []
         if "managed_save" not in remove and self.domain.has_managed_save():
             leftovers.append("a managed save image (add managed_save to remove)")
-        if "snapshots_metadata" not in remove and self.domain.call("count snapshots", "snapshotNum", 0):
-            leftovers.append("snapshots (add snapshots_metadata to remove)")
-        if "checkpoints_metadata" not in remove and self.domain.call("list checkpoints", "listAllCheckpoints", 0):
-            leftovers.append("checkpoints (add checkpoints_metadata to remove)")
+        if not snapshots_go and self.domain.call("count snapshots", "snapshotNum", 0, idempotent=True):
+            leftovers.append("snapshots (add snapshots or snapshots_metadata to remove)")
+        if not checkpoints_go and self.domain.call("list checkpoints", "listAllCheckpoints", 0, idempotent=True):
+            leftovers.append("checkpoints (add checkpoints or checkpoints_metadata to remove)")
         if leftovers:
             raise InvalidArgument(
                 f"domain '{self.domain.name}' cannot be undefined: it has {', '.join(leftovers)}",

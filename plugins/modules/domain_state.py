@@ -161,11 +161,17 @@ options:
       - What O(state=absent) removes together with the definition.
       - The default removes the managed save image and the snapshot and checkpoint metadata, and keeps
         the NVRAM and TPM state files. Disk images are never removed.
+      - V(snapshots_metadata) and V(checkpoints_metadata) drop only libvirt's records. Internal
+        snapshots stay inside the qcow2 images, external ones as overlay and memory files, and
+        checkpoints as bitmaps in the images; the task warns when that happens.
+      - V(snapshots) and V(checkpoints) delete them properly, with their data, before the undefine
+        (internal snapshots are removed from the images, external ones merged back, bitmaps removed);
+        check mode lists each deletion.
       - When the domain has something this list keeps (snapshots, say), the task fails before changing
         anything.
     type: list
     elements: str
-    choices: [managed_save, snapshots_metadata, checkpoints_metadata, nvram, tpm]
+    choices: [managed_save, snapshots, snapshots_metadata, checkpoints, checkpoints_metadata, nvram, tpm]
   on_poweroff:
     description: What the hypervisor does when the guest powers off (persistent definition).
     type: str
@@ -371,7 +377,8 @@ ARGUMENT_SPEC = dict(
     reset_nvram=dict(type="bool", default=False),
     pm_target=dict(type="str", default="mem", choices=["mem", "disk", "hybrid"]),
     remove=dict(type="list", elements="str",
-                choices=["managed_save", "snapshots_metadata", "checkpoints_metadata", "nvram", "tpm"]),
+                choices=["managed_save", "snapshots", "snapshots_metadata", "checkpoints", "checkpoints_metadata",
+                         "nvram", "tpm"]),
     on_poweroff=dict(type="str", choices=["destroy", "restart", "preserve", "rename-restart"]),
     on_reboot=dict(type="str", choices=["destroy", "restart", "preserve", "rename-restart"]),
     on_crash=dict(type="str", choices=[

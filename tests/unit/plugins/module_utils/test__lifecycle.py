@@ -13,6 +13,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     InvalidArgument,
     LibvirtCallError,
     VirtopsError,
+    WaitTimeout,
     XmlError,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle import (
@@ -182,7 +183,8 @@ def fresh_name(connection, request):
         if leftover.virdomain.isActive():
             leftover.virdomain.destroy()
         if leftover.virdomain.isPersistent():
-            leftover.virdomain.undefine()
+            leftover.virdomain.undefineFlags(_lifecycle.libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                                             | _lifecycle.libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
 
 
 def apply(connection, name, check_mode=False, **overrides):
@@ -238,6 +240,17 @@ def test_a_forced_shutdown_plans_the_destroy_as_a_conditional_step(connection, f
     assert apply(connection, fresh_name, state="running")["conditional_actions"] == []
 
 
+def test_a_reboot_the_guest_ignores_fails_clearly_and_is_no_change(connection, fresh_name, monkeypatch):
+    # The test driver sends no reboot event, like a guest that ignores the request on QEMU.
+    monkeypatch.setattr(_lifecycle, "REBOOT_EVENT_DRIVERS", frozenset({"TEST"}))
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
+    recorder = ChangeRecorder(False)
+    options = LifecycleOptions.from_params(params(state="rebooted", shutdown_mode=["acpi"], timeout=0.5))
+    with pytest.raises(WaitTimeout, match=f"domain '{fresh_name}' did not reboot within 0.5 s of reboot\\(acpi\\)"):
+        run_lifecycle(connection, {"name": fresh_name, "uuid": None}, options, recorder)
+    assert recorder.changed is False
+
+
 def test_metadata_is_set_once(connection, fresh_name):
     apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128))
     first = apply(connection, fresh_name, title="Web server", description="Serves the shop", autostart=True)
@@ -269,6 +282,43 @@ def test_absent_whose_undefine_fails_leaves_the_guest_running(connection, fresh_
     with pytest.raises(LibvirtCallError, match="cannot remove nvram"):
         apply(connection, fresh_name, state="absent", remove=[])
     assert Domain.lookup(connection, name=fresh_name).state().state == "running"
+
+
+def remove_with_a_recorder(connection, name, check_mode=False, **overrides):
+    recorder = ChangeRecorder(check_mode)
+    options = LifecycleOptions.from_params(params(state="absent", **overrides))
+    result = run_lifecycle(connection, {"name": name, "uuid": None}, options, recorder)
+    return result, recorder
+
+
+def test_absent_removing_only_snapshot_metadata_warns_that_their_data_stays(connection, fresh_name):
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128))
+    Domain.lookup(connection, name=fresh_name).virdomain.snapshotCreateXML(
+        "<domainsnapshot><name>s1</name></domainsnapshot>", 0)
+    result, recorder = remove_with_a_recorder(connection, fresh_name, remove=["managed_save", "snapshots_metadata"])
+    assert result["actions"] == ["undefine"]
+    assert len(recorder.warnings) == 1
+    assert f"domain '{fresh_name}'" in recorder.warnings[0] and "1 snapshot" in recorder.warnings[0]
+    assert "remove: [snapshots]" in recorder.warnings[0]
+
+
+def test_absent_without_snapshots_does_not_warn(connection, fresh_name):
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128))
+    _result, recorder = remove_with_a_recorder(connection, fresh_name, remove=["managed_save", "snapshots_metadata"])
+    assert recorder.warnings == []
+
+
+def test_absent_with_remove_snapshots_deletes_them_with_their_data_first(connection, fresh_name):
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
+    virdomain = Domain.lookup(connection, name=fresh_name).virdomain
+    virdomain.snapshotCreateXML("<domainsnapshot><name>s1</name></domainsnapshot>", 0)
+    virdomain.snapshotCreateXML("<domainsnapshot><name>s2</name></domainsnapshot>", 0)
+    predicted, _ = remove_with_a_recorder(connection, fresh_name, check_mode=True, remove=["snapshots"])
+    assert virdomain.snapshotNum(0) == 2, "check mode deleted a snapshot"
+    real, recorder = remove_with_a_recorder(connection, fresh_name, remove=["snapshots"])
+    assert real["actions"] == predicted["actions"] == [
+        "delete snapshot 's2'", "delete snapshot 's1'", "undefine", "destroy"]
+    assert recorder.warnings == [] and Domain.find(connection, name=fresh_name) is None
 
 
 def test_unknown_domain_for_a_state_that_needs_one(connection):
