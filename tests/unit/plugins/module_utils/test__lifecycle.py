@@ -1,6 +1,7 @@
 """Lifecycle planning (pure) and the lifecycle runner on libvirt's test driver."""
 
 import itertools
+import threading
 
 import pytest
 
@@ -249,6 +250,41 @@ def test_a_reboot_the_guest_ignores_fails_clearly_and_is_no_change(connection, f
     with pytest.raises(WaitTimeout, match=f"domain '{fresh_name}' did not reboot within 0.5 s of reboot\\(acpi\\)"):
         run_lifecycle(connection, {"name": fresh_name, "uuid": None}, options, recorder)
     assert recorder.changed is False
+
+
+# Client-side getters of libvirt-python: no RPC, nothing to translate.
+LOCAL_GETTERS = {"name", "UUIDString", "UUID", "connect", "c_pointer"}
+
+
+def test_every_virdomain_call_of_the_lifecycle_goes_through_the_error_layer(connection, fresh_name, monkeypatch):
+    calls = threading.local()
+    outside = []
+    original_call = Connection.call
+
+    def counting_call(self, *args, **kwargs):
+        calls.depth = getattr(calls, "depth", 0) + 1
+        try:
+            return original_call(self, *args, **kwargs)
+        finally:
+            calls.depth -= 1
+
+    monkeypatch.setattr(Connection, "call", counting_call)
+    for name in dir(_lifecycle.libvirt.virDomain):
+        method = getattr(_lifecycle.libvirt.virDomain, name)
+        if name.startswith("_") or name in LOCAL_GETTERS or not callable(method):
+            continue
+
+        def checked(self, *args, _method=method, _name=name, **kwargs):
+            if not getattr(calls, "depth", 0):
+                outside.append(_name)
+            return _method(self, *args, **kwargs)
+
+        monkeypatch.setattr(_lifecycle.libvirt.virDomain, name, checked)
+    xml = TEST_XML.format(name=fresh_name, memory=128)
+    for state in ("running", "paused", "reset", "rebooted", "shutoff", "running", "saved", "destroyed", "absent"):
+        apply(connection, fresh_name, xml=xml if state != "absent" else None, state=state, title="t", autostart=True,
+              remove=["managed_save", "snapshots_metadata"])
+    assert outside == [], "virDomain methods called without the error translation"
 
 
 def test_metadata_is_set_once(connection, fresh_name):
