@@ -64,10 +64,10 @@ options:
       - A full domain definition, usually from a template.
       - Defines the domain when it does not exist. When it exists, the persistent definition is
         updated when it differs from the XML on anything the XML sets. How values are compared
-        follows libvirt, not the letter of the XML: memory sizes in any unit (libvirt rounds them
+        follows libvirt, not the letter of the XML - memory sizes in any unit (libvirt rounds them
         up to whole KiB), UUIDs in any case, machine type aliases such as V(q35).
       - The template owns what it sets. What it does not mention is kept as it is when the domain
-        is redefined: the UUID, MAC and PCI addresses libvirt assigned, defaults libvirt added, a
+        is redefined - the UUID, MAC and PCI addresses libvirt assigned, defaults libvirt added, a
         VNC/SPICE password or metadata another task set. Exceptions, which the template must list
         completely, so that leaving one out removes it - every device except controllers, inputs,
         video, memballoon, consoles and audio (which libvirt adds itself); the C(<kernel>),
@@ -96,7 +96,7 @@ options:
       - When the definition of a running domain changed in a way that needs a restart, shut it down
         gracefully (O(shutdown_mode), O(shutdown_timeout), O(force)) and start it again.
       - A restart is needed only when the running domain differs from the persistent definition on
-        something the XML sets. Values that exist only while the domain runs are not differences:
+        something the XML sets. Values that exist only while the domain runs are not differences -
         the port of a graphics device with autoport, the model and features QEMU expands a
         host-model CPU into, the balloon size, the memory alignment, an empty CD-ROM's format.
     type: bool
