@@ -11,11 +11,13 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, TypeVar
 
+from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     DomainNotFound,
     InvalidArgument,
     LibvirtCallError,
+    UnsupportedOperation,
     WaitTimeout,
 )
 
@@ -37,6 +39,7 @@ STATE_NAMES: tuple[str, ...] = (
     "crashed",
     "pmsuspended",
 )
+AGENT_CHANNEL = "org.qemu.guest_agent.0"  # the virtio-serial port name qemu-ga listens on
 ABSENT = "absent"  # not a libvirt state: the domain does not exist (or vanished while we waited)
 
 # Reasons per state, in libvirt's numbering, from the virDomain*Reason enums.
@@ -241,9 +244,10 @@ class Domain:
         callback_ids = []
         for event_id in event_ids:
             try:
-                callback_ids.append(
-                    self.connection.conn.domainEventRegisterAny(self.virdomain, event_id, callback, None))
-            except libvirt.libvirtError:
+                callback_ids.append(self.connection.call(
+                    "watch domain events", self.connection.conn.domainEventRegisterAny, self.virdomain, event_id,
+                    callback, None, domain=self.name))
+            except LibvirtCallError:
                 pass  # no events from this driver: the caller polls
         woke.live = bool(callback_ids)
         try:
@@ -256,8 +260,9 @@ class Domain:
         if callback_id is None:
             return
         try:
-            self.connection.conn.domainEventDeregisterAny(callback_id)
-        except libvirt.libvirtError:
+            self.connection.call("stop watching domain events", self.connection.conn.domainEventDeregisterAny,
+                                 callback_id, domain=self.name)
+        except LibvirtCallError:
             pass  # the connection is going away anyway
 
     # --- guest agent ------------------------------------------------------------------------
@@ -273,21 +278,37 @@ class Domain:
         )
         return json.loads(reply).get("return")
 
-    def wait_for_agent(self, timeout: float, ping_timeout: int = 2) -> float:
-        """Block until the guest agent answers guest-ping; return the seconds it took.
+    def has_agent_channel(self) -> bool:
+        """Whether the (live) definition has the guest agent's virtio channel."""
+        root = _xml.parse(self.xml_desc(0), "domain XML")
+        return bool(root.xpath("devices/channel/target[@type='virtio' and @name=$name]", name=AGENT_CHANNEL))
 
-        Woken by agent lifecycle events (the agent connecting), re-tried every second as well.
+    def guest_hostname(self) -> str:
+        """The guest's host name, from its agent (guestInfo: no custom-ga-command taint)."""
+        return self.read("read guest host name", "guestInfo", libvirt.VIR_DOMAIN_GUEST_INFO_HOSTNAME, 0).get("hostname")
+
+    def wait_for_agent(self, timeout: float, ping_timeout: int = 2) -> float:  # pylint: disable=unused-argument
+        """Block until the guest agent answers; return the seconds it took.
+
+        Fails at once when the definition has no agent channel. Woken by agent lifecycle events
+        (the agent connecting), re-tried every second as well. The probe is libvirt's guestInfo
+        (host name), never a raw agent command: those taint the domain (custom-ga-command).
+        `ping_timeout` is kept for callers; libvirt's own agent timeout bounds each probe.
         Raises WaitTimeout with libvirt's last answer.
         """
         if timeout < 0:
             raise InvalidArgument(f"timeout must not be negative (got {timeout})")
+        if not self.has_agent_channel():
+            raise UnsupportedOperation(
+                f"domain '{self.name}' has no guest agent channel, so no guest agent can answer: add "
+                f"<channel type='unix'><target type='virtio' name='{AGENT_CHANNEL}'/></channel> to its devices",
+                domain=self.name, operation="wait for guest agent")
         started = time.monotonic()
-        deadline = started + timeout
         last_error: list[str] = []
 
         def answers() -> Optional[float]:
             try:
-                self.agent_command("guest-ping", timeout=max(1, min(ping_timeout, int(deadline - time.monotonic()))))
+                self.guest_hostname()
                 return time.monotonic() - started
             except LibvirtCallError as error:
                 last_error[:] = [error.libvirt_message or error.message]
