@@ -63,6 +63,7 @@ class DefinitionSync:
                     domain=self.domain.name)
             differences = _xml.compare(template, self.definition)
             self.definition_changes = [str(difference) for difference in differences]
+            self.secret_changes = [difference.path for difference in differences if difference.secret]
             if differences:
                 self._define("update definition", _xml.merge(template, self.definition))
             self._sync_live_metadata(template)

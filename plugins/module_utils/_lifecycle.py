@@ -223,6 +223,7 @@ class DomainLifecycle(DefinitionSync):
         self.options = options
         self.recorder = recorder
         self.definition_changes: list[str] = []
+        self.secret_changes: list[str] = []  # paths of changed passwords (values never shown)
         self.domain: Optional[Domain] = None
         self.definition = None  # the persistent definition as parsed XML (predicted in check mode)
         self.predicted_state = ABSENT
@@ -277,6 +278,9 @@ class DomainLifecycle(DefinitionSync):
             before.setdefault("definition", None)
             after["definition"] = _xml.canonical(self.definition) if self.definition is not None else None
             facts["definition_changes"] = self.definition_changes
+            if self.secret_changes:  # masked, the definitions look alike: say it in a line of its own
+                before["passwords"] = "as they were"
+                after["passwords"] = f"changed at {', '.join(self.secret_changes)}"
         facts.update(
             changed=self.recorder.changed,
             actions=self.recorder.actions,

@@ -153,6 +153,9 @@ def test_a_changed_password_is_applied_but_never_shown(host_a, guest_name, disk)
     assert result["changed"] and result["pending_restart"] is True, result
     assert new_password not in json.dumps(result) and PASSWORD not in json.dumps(result)
     assert result["domain"]["definition_changes"] == ["/domain/devices/graphics[type=vnc][1]/@passwd: '********' -> '********'"]
+    # the masked definitions look alike, so the diff says in a line of its own that a password changed
+    plain = next(d for d in result["diff"] if "before_header" not in d)
+    assert "passwords: changed at /domain/devices/graphics[type=vnc][1]/@passwd" in plain["after"], result["diff"]
 
 
 def test_external_snapshot_then_reapply_keeps_the_overlay(host_a, guest_name, disk):
