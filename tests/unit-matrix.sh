@@ -7,12 +7,14 @@
 #      pytest of the system python serve) with that ansible-core installed INTO the venv, shadowing
 #      the system's; reused while it still imports that release from inside itself
 #   3. per release: pytest tests/unit with the venv's bin first on PATH (the inventory tests start
-#      ansible-inventory), printing the release used and pytest's summary line
+#      ansible-inventory), several releases at once, then each release's pytest summary line (and
+#      its whole output if it failed)
 #
 # Usage: tests/unit-matrix.sh [pytest arguments...]     (works from any cwd)
 # Environment:
 #   ANSIBLE_CORE_RELEASES  releases to test, default "2.16 2.17 2.18 2.19"
 #   VIRTOPS_VENV_DIR       where the venvs live, default /var/tmp/virtops-venvs-<uid> (kept between runs)
+#   UNIT_MATRIX_JOBS       pytest runs at once, default the number of cores
 # Exit status: 0 only if every release ran tests and all passed. pytest's 5 ("no tests ran") fails.
 set -euo pipefail
 
@@ -22,6 +24,7 @@ set -euo pipefail
 ROOT=$(repo_root)
 RELEASES=${ANSIBLE_CORE_RELEASES:-"2.16 2.17 2.18 2.19"}
 VENV_DIR=${VIRTOPS_VENV_DIR:-"/var/tmp/virtops-venvs-$(id -u)"}
+JOBS=${UNIT_MATRIX_JOBS:-$(nproc 2>/dev/null || echo 2)}
 LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/virtops-unit-matrix.XXXXXX")
 trap 'rm -rf -- "$LOG_DIR"' EXIT
 
@@ -104,11 +107,10 @@ ensure_venv() {
     printf '%s\n' "$venv"
 }
 
-# run_release RELEASE [pytest args]: 0 if the unit tests pass under that release.
-run_release() {
-    local release=$1 venv version inventory_version log rc
-    shift
-    # Called in `||` context, where set -e does not apply: every step checks its own status.
+# prepare_release RELEASE: prints "VERSION VENV" once the venv is right and ansible-inventory on
+# its PATH is the same release. Called in `||` context (no set -e): each step checks its status.
+prepare_release() {
+    local release=$1 venv version inventory_version
     venv=$(ensure_venv "$release") || return 1
     version=$(venv_release "$venv" "$release") || return 1
     inventory_version=$(PATH="$venv/bin:$PATH" ansible-inventory --version 2>/dev/null | sed -n '1s/.*\[core \([^]]*\)\].*/\1/p')
@@ -116,30 +118,63 @@ run_release() {
         log "ERROR: ansible-inventory on PATH is '$inventory_version', not the venv's $version"
         return 1
     fi
-    log="$LOG_DIR/pytest-$release.log"
-    set +e
+    printf '%s %s\n' "$version" "$venv"
+}
+
+# run_pytest VERSION VENV [pytest args]: output in $LOG_DIR/pytest-VERSION.log, exit status in .rc,
+# wall seconds in .seconds.
+run_pytest() {
+    local version=$1 venv=$2 started=$SECONDS rc=0
+    shift 2
     (cd "$ROOT" && PATH="$venv/bin:$PATH" VIRTOPS_EXPECT_ANSIBLE_CORE="$version" \
-        "$venv/bin/python" -m pytest -p no:cacheprovider -q -rfE --continue-on-collection-errors tests/unit "$@") >"$log" 2>&1
-    rc=$?
-    set -e
-    if [ "$rc" -ne 0 ]; then
-        cat "$log"
-    fi
-    printf 'ansible-core %s (%s): %s\n' "$version" "$venv" "$(tail -n 1 "$log")"
+        "$venv/bin/python" -m pytest -p no:cacheprovider -q -rfE --continue-on-collection-errors tests/unit "$@") \
+        >"$LOG_DIR/pytest-$version.log" 2>&1 || rc=$?
+    echo "$((SECONDS - started))" >"$LOG_DIR/pytest-$version.seconds"
+    echo "$rc" >"$LOG_DIR/pytest-$version.rc"
+}
+
+# report VERSION VENV: prints the run's summary line (its whole output if it failed); 0 if it passed.
+report() {
+    local version=$1 venv=$2 log="$LOG_DIR/pytest-$1.log" rc
+    rc=$(cat "$LOG_DIR/pytest-$version.rc" 2>/dev/null || echo 1)
+    [ "$rc" -eq 0 ] || cat "$log"
+    printf 'ansible-core %s (%s, %ss): %s\n' "$version" "$venv" "$(cat "$LOG_DIR/pytest-$version.seconds")" "$(tail -n 1 "$log")"
     case "$rc" in
         0) return 0 ;;
-        5) log "ansible-core $version: pytest ran no tests (exit 5): that is a failure"; return 1 ;;
+        5) log "ERROR: ansible-core $version: pytest ran no tests (exit 5)"; return 1 ;;
         *) return 1 ;;
     esac
 }
 
 check_requires_ansible
 failed=()
+prepared=()
+started=$SECONDS
 for release in $RELEASES; do
-    started=$SECONDS
-    run_release "$release" "$@" || failed+=("$release")
-    log "ansible-core $release: $((SECONDS - started))s"
+    if line=$(prepare_release "$release"); then
+        prepared+=("$line")
+    else
+        failed+=("$release")
+    fi
 done
+log "venvs ready after $((SECONDS - started))s; running pytest, $JOBS at a time"
+# Much of a unit run is waiting (timeouts of hung-daemon tests): runs overlap well, up to a core each.
+running=0
+for line in "${prepared[@]}"; do
+    if [ "$running" -ge "$JOBS" ]; then
+        wait -n || true
+        running=$((running - 1))
+    fi
+    # shellcheck disable=SC2086  # "VERSION VENV": two arguments
+    run_pytest $line "$@" &
+    running=$((running + 1))
+done
+wait
+for line in "${prepared[@]}"; do
+    # shellcheck disable=SC2086
+    report $line || failed+=("${line%% *}")
+done
+log "unit test matrix: $((SECONDS - started))s"
 if [ "${#failed[@]}" -gt 0 ]; then
     die "unit tests failed under ansible-core ${failed[*]}"
 fi
