@@ -692,12 +692,19 @@ def remove_all_snapshots_and_checkpoints(domain: Domain, recorder: ChangeRecorde
     For `state: absent` of a domain: checkpoints first, newest first; then snapshots children
     first, internal ones with their data in the images, external ones merged back and their memory
     files removed. Everything is planned (and refused, e.g. an external snapshot whose parent is
-    internal) before the first change; each step goes through `recorder`, so check mode reports the
-    same actions. Returns the actions recorded.
+    internal, or checkpoints of a shut-off domain, whose bitmaps libvirt 9.0 cannot delete) before
+    the first change; each step goes through `recorder`, so check mode reports the same actions.
+    Returns the actions recorded.
     """
     steps: list[Step] = []
     if checkpoints:
         found = list_checkpoints(domain)
+        if found and not domain.state().active:
+            raise UnsupportedOperation(
+                f"domain '{domain.name}' is shut off, and {_daemon(domain)} deletes checkpoints with their "
+                f"bitmaps only while the domain runs ({', '.join(c['name'] for c in found)}); start it first, "
+                "or drop only the checkpoints' metadata, which leaves their bitmaps in the disk images",
+                domain=domain.name, operation="delete checkpoints")
         for checkpoint in reversed(found):  # newest first: no bitmap is merged into a doomed child
             steps.append(Step(f"delete checkpoint '{checkpoint['name']}'",
                               lambda name=checkpoint["name"]: _delete_checkpoint(domain, name)))

@@ -472,3 +472,34 @@ def test_remove_all_snapshots_and_checkpoints_removes_their_data(guest, workdir)
                                                        ChangeRecorder(False))
     assert actions == ["delete snapshot 'i4'", "delete snapshot 'i3'"]
     assert internal_snapshots_in(base) == earlier and snapshot_names(guest) == []
+
+
+def test_remove_all_works_on_a_shut_off_domain(host_a, guest_name, workdir):
+    """domain_state's state=absent may find the domain shut off: everything still goes, with its data."""
+    from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
+    from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
+    from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+    from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import remove_all_snapshots_and_checkpoints
+
+    dom = rig_env.define_guest(host_a, guest_name)
+    rig_env.wait_booted(dom, timeout=90)
+    base = rig_env.data_disk_path(guest_name)
+    args = {"uri": URI, "name": guest_name}
+    ok(run_module("domain_snapshot", {**args, "checkpoint": "cp1"}))
+    ok(run_module("domain_snapshot", {**args, "snapshot": "e1", "location": "external", "memory": False}))
+    ok(run_module("domain_snapshot", {**args, "snapshot": "i1"}))  # internal, in the overlay
+    dom.destroy()
+    overlay = chain(dom)[0]
+    assert len(chain(dom)) == 2 and internal_snapshots_in(overlay) == ["i1"]
+    with Connection(ConnectionParams(uri=URI)) as connection:
+        domain = Domain.lookup(connection, name=guest_name)
+        # libvirt 9.0 deletes checkpoint bitmaps only from a running domain: refused before any change
+        refused = ChangeRecorder(False)
+        with pytest.raises(Exception, match="is shut off, and libvirt 9.0.0 deletes checkpoints with their bitmaps "
+                                            r"only while the domain runs \(cp1\)"):
+            remove_all_snapshots_and_checkpoints(domain, refused)
+        assert refused.actions == [] and dom.snapshotNum(0) == 2
+        actions = remove_all_snapshots_and_checkpoints(domain, ChangeRecorder(False), checkpoints=False)
+    assert actions == ["delete snapshot 'i1'", "delete snapshot 'e1' (merging its overlays back)"]
+    assert dom.snapshotNum(0) == 0 and [c.getName() for c in dom.listAllCheckpoints(0)] == ["cp1"]
+    assert chain(dom) == [base] and internal_snapshots_in(base) == [] and not os.path.exists(overlay)
