@@ -152,9 +152,9 @@ def _names_in_directory(connection: Connection, directory: str) -> set[str]:
         return set(connection.call(f"list the files in {directory}", pool.listVolumes))
     finally:
         try:
-            pool.destroy()  # a transient pool vanishes when destroyed
-        except libvirt.libvirtError:
-            pass
+            connection.call(f"end the look at {directory}", pool.destroy)  # a transient pool vanishes
+        except LibvirtCallError:
+            pass  # the answer is what matters; a pool that is gone already needs no end
 
 
 def _active_pool_of(connection: Connection, directory: str) -> Any:
