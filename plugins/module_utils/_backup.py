@@ -297,7 +297,11 @@ class BackupRunner:
         """The backup files that exist already: stat'ed when local, libvirt's storage lookup when remote."""
         if self.local:
             return [path for path in paths if os.path.exists(path)]
-        return files_on_host(self.domain.connection, paths)
+        try:
+            return files_on_host(self.domain.connection, paths)
+        except InvalidArgument as error:
+            raise InvalidArgument(f"backup of domain '{self.domain.name}': {error.message}",
+                                  domain=self.domain.name) from None
 
     # --- doing ----------------------------------------------------------------------------------
 
