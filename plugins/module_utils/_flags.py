@@ -5,13 +5,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Mapping, Optional
+from typing import Iterable, Mapping, Optional
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import libvirt
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, UnsupportedOperation
-
-if TYPE_CHECKING:
-    from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection
 
 SHUTDOWN_MODES: Mapping[str, str] = {
     "acpi": "VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN",
@@ -65,7 +62,7 @@ def libvirt_version() -> str:
     return version_text(version_tuple(libvirt.getVersion()))
 
 
-def daemon_version(connection: "Connection") -> tuple[int, int, int]:
+def daemon_version(connection: Connection) -> tuple[int, int, int]:
     """The version of the libvirt that serves `connection` (virConnectGetLibVersion)."""
     return version_tuple(connection.call("read the daemon's libvirt version", connection.conn.getLibVersion))
 
