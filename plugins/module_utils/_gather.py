@@ -41,7 +41,12 @@ class GatherOptions:
         unknown = sorted(set(self.gather) - set(GATHER_GROUPS))
         if unknown:
             raise InvalidArgument(f"gather: unknown group(s) {', '.join(unknown)}; expected some of {', '.join(GATHER_GROUPS)}")
-        _facts.stats_flags(self.stats)
+        unknown_stats = sorted(set(self.stats) - set(_facts.STATS_GROUPS))
+        if unknown_stats:
+            raise InvalidArgument(f"unknown stats group '{unknown_stats[0]}'; expected some of "
+                                  f"{', '.join(_facts.STATS_GROUPS)}")
+        if "stats" in self.gather:
+            _facts.stats_flags(self.stats)  # a group this libvirt lacks fails only when stats are read
         if self.agent_timeout <= 0:
             raise InvalidArgument(f"agent_timeout must be positive (got {self.agent_timeout:g})")
 

@@ -159,3 +159,15 @@ def test_snapshot_and_guest_lists_are_usable_in_jinja():
     assert render("{{ t.domain.checkpoints.list | length }}", variables) == 0
     assert render("{{ t.domain.guest.fs.list | map(attribute='mountpoint') | list }}", variables) == ["/", "/mnt/data"]
     assert render("{{ t.domain.guest.user.list[0].name }}", variables) == "root"
+
+
+def test_a_stats_group_this_libvirt_lacks_fails_only_when_stats_are_read(connection, monkeypatch):
+    import libvirt
+    from ansible_collections.virtops.libvirt.plugins.module_utils._errors import UnsupportedOperation
+    monkeypatch.delattr(libvirt, "VIR_DOMAIN_STATS_DIRTYRATE", raising=False)
+    facts = _gather.gather(connection, None, _gather.GatherOptions(gather=["state", "flags"]))  # default stats list
+    assert [domain["name"] for domain in facts] == ["db01", "web-{{ 7 * 7 }}", "web01"]
+    with pytest.raises(UnsupportedOperation, match="has no VIR_DOMAIN_STATS_DIRTYRATE"):
+        _gather.gather(connection, None, _gather.GatherOptions(gather=["stats"], stats=["state", "dirtyrate"]))
+    with pytest.raises(InvalidArgument, match="unknown stats group 'cpus'"):
+        _gather.gather(connection, None, _gather.GatherOptions(gather=["state"], stats=["cpus"]))
