@@ -124,8 +124,8 @@ def test_the_states_filter_applies_before_any_per_domain_read(monkeypatch):
     read.clear()
     result = domain_info.run(FakeModule(name=["db01", "web01", "nowhere"], states=["shutoff", "absent"],
                                         gather=["definition"]))
-    assert [(domain["name"], domain["state"]) for domain in result["domains"]] == [("db01", "shutoff"),
-                                                                                 ("nowhere", "absent")]
+    found = [(domain["name"], domain["state"]) for domain in result["domains"]]
+    assert found == [("db01", "shutoff"), ("nowhere", "absent")]
     assert read == ["db01"]
 
 
