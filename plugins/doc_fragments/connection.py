@@ -31,7 +31,10 @@ requirements:
 notes:
   - The connection is opened once per task and always closed, also when the task fails.
   - Reads that meet a transient libvirt error such as C(cannot acquire state change lock) are
-    retried a few times with a growing delay, within the task's own time limit, before the task
-    fails. Changes (start, migration, backup, snapshot creation...) are never repeated
-    automatically, since a timed-out request may still have been carried out.
+    retried a few times with a growing delay (a few seconds in all) before the task fails.
+    Changes (start, migration, backup, snapshot creation...) are never repeated automatically,
+    since a timed-out request may still have been carried out.
+  - A libvirt daemon that does not answer cannot hang the task. Opening the connection gives up
+    after 30 seconds, and libvirt keepalive messages (every 5 seconds of silence, 3 unanswered
+    ones) fail the pending call when the daemon stops answering later.
 """

@@ -280,6 +280,9 @@ class ConnectionParams:
 class Connection:
     """One libvirt connection; a context manager that always closes it.
 
+    Opening is bounded by params.connect_timeout; keepalive then bounds every call to a daemon
+    that stops answering. The event loop runs when `events` is wanted or keepalive is on.
+
     >>> with Connection(ConnectionParams(uri="test:///default")) as connection:
     ...     domain = connection.call("lookup", connection.conn.lookupByName, "test")
     """
