@@ -179,18 +179,30 @@ domains:
       type: dict
       returned: when requested
       contains:
-        names: {description: The snapshot names, oldest first., type: list, elements: str}
+        names:
+          description: The snapshot names, oldest first.
+          type: list
+          elements: str
         current: {description: The current snapshot's name (null when none is current)., type: str}
-        list: {description: One dict per snapshot (name, parent, children, current, location, memory, disks...)., type: list, elements: dict}
+        list:
+          description: One dict per snapshot (name, parent, children, current, location, memory, disks...).
+          type: list
+          elements: dict
         roots: {description: The names of the snapshots without a parent., type: list, elements: str}
     checkpoints:
       description: The checkpoints (O(gather=checkpoints)), with the same keys as C(snapshots).
       type: dict
       returned: when requested
       contains:
-        names: {description: The checkpoint names, oldest first., type: list, elements: str}
+        names:
+          description: The checkpoint names, oldest first.
+          type: list
+          elements: str
         current: {description: Always null (checkpoints have no current one)., type: str}
-        list: {description: One dict per checkpoint (name, parent, children, creation_time, disks)., type: list, elements: dict}
+        list:
+          description: One dict per checkpoint (name, parent, children, creation_time, disks).
+          type: list
+          elements: dict
         roots: {description: The names of the checkpoints without a parent., type: list, elements: str}
     guest:
       description:
