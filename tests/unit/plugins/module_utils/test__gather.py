@@ -156,7 +156,7 @@ def test_snapshot_and_guest_lists_are_usable_in_jinja():
                                "user.0.name": "root"})
     variables = {"t": {"domain": {**facts, "guest": guest}}}
     assert render("{{ t.domain.snapshots.list | map(attribute='name') | list }}", variables) == ["a", "b"]
-    assert render("{{ t.domain.checkpoints.list | length }}", variables) == 0
+    assert str(render("{{ t.domain.checkpoints.list | length }}", variables)) == "0"  # a string before 2.19
     assert render("{{ t.domain.guest.fs.list | map(attribute='mountpoint') | list }}", variables) == ["/", "/mnt/data"]
     assert render("{{ t.domain.guest.user.list[0].name }}", variables) == "root"
 
