@@ -110,7 +110,7 @@ class DefinitionSync:
         """Active now (or, in check mode, predicted to be active at this point of the plan)."""
         if self.recorder.check_mode:
             return self.predicted_state not in ("shutoff", "saved", ABSENT)
-        return self.domain is not None and self.domain.state().active
+        return self.domain is not None and self.domain.is_active()
 
     def _sync_live_metadata(self, template: Any) -> None:
         """Title, description and metadata change on a running domain at once: no restart for them."""
@@ -176,7 +176,7 @@ class DefinitionSync:
 
         def apply() -> None:
             flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
-            if self.domain.state().active:
+            if self.domain.is_active():
                 flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
             self.domain.call(f"set {element}", "setMetadata", kind, value or None, None, None, flags)
 
@@ -190,7 +190,7 @@ class DefinitionSync:
         """True when the running domain's live configuration lags its persistent definition."""
         if self.domain is None or self.predicted_state in ("shutoff", "saved", ABSENT):
             return False
-        if not self.recorder.check_mode and not self.domain.state().active:
+        if not self.recorder.check_mode and not self.domain.is_active():
             return False
         live = _xml.parse(self.domain.xml_desc(libvirt.VIR_DOMAIN_XML_SECURE), "live XML")
         if self.options.template is not None and self.restart_differences(live):
@@ -199,7 +199,6 @@ class DefinitionSync:
             wanted is not None and _xml.element_text(live, option) != wanted
             for option, wanted in self.options.lifecycle.items()
         )
-
 
     def restart_differences(self, live: Any) -> list[_xml.Difference]:
         """What the template sets that the running domain lacks and a restart would bring.
