@@ -14,13 +14,18 @@ from pathlib import Path
 import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+# What a test run of the checkout in cwd hands to the module processes and ansible-inventory /
+# ansible-playbook runs it starts (harness.module_environment; no rig needed to import it).
 RESOLVE_COLLECTION = (
-    "import importlib.util, os, sys\n"
-    "sys.path.insert(0, os.path.join(os.getcwd(), 'tests'))\n"
+    "import os, sys\n"
+    "sys.path[:0] = [os.path.join(os.getcwd(), 'tests'), os.path.join(os.getcwd(), 'tests', 'integration')]\n"
     "import collection_path\n"
     "collection_path.make_collection_importable()\n"
-    "spec = importlib.util.find_spec('ansible_collections.virtops.libvirt')\n"
-    "print(os.path.dirname(os.path.dirname(os.path.dirname(list(spec.submodule_search_locations)[0]))))\n"
+    "from harness import module_environment\n"
+    "environment = module_environment()\n"
+    "farm = environment['PYTHONPATH'].split(os.pathsep)[0]\n"
+    "assert environment['ANSIBLE_COLLECTIONS_PATH'] == farm, environment['ANSIBLE_COLLECTIONS_PATH']\n"
+    "print(farm)\n"
 )
 IMPORTED_TREE = (
     "import os, ansible_collections.virtops.libvirt.plugins.module_utils._errors as errors\n"
