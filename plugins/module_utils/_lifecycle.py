@@ -5,8 +5,8 @@
 
 Planning is data: `plan_transition()` turns (current state, target) into a list of step names,
 so check mode reports exactly the steps a real run performs. `DomainLifecycle` reads the actual
-domain, then performs the definition, metadata and transition steps through a `ChangeRecorder`, which
-is the one place a step is either run or only reported.
+domain, then performs the definition (`_definition`), metadata, transition and removal (`_removal`)
+steps through a `ChangeRecorder`, which is the one place a step is either run or only reported.
 """
 
 from __future__ import annotations
@@ -30,19 +30,16 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._flags import (
     REBOOT_MODES,
     SHUTDOWN_MODES,
     START_FLAGS,
-    UNDEFINE_KEEPS,
     UNDEFINE_REMOVALS,
     combine,
     flag,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._definition import LIFECYCLE_EVENTS, DefinitionSync, definition_flags
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
-from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import remove_all_snapshots_and_checkpoints
+from ansible_collections.virtops.libvirt.plugins.module_utils._removal import DomainRemoval, undefine_removals
 
 STATE_SYNONYMS = {"shutdown": "shutoff"}
 DEFAULT_REMOVALS = ("managed_save", "snapshots_metadata", "checkpoints_metadata")
-# Removals done by deleting objects with their data before the undefine, rather than by an undefine flag.
-DATA_REMOVALS = ("snapshots", "checkpoints")
 PM_TARGETS = {"mem": "VIR_NODE_SUSPEND_TARGET_MEM", "disk": "VIR_NODE_SUSPEND_TARGET_DISK",
               "hybrid": "VIR_NODE_SUSPEND_TARGET_HYBRID"}
 # --- planning: pure data -------------------------------------------------------------------------
@@ -174,12 +171,8 @@ class LifecycleOptions:
         )
         # Flag constants are checked before anything changes.
         combine("shutdown_mode", options.shutdown_modes, SHUTDOWN_MODES)
-        combine("remove", options.undefine_removals(), UNDEFINE_REMOVALS)
+        combine("remove", undefine_removals(options.remove), UNDEFINE_REMOVALS)
         return options
-
-    def undefine_removals(self) -> list[str]:
-        """The removals that are undefine flags (the others delete objects first, see DATA_REMOVALS)."""
-        return [name for name in self.remove if name not in DATA_REMOVALS]
 
     def template_name(self) -> Optional[str]:
         return None if self.template is None else _xml.element_text(self.template, "name")
@@ -212,7 +205,7 @@ def resolve_targets(names: Optional[list[str]], uuid: Optional[str], options: Li
 # --- applying ------------------------------------------------------------------------------------
 
 
-class DomainLifecycle(DefinitionSync):
+class DomainLifecycle(DefinitionSync, DomainRemoval):
     """Brings one domain to the desired definition, metadata and state."""
 
     def __init__(self, connection: Connection, name: Optional[str], uuid: Optional[str],
@@ -448,81 +441,6 @@ class DomainLifecycle(DefinitionSync):
 
     def _step_reset(self, wait: bool) -> None:
         self.recorder.perform("reset", lambda: self.domain.call("reset", "reset", 0))
-
-    # -- removal --
-
-    def _remove(self) -> None:
-        if self.domain is None:
-            return
-        persistent = self.domain.is_persistent()
-        if persistent:
-            flags = self._undefine_flags()
-            self._refuse_leftovers()
-        self._remove_snapshot_data()
-        if persistent:
-            # Undefine before powering off: when libvirt refuses (NVRAM, say) the guest still runs.
-            # A running domain becomes transient, and the destroy below removes it.
-            self.recorder.perform("undefine", lambda: self.domain.call("undefine", "undefineFlags", flags))
-        if self.predicted_state not in ("shutoff", "saved"):
-            self._step_destroy(True)
-        self.definition = None
-        self.predicted_state = ABSENT
-
-    def _undefine_flags(self) -> int:
-        """The removals asked for, plus an explicit "keep" for NVRAM/TPM state the domain has.
-
-        libvirt refuses to undefine a domain with NVRAM unless told what to do with it; "keep"
-        flags go only where needed because some drivers reject flags they do not know.
-        """
-        remove = self.options.undefine_removals()
-        has = {"nvram": self._defined_has("os/nvram"), "tpm": self._defined_has("devices/tpm/backend[@type='emulator']")}
-        keep = [name for name in UNDEFINE_KEEPS if name not in remove and has[name]]
-        return combine("remove", remove, UNDEFINE_REMOVALS) | combine("remove", keep, UNDEFINE_KEEPS)
-
-    def _defined_has(self, path: str) -> bool:
-        return self.definition is not None and self.definition.find(path) is not None
-
-    def _remove_snapshot_data(self) -> None:
-        """Delete snapshots and checkpoints with their data when asked; else warn about data left behind.
-
-        Dropping only their metadata (the undefine flags) leaves internal snapshots inside the qcow2
-        images, external ones as overlay and memory files, and checkpoint bitmaps in the images.
-        """
-        remove = self.options.remove
-        if "snapshots" in remove or "checkpoints" in remove:
-            remove_all_snapshots_and_checkpoints(self.domain, self.recorder, snapshots="snapshots" in remove,
-                                                 checkpoints="checkpoints" in remove)
-        left = []
-        if "snapshots" not in remove and "snapshots_metadata" in remove:
-            count = self.domain.call("count snapshots", "snapshotNum", 0, idempotent=True)
-            if count:
-                left.append(f"{count} snapshot(s) (internal ones stay inside the disk images, external ones as "
-                            "overlay and memory files; remove: [snapshots] deletes them with their data)")
-        if "checkpoints" not in remove and "checkpoints_metadata" in remove:
-            count = len(self.domain.call("list checkpoints", "listAllCheckpoints", 0, idempotent=True))
-            if count:
-                left.append(f"{count} checkpoint(s) (their bitmaps stay inside the disk images; "
-                            "remove: [checkpoints] deletes them with their data)")
-        if left:
-            self.recorder.warn(f"domain '{self.domain.name}': only the metadata of {' and '.join(left)} is removed")
-
-    def _refuse_leftovers(self) -> None:
-        """Fail before anything changes when libvirt would refuse the undefine for what remains."""
-        remove = self.options.remove
-        # In check mode the deletions above did not happen; the real run leaves nothing for these.
-        snapshots_go = "snapshots_metadata" in remove or "snapshots" in remove
-        checkpoints_go = "checkpoints_metadata" in remove or "checkpoints" in remove
-        leftovers = []
-        if "managed_save" not in remove and self.domain.has_managed_save():
-            leftovers.append("a managed save image (add managed_save to remove)")
-        if not snapshots_go and self.domain.call("count snapshots", "snapshotNum", 0, idempotent=True):
-            leftovers.append("snapshots (add snapshots or snapshots_metadata to remove)")
-        if not checkpoints_go and self.domain.call("list checkpoints", "listAllCheckpoints", 0, idempotent=True):
-            leftovers.append("checkpoints (add checkpoints or checkpoints_metadata to remove)")
-        if leftovers:
-            raise InvalidArgument(
-                f"domain '{self.domain.name}' cannot be undefined: it has {', '.join(leftovers)}",
-                domain=self.domain.name)
 
 
 # --- many domains ----------------------------------------------------------------------------------
