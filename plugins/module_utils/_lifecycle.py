@@ -425,7 +425,7 @@ class DomainLifecycle(DefinitionSync, DomainRemoval):
             # otherwise be reported as rebooted. Registered before the request, so no event is missed.
             with self.domain.watching([libvirt.VIR_DOMAIN_EVENT_ID_REBOOT]) as rebooted:
                 self.domain.call("reboot", "reboot", flags)
-                if not rebooted.wait(self.options.timeout):
+                if rebooted.live and not rebooted.wait(self.options.timeout):
                     raise WaitTimeout(
                         f"domain '{self.domain.name}' did not reboot within {self.options.timeout:g} s of {label}: "
                         "the guest ignored the request (an ACPI request needs a guest that handles the power "
