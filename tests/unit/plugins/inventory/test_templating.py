@@ -107,7 +107,7 @@ compose:
   composed_address: ansible_host
   composed_addresses: libvirt_addresses
 """
-    data, _warnings = listed(tmp_path, config(write_node(tmp_path)).split("compose:")[0] + extra, cwd=tmp_path,
+    data, _warnings = listed(tmp_path, config(write_node(tmp_path)).split("compose:", maxsplit=1)[0] + extra, cwd=tmp_path,
                              guest_agent=guest_agent_answers())
     assert markers(tmp_path) == [], "guest-agent text was templated on the controller"
     host = data["_meta"]["hostvars"][EVIL_NAME]
