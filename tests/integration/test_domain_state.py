@@ -246,7 +246,8 @@ def test_template_reapplied_is_unchanged_and_a_memory_change_is_pending(host_a, 
     assert changed["actions"] == ["update definition"]
     assert changed["pending_restart"] is True
     assert changed["domain"]["definition_changes"] == ["/domain/memory: '262144 KiB' -> '320 MiB'"]
-    assert "262144" in changed["diff"]["before"]["definition"] and "327680" in changed["diff"]["after"]["definition"]
+    [definition] = [entry for entry in changed["diff"] if entry.get("before_header") == "definition (before)"]
+    assert "262144" in definition["before"] and "327680" in definition["after"]
     assert "327680" in lookup(host_a, guest_name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
 
     still = run_module("domain_state", {"uri": URI, "xml": bigger, "state": "running"})
