@@ -15,11 +15,15 @@ from typing import Any, Optional
 class VirtopsError(Exception):
     """An expected failure: the message names what went wrong, no traceback is shown."""
 
-    def __init__(self, message: str, *, domain: Optional[str] = None, operation: Optional[str] = None) -> None:
+    def __init__(self, message: str, *, domain: Optional[str] = None, operation: Optional[str] = None,
+                 after_change: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.domain = domain
         self.operation = operation
+        # Raised after the change itself took effect (a snapshot deleted, its memory file not):
+        # the action still counts as done (see _module.ChangeRecorder.perform).
+        self.after_change = after_change
         # Result fields known where the failure is caught (e.g. `domain`, the facts of the failed
         # domain): the modules document `domain` as a dict, so the name travels as `domain_name`.
         self.result: dict[str, Any] = {}

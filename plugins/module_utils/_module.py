@@ -49,12 +49,18 @@ class ChangeRecorder:
     def perform(self, action: str, apply: Callable[[], T]) -> Optional[T]:
         """Record `action` as a change; run `apply` unless in check mode. The one dry-run switch.
 
-        An action that raises is not recorded: libvirt refused it, so nothing changed.
+        An action that raises is not recorded: libvirt refused it, so nothing changed; unless the
+        error says it came after the change itself (VirtopsError.after_change).
         """
         if self.check_mode:
             self.actions.append(action)
             return None
-        outcome = apply()
+        try:
+            outcome = apply()
+        except VirtopsError as error:
+            if error.after_change:
+                self.actions.append(action)
+            raise
         self.actions.append(action)
         return outcome
 

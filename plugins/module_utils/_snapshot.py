@@ -440,7 +440,7 @@ class SnapshotCalls:
         except OSError as error:
             raise VirtopsError(f"domain '{self.domain.name}': snapshot '{name}' was deleted, but its memory file "
                                f"{path} could not be removed: {error.strerror}", domain=self.domain.name,
-                               operation="delete snapshot") from None
+                               operation="delete snapshot", after_change=True) from None
 
     def revert(self, name: str, flags: int) -> None:
         self.domain.call(f"revert to snapshot '{name}'", "revertToSnapshot", self.lookup(name), flags)

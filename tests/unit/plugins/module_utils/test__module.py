@@ -7,7 +7,12 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _module
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import BatchFailed, InvalidArgument, LibvirtCallError
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
+    BatchFailed,
+    InvalidArgument,
+    LibvirtCallError,
+    VirtopsError,
+)
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import DomainModule
 
 SPEC = {"name": {"type": "str"}, "timeout": {"type": "float", "default": 5}}
@@ -112,6 +117,18 @@ def test_an_action_libvirt_refused_is_not_a_change(capsys):
     result = run_module(capsys, {"name": "web01"}, body)
     assert result["failed"] is True and result["msg"] == "define failed: XML error"
     assert result["changed"] is False and result["actions"] == []
+
+
+def test_a_failure_after_the_change_itself_is_still_a_change(capsys):
+    def body(module):
+        def deleted_but_file_stays():
+            raise VirtopsError("snapshot 's1' was deleted, but its memory file could not be removed",
+                               domain="web01", after_change=True)
+
+        module.perform("delete snapshot 's1'", deleted_but_file_stays)
+
+    result = run_module(capsys, {"name": "web01"}, body)
+    assert result["failed"] is True and result["changed"] is True and result["actions"] == ["delete snapshot 's1'"]
 
 
 def test_a_batch_failure_reports_the_changes_of_the_other_domains(capsys):
