@@ -457,6 +457,10 @@ def run_lifecycle(connection: Connection, target: dict[str, Any], options: Lifec
         result = DomainLifecycle(connection, target["name"], target["uuid"], options, recorder).run()
     except VirtopsError as error:
         error.result["domain"] = failure_result(connection, target, recorder, error.message)
+        if "," in (target["name"] or "") and error.result["domain"].get("state") == ABSENT:
+            # libvirt allows commas in names, so "a,b" is one name; the user likely meant a list
+            error.message += ' (a list of names is a YAML or JSON list, such as ["a", "b"]; a comma is part of a name)'
+            error.args = (error.message,)
         raise
     result["error"] = None
     return result

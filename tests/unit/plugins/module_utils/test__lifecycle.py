@@ -362,6 +362,11 @@ def test_unknown_domain_for_a_state_that_needs_one(connection):
         apply(connection, "ghost", state="running")
 
 
+def test_a_missing_name_with_a_comma_hints_at_the_list_syntax(connection):
+    with pytest.raises(InvalidArgument, match="domain 'web01,web02' does not exist.*a list of names is a YAML or JSON"):
+        apply(connection, "web01,web02", state="running")
+
+
 def test_unknown_uuid_is_reported(connection):
     recorder = ChangeRecorder(False)
     options = LifecycleOptions.from_params(params(state="absent"))
