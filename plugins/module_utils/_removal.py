@@ -26,7 +26,6 @@ def undefine_removals(remove: list[str]) -> list[str]:
 class DomainRemoval:
     """The removal steps of DomainLifecycle (see there for the attributes)."""
 
-
     def _remove(self) -> None:
         if self.domain is None:
             return
