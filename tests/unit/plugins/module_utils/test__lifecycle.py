@@ -349,7 +349,7 @@ def test_absent_with_remove_snapshots_deletes_them_with_their_data_first(connect
     virdomain = Domain.lookup(connection, name=fresh_name).virdomain
     virdomain.snapshotCreateXML("<domainsnapshot><name>s1</name></domainsnapshot>", 0)
     virdomain.snapshotCreateXML("<domainsnapshot><name>s2</name></domainsnapshot>", 0)
-    predicted, _ = remove_with_a_recorder(connection, fresh_name, check_mode=True, remove=["snapshots"])
+    predicted = remove_with_a_recorder(connection, fresh_name, check_mode=True, remove=["snapshots"])[0]
     assert virdomain.snapshotNum(0) == 2, "check mode deleted a snapshot"
     real, recorder = remove_with_a_recorder(connection, fresh_name, remove=["snapshots"])
     assert real["actions"] == predicted["actions"] == [

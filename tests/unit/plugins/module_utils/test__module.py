@@ -155,3 +155,22 @@ def test_warnings_of_the_work_reach_the_task(capsys, monkeypatch):
 
     run_module(capsys, {"name": "a"}, body)
     assert warned == ["snapshot data stays in the disk images"]
+
+
+def test_libvirt_errors_from_a_real_driver_become_clear_failures(capsys):
+    def body(module):
+        with module.connect() as connection:
+            Domain.lookup(connection, name=module.params["name"])
+
+    result = run_module(capsys, {"uri": "test:///default", "name": "ghost"}, body)
+    assert result["msg"] == "domain 'ghost': lookup by name failed: Domain not found"
+    assert result["libvirt_error_code"] == 42 and result["domain_name"] == "ghost"
+
+
+def test_missing_libvirt_python_gives_the_standard_message(capsys, monkeypatch):
+    monkeypatch.setattr(_module, "LIBVIRT_IMPORT_ERROR", "Traceback: No module named 'libvirt'")
+    with patch_module_args({}):
+        with pytest.raises(SystemExit):
+            DomainModule(SPEC)
+    result = json.loads(capsys.readouterr().out)
+    assert "Failed to import the required Python library (libvirt-python)" in result["msg"]
