@@ -53,7 +53,7 @@ def test_domain_info_on_a_hung_daemon_fails_after_the_connect_timeout(hung):
     assert result.get("failed") is True
     assert result["msg"] == (f"cannot connect to libvirt at '{hung.uri}': no answer within {CONNECT_TIMEOUT:g} s "
                              "(connect timeout); the daemon or the network does not respond")
-    assert CONNECT_TIMEOUT - 1 < seconds < CONNECT_TIMEOUT + 10
+    assert CONNECT_TIMEOUT - 1 < seconds < CONNECT_TIMEOUT + 30  # before the fix: no answer after 90 s
 
 
 def test_the_inventory_lists_the_good_host_within_its_timeout_and_names_the_hung_one(tmp_path, hung):
@@ -72,7 +72,8 @@ timeout: 3
     data = plain(json.loads(completed.stdout))
     assert sorted(data["_meta"]["hostvars"]) == sorted(["web01", "db01", "web-{{ 7 * 7 }}"])
     assert "libvirt host hung" in completed.stderr and "no answer within 3 s" in completed.stderr
-    assert seconds < 3 + 5, f"ansible-inventory took {seconds:.1f} s with timeout: 3"
+    # generous for a loaded 2-core CI machine; before the fix it took 69 s
+    assert seconds < 3 + 20, f"ansible-inventory took {seconds:.1f} s with timeout: 3"
 
 
 def test_the_inventory_with_extras_stays_within_its_timeout(tmp_path, hung):
@@ -91,4 +92,4 @@ addresses: true
     assert completed.returncode == 0, completed.stderr
     assert "web01" in plain(json.loads(completed.stdout))["_meta"]["hostvars"]
     assert "libvirt host hung" in completed.stderr
-    assert time.monotonic() - started < 2 + 5
+    assert time.monotonic() - started < 2 + 20
