@@ -328,8 +328,10 @@ class BackupRunner:
                 stats = self._wait(woke, completion, started + timeout, timeout)
             except VirtopsError as error:
                 # the backup's own error is the one to report; the undo only adds what it did
-                error.message = f"{error.message} ({self._undo(files, checkpoint)})"
+                report, left_behind = self._undo(files, checkpoint)
+                error.message = f"{error.message} ({report})"
                 error.args = (error.message,)
+                error.after_change = left_behind  # what stays is a change the task must report
                 raise
         outcome = {"job": stats, "seconds": round(time.monotonic() - started, 3)}
         if self.local:
@@ -378,11 +380,11 @@ class BackupRunner:
         while _active(job_stats(self.domain)) and time.monotonic() < deadline:
             time.sleep(0.1)
 
-    def _undo(self, files: dict[str, str], checkpoint: Optional[str]) -> str:
+    def _undo(self, files: dict[str, str], checkpoint: Optional[str]) -> tuple[str, bool]:
         """After a failed or aborted backup: no job, no partial files, no checkpoint without its backup.
 
         Never raises (a failure here must not hide the backup's own error); returns what was and
-        was not removed.
+        was not removed, and whether anything was left behind.
         """
         removed: list[str] = []
         left: list[str] = []
@@ -416,7 +418,7 @@ class BackupRunner:
         report = [f"removed: {', '.join(removed)}" if removed else "nothing to remove"]
         if left:
             report.append(f"not removed: {'; '.join(left)}")
-        return "; ".join(report)
+        return "; ".join(report), bool(left)
 
     def stop(self) -> dict[str, Any]:
         """End the running backup job (a pull-mode export); unchanged when there is none."""

@@ -276,9 +276,11 @@ def test_a_backup_file_vanishing_before_its_size_is_read_is_a_clear_error(tmp_pa
 def test_a_failing_undo_keeps_the_original_error_and_says_what_was_not_removed(tmp_path):
     domain = FakeDomain(success=False)
     domain.checkpoint_delete_error = "bitmap is busy"
+    recorder = ChangeRecorder(False)
     with pytest.raises(LibvirtCallError) as raised:
-        BackupRunner(domain, ChangeRecorder(False), "qemu:///system").run(
+        BackupRunner(domain, recorder, "qemu:///system").run(
             BackupOptions.from_params({"target_dir": str(tmp_path)}), "cp1")
+    assert recorder.changed, "the checkpoint left behind is a change the task must report"
     message = raised.value.message
     assert message.startswith("domain 'vm': backup failed: No space left on device")
     assert f"removed: {tmp_path}/vda.qcow2, {tmp_path}/vdb.qcow2" in message
@@ -286,12 +288,23 @@ def test_a_failing_undo_keeps_the_original_error_and_says_what_was_not_removed(t
     assert os.listdir(tmp_path) == [] and domain.checkpoints == ["cp1"]
 
 
+def test_a_failed_backup_undone_completely_is_no_change(tmp_path):
+    domain = FakeDomain(success=False)
+    recorder = ChangeRecorder(False)
+    with pytest.raises(LibvirtCallError):
+        BackupRunner(domain, recorder, "qemu:///system").run(BackupOptions.from_params({"target_dir": str(tmp_path)}), "cp1")
+    assert os.listdir(tmp_path) == [] and domain.checkpoints == []
+    assert not recorder.changed
+
+
 def test_a_failed_remote_backup_says_its_files_were_not_removed(tmp_path, monkeypatch):
     monkeypatch.setattr(_backup, "files_on_host", lambda _connection, paths: [p for p in paths if os.path.exists(p)])
     domain = FakeDomain(success=False)
+    recorder = ChangeRecorder(False)
     with pytest.raises(LibvirtCallError) as raised:
-        BackupRunner(domain, ChangeRecorder(False), REMOTE).run(
+        BackupRunner(domain, recorder, REMOTE).run(
             BackupOptions.from_params({"target_dir": str(tmp_path), "disks": ["vda"]}), "cp1")
+    assert recorder.changed, "the files left on the host are a change the task must report"
     message = raised.value.message
     assert message.startswith("domain 'vm': backup failed: No space left on device")
     assert "removed: checkpoint 'cp1'" in message
