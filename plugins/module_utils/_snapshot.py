@@ -398,11 +398,29 @@ class SnapshotCalls:
         # a disk-only snapshot (the planner refuses quiesce with memory): freeze, snapshot, always thaw
         frozen = self.domain.call("freeze guest filesystems", "fsFreeze", None, 0)
         self.quiesce = {"frozen_filesystems": frozen, "status_while_frozen": self._freeze_status()}
+        failed: Optional[VirtopsError] = None
         try:
             self.domain.call(f"create snapshot '{name}'", "snapshotCreateXML", xml, flags)
-        finally:
+        except VirtopsError as error:
+            failed = error
+        self._thaw(name, failed)
+        if failed is not None:
+            raise failed
+
+    def _thaw(self, name: str, failed: Optional[VirtopsError]) -> None:
+        """Thaw after the snapshot, whatever happened; a thaw failure never hides the snapshot's own."""
+        try:
             self.quiesce["thawed_filesystems"] = self.domain.call("thaw guest filesystems", "fsThaw", None, 0)
-            self.quiesce["status_after"] = self._freeze_status()
+        except VirtopsError as error:
+            if failed is not None:
+                failed.message = f"{failed.message} (thawing the guest's file systems failed too: {error.message})"
+                failed.args = (failed.message,)
+                return
+            error.message = f"snapshot '{name}' was created, but {error.message}"
+            error.args = (error.message,)
+            error.after_change = True  # the snapshot exists: the task changed something
+            raise
+        self.quiesce["status_after"] = self._freeze_status()
 
     def _freeze_status(self) -> Optional[str]:
         try:

@@ -7,6 +7,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._connection import
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     InvalidArgument,
+    LibvirtCallError,
     UnsupportedOperation,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
@@ -394,3 +395,37 @@ def test_remove_all_deletes_every_checkpoint_newest_first(domain):
     actions = remove_all_snapshots_and_checkpoints(domain, ChangeRecorder(False))
     assert actions == predicted == ["delete checkpoint 'cp2'", "delete checkpoint 'cp1'"]
     assert domain.virdomain.listAllCheckpoints(0) == []
+
+
+class FreezingDomain:
+    """Just what SnapshotCalls.create uses around a quiesced snapshot; each call can fail."""
+
+    def __init__(self, fail=()):
+        self.fail = set(fail)
+        self.calls = []
+
+    def call(self, operation, method, *_args):
+        self.calls.append(method)
+        if method in self.fail:
+            raise LibvirtCallError(f"domain 'vm': {operation} failed: {method} broke", domain="vm")
+        return 1
+
+    def agent_command(self, _command):
+        return "thawed"
+
+
+def test_a_thaw_failing_after_the_snapshot_still_reports_the_snapshot_as_a_change():
+    domain = FreezingDomain(fail={"fsThaw"})
+    recorder = ChangeRecorder(False)
+    with pytest.raises(LibvirtCallError, match="snapshot 's1' was created, but .*fsThaw broke"):
+        recorder.perform("create snapshot 's1'", lambda: SnapshotCalls(domain).create("s1", "<x/>", 0, True))
+    assert recorder.actions == ["create snapshot 's1'"]
+    assert domain.calls == ["fsFreeze", "snapshotCreateXML", "fsThaw"]
+
+
+def test_a_failed_quiesced_snapshot_thaws_and_keeps_its_own_error():
+    domain = FreezingDomain(fail={"snapshotCreateXML", "fsThaw"})
+    recorder = ChangeRecorder(False)
+    with pytest.raises(LibvirtCallError, match="snapshotCreateXML broke .*thawing the guest's file systems failed too"):
+        recorder.perform("create snapshot 's1'", lambda: SnapshotCalls(domain).create("s1", "<x/>", 0, True))
+    assert recorder.actions == [] and domain.calls == ["fsFreeze", "snapshotCreateXML", "fsThaw"]
