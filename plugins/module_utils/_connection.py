@@ -111,11 +111,17 @@ def _uri_password(uri: str) -> Optional[str]:
 def translate_error(error: Exception, operation: str, domain: Optional[str] = None) -> LibvirtCallError:
     """Turn a libvirtError into the collection exception that says what failed, where and why."""
     code = error.get_error_code() if hasattr(error, "get_error_code") else None
-    libvirt_message = (error.get_error_message() if hasattr(error, "get_error_message") else None) or str(error)
+    detail = error.get_error_message() if hasattr(error, "get_error_message") else None
+    libvirt_message = detail or f"{error} (libvirt gave no detail)"
     subject = f"domain '{domain}': " if domain else ""
     message = f"{subject}{operation} failed: {libvirt_message}"
-    if code in NOT_FOUND_CODES:
-        kind: type[LibvirtCallError] = DomainNotFound
+    if not code and not detail:
+        # libvirt-python reads the thread's last error after the call; a virDomain or virConnect
+        # freed by the garbage collector in between resets it. Asking again is the only way to
+        # learn what happened, so for a call safe to repeat this is worth a retry.
+        kind: type[LibvirtCallError] = TransientError
+    elif code in NOT_FOUND_CODES:
+        kind = DomainNotFound
     elif code in UNSUPPORTED_CODES:
         kind = UnsupportedOperation
     elif code in TRANSIENT_CODES or any(text in libvirt_message.lower() for text in TRANSIENT_MESSAGES):

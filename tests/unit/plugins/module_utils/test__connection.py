@@ -316,3 +316,36 @@ def test_a_connection_lost_to_keepalive_is_a_connection_failure():
     translated = _connection.translate_error(error, "get all domain stats")
     assert isinstance(translated, ConnectionFailed)
     assert "keepalive timeout" in str(translated)
+
+
+def test_an_error_whose_detail_libvirt_lost_is_read_again_by_a_repeatable_call():
+    """libvirt-python reads the error after the call; a virDomain freed by the garbage collector in
+    between resets it (every public API resets the thread's last error), leaving a libvirtError
+    with no code and no message. A lookup that then says only "virDomainLookupByName() failed"
+    must not be taken for a real failure: a call safe to repeat asks again."""
+    calls = []
+
+    def lookup(*_args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise FakeLibvirtError(None, None)
+        raise FakeLibvirtError(libvirt.VIR_ERR_NO_DOMAIN, "Domain not found: no domain with matching name 'web01'")
+
+    sleeps = RecordedSleeps()
+    connection = Connection(ConnectionParams(uri="test:///default"), retry=RetryPolicy(sleep=sleeps))
+    with pytest.raises(DomainNotFound):
+        connection.call("lookup by name", lookup, domain="web01", idempotent=True)
+    assert len(calls) == 2
+
+
+def test_an_error_without_detail_of_a_change_is_not_repeated_and_says_so():
+    calls = []
+
+    def start(*_args):
+        calls.append(1)
+        raise FakeLibvirtError(None, None)
+
+    connection = Connection(ConnectionParams(uri="test:///default"), retry=RetryPolicy(sleep=RecordedSleeps()))
+    with pytest.raises(LibvirtCallError, match="libvirt gave no detail"):
+        connection.call("start", start, domain="web01")
+    assert len(calls) == 1
