@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # The unit tests (tests/unit, the inventory security tests among them) under every ansible-core
-# release that meta/runtime.yml claims and Python 3.11 runs: one venv per release, made here.
+# release that meta/runtime.yml claims: one venv per release, made here.
 #
 #   1. check that the matrix covers the lower bound of requires_ansible in meta/runtime.yml
-#   2. per release: a venv (python3 -m venv --system-site-packages, so libvirt-python, lxml and
-#      pytest of the system python serve) with that ansible-core installed INTO the venv, shadowing
-#      the system's; reused while it still imports that release from inside itself
+#   2. per release: a venv with that ansible-core installed INTO it, reused while it still imports
+#      that release from inside itself. 2.16 to 2.19 run on the system python3 (3.11) with
+#      --system-site-packages, so its libvirt-python, lxml and pytest serve; 2.20 and later need
+#      Python 3.12 (pyenv's on these machines), whose venv installs requirements.txt itself
 #   3. per release: pytest tests/unit with the venv's bin first on PATH (the inventory tests start
 #      ansible-inventory), several releases at once, then each release's pytest summary line (and
 #      its whole output if it failed)
 #
 # Usage: tests/unit-matrix.sh [pytest arguments...]     (works from any cwd)
 # Environment:
-#   ANSIBLE_CORE_RELEASES  releases to test, default "2.16 2.17 2.18 2.19"
+#   ANSIBLE_CORE_RELEASES  releases to test, default "2.16 2.17 2.18 2.19 2.20 2.21"
+#   PYTHON312              the Python 3.12 for 2.20 and later, default python3.12 on PATH or pyenv's
 #   VIRTOPS_VENV_DIR       where the venvs live, default /var/tmp/virtops-venvs-<uid> (kept between runs)
 #   UNIT_MATRIX_JOBS       pytest runs at once, default the number of cores
 # Exit status: 0 only if every release ran tests and all passed. pytest's 5 ("no tests ran") fails.
@@ -22,7 +24,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 ROOT=$(repo_root)
-RELEASES=${ANSIBLE_CORE_RELEASES:-"2.16 2.17 2.18 2.19"}
+RELEASES=${ANSIBLE_CORE_RELEASES:-"2.16 2.17 2.18 2.19 2.20 2.21"}
 VENV_DIR=${VIRTOPS_VENV_DIR:-"/var/tmp/virtops-venvs-$(id -u)"}
 JOBS=${UNIT_MATRIX_JOBS:-$(nproc 2>/dev/null || echo 2)}
 LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/virtops-unit-matrix.XXXXXX")
@@ -64,7 +66,7 @@ import os
 import sys
 
 import ansible
-import libvirt  # noqa: F401  the system's build, through --system-site-packages
+import libvirt  # noqa: F401  the system's build (--system-site-packages) or the venv's own
 import lxml  # noqa: F401
 import pytest  # noqa: F401
 
@@ -76,10 +78,47 @@ print(ansible.__version__)
 PY
 }
 
+# python_for RELEASE: the interpreter that runs ansible-core RELEASE (2.20 and later need 3.12).
+python_for() {
+    local minor=${1#*.} candidate
+    if [ "$minor" -lt 20 ]; then
+        command -v python3
+        return
+    fi
+    for candidate in "${PYTHON312:-}" "$(command -v python3.12 || true)" \
+                     "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.12*/bin/python3.12; do
+        if [ -n "$candidate" ] && [ -x "$candidate" ]; then
+            printf '%s\n' "$candidate"
+            return
+        fi
+    done
+    log "ERROR: ansible-core $1 needs Python 3.12, and none was found (set PYTHON312)"
+    return 1
+}
+
+# make_venv PYTHON VENV RELEASE: a fresh venv with ansible-core RELEASE installed into it.
+make_venv() {
+    local python=$1 venv=$2 release=$3 pip
+    if [ "$python" = "$(command -v python3)" ]; then
+        # --ignore-installed --no-deps: the venv gets its own ansible-core even when the system's
+        # matches the release; the second install adds only the dependencies the system lacks.
+        pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
+        "$python" -m venv --system-site-packages "$venv" &&
+            "${pip[@]}" --ignore-installed --no-deps "ansible-core==$release.*" &&
+            "${pip[@]}" "ansible-core==$release.*"
+    else
+        # Another Python: nothing of the system's site-packages fits, libvirt-python is built for it.
+        "$python" -m venv "$venv" &&
+            "$venv/bin/python" -m pip install -q --disable-pip-version-check "ansible-core==$release.*" \
+                -r "$ROOT/requirements.txt" pytest
+    fi
+}
+
 # ensure_venv RELEASE: prints the venv's path; makes (or remakes) it unless it is still right.
 ensure_venv() {
-    local release=$1 venv log
-    venv="$VENV_DIR/py$(python3 -c 'import platform; print(platform.python_version())')-ansible-core-$release"
+    local release=$1 venv log python
+    python=$(python_for "$release") || return 1
+    venv="$VENV_DIR/py$("$python" -c 'import platform; print(platform.python_version())')-ansible-core-$release"
     log="$LOG_DIR/venv-$release.log"
     mkdir -p "$VENV_DIR"
     # Two runs on one machine share the venvs: one makes a venv while the other waits.
@@ -88,11 +127,7 @@ ensure_venv() {
     if ! venv_release "$venv" "$release" >/dev/null; then
         log "making $venv"
         rm -rf -- "$venv"
-        # --ignore-installed --no-deps: the venv gets its own ansible-core even when the system's
-        # matches the release; the second install adds only the dependencies the system lacks.
-        if ! { python3 -m venv --system-site-packages "$venv" &&
-               "$venv/bin/python" -m pip install -q --disable-pip-version-check --ignore-installed --no-deps "ansible-core==$release.*" &&
-               "$venv/bin/python" -m pip install -q --disable-pip-version-check "ansible-core==$release.*"; } >"$log" 2>&1; then
+        if ! make_venv "$python" "$venv" "$release" >"$log" 2>&1; then
             cat "$log" >&2
             rm -rf -- "$venv"
             log "ERROR: could not make a venv with ansible-core $release"
