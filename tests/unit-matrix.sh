@@ -85,9 +85,12 @@ python_for() {
         command -v python3
         return
     fi
-    for candidate in "${PYTHON312:-}" "$(command -v python3.12 || true)" \
-                     "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.12*/bin/python3.12; do
-        if [ -n "$candidate" ] && [ -x "$candidate" ]; then
+    # A pyenv shim on PATH may exist and still refuse to run: each candidate must really be 3.12.
+    for candidate in "${PYTHON312:-}" \
+                     "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.12*/bin/python3.12 \
+                     "$(command -v python3.12 || true)"; do
+        if [ -n "$candidate" ] && [ -x "$candidate" ] &&
+           "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then
             printf '%s\n' "$candidate"
             return
         fi
