@@ -271,11 +271,25 @@ def wait_booted(dom, timeout=60, since=0) -> float:
         time.sleep(0.5)
 
 
-def crash_guest(dom):
+def crash_guest(dom, timeout=60):
     """Panic the guest kernel through the agent (sysrq 'c'); with guest_xml(panic=True,
-    on_crash='preserve') the domain then ends up crashed (reason panicked)."""
-    agent_command(dom, "guest-exec", {"path": "/bin/sh",
-                                      "arg": ["-c", "echo c > /proc/sysrq-trigger"]})
+    on_crash='preserve') the domain then ends up crashed (reason panicked).
+
+    Right after boot the agent channel can flap: libvirt then refuses the command without sending
+    it ("Guest agent not available for now"), so waiting for the agent and asking again is safe.
+    """
+    import libvirt
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            agent_command(dom, "guest-exec", {"path": "/bin/sh",
+                                              "arg": ["-c", "echo c > /proc/sysrq-trigger"]})
+            return
+        except libvirt.libvirtError as error:
+            remaining = deadline - time.monotonic()
+            if "not available for now" not in str(error) or remaining <= 0:
+                raise
+            wait_agent(dom, timeout=remaining)
 
 
 def wait_state(dom, state, timeout=30) -> float:
