@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
+    REDACTED,
     ConnectionFailed,
     DomainNotFound,
     LibvirtCallError,
@@ -87,7 +88,6 @@ def resolve_uri(uri: Optional[str]) -> str:
 
 # scheme://user:password@host...: the password part of a URI's authority.
 _URI_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#@]*@")
-REDACTED = "********"
 
 
 def redact_uri(uri: str) -> str:

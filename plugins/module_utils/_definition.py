@@ -231,12 +231,9 @@ def _metadata_elements(root: Any) -> dict[str, Any]:
     metadata = root.find("metadata")
     if metadata is None:
         return {}
-    return {etree_namespace(child): child for child in metadata if isinstance(child.tag, str) and etree_namespace(child)}
-
-
-def etree_namespace(element: Any) -> Optional[str]:
-    tag = element.tag
-    return tag[1:].split("}", 1)[0] if tag.startswith("{") else None
+    by_namespace = {_xml.namespace_of(child): child for child in metadata}
+    by_namespace.pop(None, None)  # comments, elements without a namespace
+    return by_namespace
 
 
 def _set_child_text(root: Any, tag: str, text: Optional[str]) -> None:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+# What a secret (a password) is shown as in messages, results and diffs.
+REDACTED = "********"
+
 
 class VirtopsError(Exception):
     """An expected failure: the message names what went wrong, no traceback is shown."""

@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import XmlError
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import REDACTED, XmlError
 
 try:
     from lxml import etree
@@ -101,7 +101,6 @@ def canonical(element) -> str:
 
 # Attributes whose values are secrets: compared (definitions are read with XML_SECURE), never shown.
 SECRET_ATTRIBUTES = frozenset({"passwd", "password", "passphrase"})
-REDACTED = "********"
 
 # Devices libvirt adds on its own (defaults, companions of other devices). Of every other kind
 # the template lists the complete set: one it no longer lists is removed.
@@ -546,6 +545,11 @@ def with_uuid(desired, uuid: str):
         name = adopted.find("name")
         adopted.insert(list(adopted).index(name) + 1 if name is not None else 0, element)
     return adopted
+
+
+def namespace_of(element) -> Optional[str]:
+    """The namespace URI of an element (None for plain elements, comments and the like)."""
+    return etree.QName(element).namespace if isinstance(element.tag, str) else None
 
 
 def without_namespace(element, namespace: str):
