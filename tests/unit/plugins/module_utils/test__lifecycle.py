@@ -175,10 +175,8 @@ def connection():
         yield opened
 
 
-@pytest.fixture
-def fresh_name(connection, request):
-    name = f"unit-{request.node.name[:40]}"
-    yield name
+def remove_leftover(connection, name):
+    """What a test left on the test driver goes (it lives as long as the process)."""
     leftover = Domain.find(connection, name=name)
     if leftover is not None:
         if leftover.virdomain.isActive():
@@ -186,6 +184,13 @@ def fresh_name(connection, request):
         if leftover.virdomain.isPersistent():
             leftover.virdomain.undefineFlags(_lifecycle.libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
                                              | _lifecycle.libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+
+
+@pytest.fixture
+def fresh_name(connection, request):
+    name = f"unit-{request.node.name[:40]}"
+    yield name
+    remove_leftover(connection, name)
 
 
 def apply(connection, name, check_mode=False, **overrides):
@@ -463,12 +468,7 @@ def driver_cases():
 def driver_domain(connection):
     name = "unit-plans-as-data"
     yield name
-    leftover = Domain.find(connection, name=name)
-    if leftover is not None:
-        if leftover.virdomain.isActive():
-            leftover.virdomain.destroy()
-        if leftover.virdomain.isPersistent():
-            leftover.virdomain.undefineFlags(_lifecycle.libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)
+    remove_leftover(connection, name)
 
 
 def bring_to(connection, name, state):
