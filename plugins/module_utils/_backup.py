@@ -31,8 +31,9 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     VirtopsError,
     WaitTimeout,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
-from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+from ansible_collections.virtops.libvirt.plugins.module_utils._events import BLOCK_JOB, JOB_COMPLETED, JobCompletedEvent
+from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls
+from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import (
     check_disks,
     checkpoint_xml,
@@ -43,7 +44,6 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import (
 
 FORMATS = ("qcow2", "raw")
 MODES = ("push", "pull")
-JOB_TYPE_NAMES = ("none", "bounded", "unbounded", "completed", "failed", "cancelled")
 ABORT_WAIT = 30.0  # seconds for an aborted job to go away
 POLL_INTERVAL = 2.0  # job stats are re-read this often in case an event is lost
 
@@ -137,32 +137,30 @@ def files_on_host(connection: Connection, paths: list[str]) -> list[str]:
 def _names_in_directory(connection: Connection, directory: str) -> set[str]:
     pool = _active_pool_of(connection, directory)
     if pool is not None:
-        connection.call(f"refresh the storage pool of {directory}", pool.refresh, 0)
-        return set(connection.call(f"list the files in {directory}", pool.listVolumes))
+        pool.refresh(directory)
+        return set(pool.list_volumes(directory))
     root = _xml.etree.Element("pool", type="dir")
     _xml.etree.SubElement(root, "name").text = f"virtops-look-{uuid.uuid4().hex[:12]}"
     _xml.etree.SubElement(_xml.etree.SubElement(root, "target"), "path").text = directory
     try:
-        pool = connection.call(f"look at {directory} on the libvirt host", connection.conn.storagePoolCreateXML,
-                               _xml.to_string(root, pretty=False), 0)
+        pool = connection.storage_pool_create_xml(_xml.to_string(root, pretty=False),
+                                                  f"look at {directory} on the libvirt host")
     except LibvirtCallError as error:
         raise InvalidArgument(f"backup.target_dir '{directory}' cannot be read on the libvirt host: "
                               f"{error.libvirt_message or error.message}") from None
     try:
-        return set(connection.call(f"list the files in {directory}", pool.listVolumes))
+        return set(pool.list_volumes(directory))
     finally:
         try:
-            connection.call(f"end the look at {directory}", pool.destroy)  # a transient pool vanishes
+            pool.destroy(directory)  # a transient pool vanishes
         except LibvirtCallError:
             pass  # the answer is what matters; a pool that is gone already needs no end
 
 
 def _active_pool_of(connection: Connection, directory: str) -> Any:
     wanted = os.path.normpath(directory)
-    pools = connection.call("list storage pools", connection.conn.listAllStoragePools,
-                            libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
-    for pool in pools:
-        root = _xml.parse(connection.call("read storage pool", pool.XMLDesc, 0), what="storage pool XML")
+    for pool in connection.list_all_storage_pools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
+        root = _xml.parse(pool.xml_desc(), what="storage pool XML")
         path = _xml.element_text(root, "target/path")
         if path and os.path.normpath(path) == wanted:
             return pool
@@ -170,12 +168,7 @@ def _active_pool_of(connection: Connection, directory: str) -> Any:
 
 
 def job_stats(domain: Domain, completed: bool = False) -> dict[str, Any]:
-    flags = flag("VIR_DOMAIN_JOB_STATS_COMPLETED") if completed else 0
-    stats = dict(domain.call("read job stats", "jobStats", flags) or {})
-    code = stats.get("type")
-    if isinstance(code, int) and 0 <= code < len(JOB_TYPE_NAMES):
-        stats["type_name"] = JOB_TYPE_NAMES[code]
-    return stats
+    return JobCalls(domain).job_stats(completed)
 
 
 def _active(stats: dict[str, Any]) -> bool:
@@ -187,7 +180,7 @@ def running_backup(domain: Domain) -> Optional[str]:
     if not _active(job_stats(domain)):
         return None
     try:
-        return domain.call("read backup job", "backupGetXMLDesc", 0)
+        return JobCalls(domain).backup_get_xml_desc()
     except LibvirtCallError:
         return None  # another kind of job
 
@@ -306,23 +299,21 @@ class BackupRunner:
     # --- doing ----------------------------------------------------------------------------------
 
     def _begin(self, backup_xml: str, checkpoint_text: Optional[str]) -> None:
-        self.domain.call("begin backup", "backupBegin", backup_xml, checkpoint_text, 0)
+        JobCalls(self.domain).backup_begin(backup_xml, checkpoint_text)
 
     def _pull(self, backup_xml: str, checkpoint_text: Optional[str]) -> dict[str, Any]:
         self._begin(backup_xml, checkpoint_text)
-        return {"xml": self.domain.call("read backup job", "backupGetXMLDesc", 0), "job": job_stats(self.domain)}
+        return {"xml": JobCalls(self.domain).backup_get_xml_desc(), "job": job_stats(self.domain)}
 
     def _push(self, backup_xml: str, checkpoint_text: Optional[str], checkpoint: Optional[str],
               files: dict[str, str], timeout: float) -> dict[str, Any]:
         completion: dict[str, Any] = {}
 
-        def on_job_completed(*args: Any) -> None:
-            if len(args) >= 3 and isinstance(args[2], dict):
-                completion.update(args[2])
+        def on_job_completed(event: JobCompletedEvent) -> None:
+            completion.update(event.stats)
 
-        events = [libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, libvirt.VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2]
         started = time.monotonic()
-        with self.domain.watching(events, on_job_completed) as woke:
+        with self.domain.watch().on(JOB_COMPLETED, on_job_completed).on(BLOCK_JOB) as woke:
             self._begin(backup_xml, checkpoint_text)
             try:
                 stats = self._wait(woke, completion, started + timeout, timeout)
@@ -368,12 +359,11 @@ class BackupRunner:
                 raise WaitTimeout(f"domain '{name}': the backup did not finish within {timeout:g} s ({progress} "
                                   "copied); the job was aborted", domain=name,
                                   operation="backup")
-            woke.wait(min(remaining, POLL_INTERVAL))
-            woke.clear()
+            woke.woke(min(remaining, POLL_INTERVAL))
 
     def _abort(self) -> None:
         try:
-            self.domain.call("abort backup job", "abortJob")
+            JobCalls(self.domain).abort_job("backup job")
         except LibvirtCallError:
             pass  # it ended by itself meanwhile
         deadline = time.monotonic() + ABORT_WAIT
@@ -407,10 +397,7 @@ class BackupRunner:
         if checkpoint:
             try:
                 if checkpoint in [item["name"] for item in list_checkpoints(self.domain)]:
-                    found = self.domain.call(f"look up checkpoint '{checkpoint}'", "checkpointLookupByName",
-                                             checkpoint, 0)
-                    self.domain.connection.call(f"delete checkpoint '{checkpoint}'", found.delete, 0,
-                                                domain=self.domain.name)
+                    self.domain.checkpoints.delete(checkpoint)
                     removed.append(f"checkpoint '{checkpoint}'")
             except VirtopsError as error:
                 left.append(f"checkpoint '{checkpoint}' ({error.libvirt_message or error.message})"

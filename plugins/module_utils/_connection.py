@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Opening and closing libvirt connections, and the one place libvirtError is translated.
 
-`Connection.call()` runs a libvirt call and turns libvirtError into the collection's exceptions;
+`Connection.invoke()` runs a libvirt call (for the typed wrappers here, in _domain and in
+the handles of snapshots, checkpoints and pools) and turns libvirtError into the collection's exceptions;
 calls the caller marks idempotent are retried on transient errors ("cannot acquire state change
 lock") with a bounded backoff that respects a deadline.
 """
@@ -18,6 +19,7 @@ import traceback
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Optional, TypeVar
 
+from ansible_collections.virtops.libvirt.plugins.module_utils._events import EventLoop
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     REDACTED,
     ConnectionFailed,
@@ -190,29 +192,24 @@ def _silence_default_error_handler() -> None:
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
 
-class EventLoop:
-    """libvirt's default event loop, run once per process in a daemon thread.
+class StoragePool:
+    """One virStoragePool (the backup module reads directories on a remote libvirt host through them)."""
 
-    It must be registered before the connections that deliver events are opened.
-    """
+    def __init__(self, connection: "Connection", handle: Any) -> None:
+        self.connection = connection
+        self.handle = handle
 
-    _lock = threading.Lock()
-    _started = False
+    def xml_desc(self) -> str:
+        return self.connection.invoke("read storage pool", self.handle.XMLDesc, 0, idempotent=True)
 
-    @classmethod
-    def ensure_running(cls) -> None:
-        with cls._lock:
-            if cls._started:
-                return
-            libvirt.virEventRegisterDefaultImpl()
-            thread = threading.Thread(target=cls._run, name="libvirt-event-loop", daemon=True)
-            thread.start()
-            cls._started = True
+    def refresh(self, what: str) -> None:
+        self.connection.invoke(f"refresh the storage pool of {what}", self.handle.refresh, 0, idempotent=True)
 
-    @staticmethod
-    def _run() -> None:
-        while True:
-            libvirt.virEventRunDefaultImpl()
+    def list_volumes(self, what: str) -> list[str]:
+        return list(self.connection.invoke(f"list the files in {what}", self.handle.listVolumes, idempotent=True))
+
+    def destroy(self, what: str) -> None:
+        self.connection.invoke(f"end the look at {what}", self.handle.destroy)
 
 
 class _OpenInThread:
@@ -290,7 +287,7 @@ class Connection:
     that stops answering. The event loop runs when `events` is wanted or keepalive is on.
 
     >>> with Connection(ConnectionParams(uri="test:///default")) as connection:
-    ...     domain = connection.call("lookup", connection.conn.lookupByName, "test")
+    ...     virdomain = connection.lookup_by_name("test")
     """
 
     def __init__(self, params: ConnectionParams, retry: Optional[RetryPolicy] = None, events: bool = True) -> None:
@@ -378,14 +375,57 @@ class Connection:
         conn, self._conn = self._conn, None
         _close_quietly(conn)
 
-    def call(self, operation: str, func: Callable[..., T], *args: Any, domain: Optional[str] = None,
-             idempotent: bool = False) -> T:
-        """Run `func(*args)` with this connection's error translation.
+    def invoke(self, operation: str, func: Callable[..., T], *args: Any, domain: Optional[str] = None,
+               idempotent: bool = False) -> T:
+        """Run `func(*args)` with this connection's error translation: for the typed wrappers only.
 
         Transient errors are retried with this connection's policy only when the caller says the
         call is `idempotent` (safe to repeat); any other call fails on its first error.
         """
         return call_libvirt(operation, func, *args, domain=domain, retry=self.retry if idempotent else None)
+
+    # --- typed calls on the connection (virConnect*) -------------------------------------------
+
+    def lookup_by_name(self, name: str) -> Any:
+        return self.invoke("lookup by name", self.conn.lookupByName, name, domain=name, idempotent=True)
+
+    def lookup_by_uuid(self, uuid: str) -> Any:
+        return self.invoke("lookup by UUID", self.conn.lookupByUUIDString, uuid, domain=uuid, idempotent=True)
+
+    def lib_version(self) -> int:
+        """The daemon's libvirt version (major * 1,000,000 + minor * 1,000 + release)."""
+        return self.invoke("read the daemon's libvirt version", self.conn.getLibVersion, idempotent=True)
+
+    def driver_type(self) -> str:
+        """'QEMU', 'Test', ...: the hypervisor driver behind this connection."""
+        return self.invoke("read driver type", self.conn.getType, idempotent=True)
+
+    def list_all_domains(self, flags: int, what: str = "domains") -> list[Any]:
+        return self.invoke(f"list {what}", self.conn.listAllDomains, flags, idempotent=True)
+
+    def get_all_domain_stats(self, stats: int, flags: int = 0) -> list[Any]:
+        return self.invoke("get all domain stats", self.conn.getAllDomainStats, stats, flags, idempotent=True)
+
+    def domain_list_get_stats(self, virdomains: list[Any], stats: int, flags: int = 0) -> list[Any]:
+        return self.invoke("get domain stats", self.conn.domainListGetStats, virdomains, stats, flags, idempotent=True)
+
+    def define_xml_flags(self, text: str, flags: int, operation: str, domain: Optional[str] = None) -> Any:
+        return self.invoke(operation, self.conn.defineXMLFlags, text, flags, domain=domain)
+
+    def list_all_storage_pools(self, flags: int) -> list["StoragePool"]:
+        pools = self.invoke("list storage pools", self.conn.listAllStoragePools, flags, idempotent=True)
+        return [StoragePool(self, pool) for pool in pools]
+
+    def storage_pool_create_xml(self, text: str, operation: str) -> "StoragePool":
+        return StoragePool(self, self.invoke(operation, self.conn.storagePoolCreateXML, text, 0))
+
+    def register_domain_event(self, virdomain: Any, event_id: int, callback: Callable[..., None],
+                              domain: Optional[str] = None) -> int:
+        return self.invoke("watch domain events", self.conn.domainEventRegisterAny, virdomain, event_id, callback, None,
+                           domain=domain)
+
+    def deregister_domain_event(self, callback_id: int, domain: Optional[str] = None) -> None:
+        self.invoke("stop watching domain events", self.conn.domainEventDeregisterAny, callback_id, domain=domain)
 
     def limit_retries_to(self, deadline: float) -> None:
         """No retry sleep of this connection ends after `deadline` (a time.monotonic() value)."""

@@ -95,7 +95,7 @@ class DefinitionSync:
 
         def define() -> Any:
             try:
-                return self.connection.call(action, self.connection.conn.defineXMLFlags, text, flags, domain=self.label)
+                return self.connection.define_xml_flags(text, flags, action, domain=self.label)
             except LibvirtCallError as error:
                 raise _named_schema_problem(error, root) from None
 
@@ -137,9 +137,8 @@ class DefinitionSync:
 
     def _set_live_metadata(self, what: str, kind: int, value: Optional[str], key: Optional[str],
                            namespace: Optional[str]) -> None:
-        self.recorder.perform(f"set {what} (live)", lambda: self.domain.call(
-            f"set {what} of the running domain", "setMetadata", kind, value, key, namespace,
-            libvirt.VIR_DOMAIN_AFFECT_LIVE))
+        self.recorder.perform(f"set {what} (live)", lambda: self.domain.set_metadata(
+            kind, value, libvirt.VIR_DOMAIN_AFFECT_LIVE, f"{what} of the running domain", key, namespace))
 
     # -- metadata: autostart, title, description, lifecycle actions --
 
@@ -150,7 +149,7 @@ class DefinitionSync:
             if current != options.autostart:
                 self.recorder.perform(
                     f"autostart({'on' if options.autostart else 'off'})",
-                    lambda: self.domain.call("set autostart", "setAutostart", int(options.autostart)))
+                    lambda: self.domain.set_autostart(options.autostart))
         for element, value in (("title", options.title), ("description", options.description)):
             if value is not None and self._defined_text(element) != (value or None):
                 self._set_metadata(element, value)
@@ -159,9 +158,8 @@ class DefinitionSync:
             if wanted is not None and self._defined_text(option) != wanted:
                 self.recorder.perform(
                     f"set {option}({wanted})",
-                    lambda event=event, wanted=wanted: self.domain.call(
-                        f"set {option}", "setLifecycleAction", flag(event), flag(LIFECYCLE_ACTIONS[wanted]),
-                        libvirt.VIR_DOMAIN_AFFECT_CONFIG))
+                    lambda event=event, wanted=wanted: self.domain.set_lifecycle_action(
+                        flag(event), flag(LIFECYCLE_ACTIONS[wanted]), libvirt.VIR_DOMAIN_AFFECT_CONFIG, option))
                 if self.definition is not None:
                     _set_child_text(self.definition, option, wanted)
 
@@ -178,7 +176,7 @@ class DefinitionSync:
             flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG
             if self.domain.is_active():
                 flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
-            self.domain.call(f"set {element}", "setMetadata", kind, value or None, None, None, flags)
+            self.domain.set_metadata(kind, value or None, flags, element)
 
         self.recorder.perform(f"set {element}", apply)
         if self.definition is not None:

@@ -1,32 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, virtops.libvirt contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One handle over one virDomain: lookup, state and reason as names, event-driven waiting."""
+"""One handle over one virDomain: lookup, state and reason as names, typed calls, event-driven waits.
+
+Every libvirt method of a domain, a snapshot or a checkpoint is called from exactly one method
+here (or in _agent and _jobs for the guest agent and long jobs), named after it in snake case, so
+grepping for `createWithFlags` finds its one caller and test fakes implement methods.
+"""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, TypeVar
+from typing import Any, Callable, Iterable, NamedTuple, Optional
 
-from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
-    DomainNotFound,
-    InvalidArgument,
-    LibvirtCallError,
-    UnsupportedOperation,
-    WaitTimeout,
-)
-
-try:
-    import libvirt_qemu
-except ImportError:
-    libvirt_qemu = None  # part of libvirt-python; _module reports a missing libvirt-python
-
-T = TypeVar("T")
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import DomainNotFound, InvalidArgument, WaitTimeout
+from ansible_collections.virtops.libvirt.plugins.module_utils._events import LIFECYCLE, Watch
 
 # The eight domain states, by libvirt's numbering (virDomainState).
 STATE_NAMES: tuple[str, ...] = (
@@ -100,33 +88,26 @@ def validate_states(states: Iterable[str]) -> frozenset[str]:
     return wanted
 
 
-class _WakeEvent(threading.Event):
-    """A threading.Event that also says whether any event source is registered."""
-
-    live = False
-
-
 class Domain:
-    """A looked-up domain on one connection. Every call goes through the connection's error layer."""
+    """A looked-up domain on one connection; every call goes through the connection's error layer."""
 
     def __init__(self, connection: Connection, virdomain: Any) -> None:
         self.connection = connection
         self.virdomain = virdomain
         self.name: str = virdomain.name()
         self.uuid: str = virdomain.UUIDString()
+        self.snapshots = SnapshotCalls(self)
+        self.checkpoints = CheckpointCalls(self)
+        self.details = DetailReads(self)
 
     @classmethod
     def lookup(cls, connection: Connection, name: Optional[str] = None, uuid: Optional[str] = None) -> "Domain":
         """One API call by UUID or name; raises DomainNotFound."""
         if uuid:
-            virdomain = connection.call("lookup by UUID", connection.conn.lookupByUUIDString, uuid, domain=uuid,
-                                        idempotent=True)
-        elif name:
-            virdomain = connection.call("lookup by name", connection.conn.lookupByName, name, domain=name,
-                                        idempotent=True)
-        else:
-            raise InvalidArgument("a domain needs a name or a uuid")
-        return cls(connection, virdomain)
+            return cls(connection, connection.lookup_by_uuid(uuid))
+        if name:
+            return cls(connection, connection.lookup_by_name(name))
+        raise InvalidArgument("a domain needs a name or a uuid")
 
     @classmethod
     def find(cls, connection: Connection, name: Optional[str] = None, uuid: Optional[str] = None) -> Optional["Domain"]:
@@ -136,41 +117,95 @@ class Domain:
         except DomainNotFound:
             return None
 
-    def call(self, operation: str, method: str, *args: Any, idempotent: bool = False) -> Any:
-        """Call virDomain.<method>(*args) through the error translation layer.
+    def invoke(self, operation: str, func: Callable[..., Any], *args: Any, idempotent: bool = False) -> Any:
+        """Run a bound libvirt method through the error translation layer (for typed wrappers only).
 
         Transient errors are retried only for `idempotent` calls (reads, and changes whose effect
         is checked before repeating); a start, migration, backup or snapshot is never repeated.
         """
-        return self.connection.call(operation, getattr(self.virdomain, method), *args, domain=self.name,
-                                    idempotent=idempotent)
+        return self.connection.invoke(operation, func, *args, domain=self.name, idempotent=idempotent)
 
-    def read(self, operation: str, method: str, *args: Any) -> Any:
-        """A call that only reads: safe to repeat, so transient errors are retried."""
-        return self.call(operation, method, *args, idempotent=True)
+    def _read(self, operation: str, func: Callable[..., Any], *args: Any) -> Any:
+        return self.invoke(operation, func, *args, idempotent=True)
+
+    # --- reads -------------------------------------------------------------------------------
 
     def state(self) -> DomainState:
         try:
-            state_code, reason_code = self.read("read state", "state", 0)
+            state_code, reason_code = self._read("read state", self.virdomain.state, 0)
         except DomainNotFound:
             return DomainState(ABSENT, "undefined")
         return state_from_codes(state_code, reason_code)
 
     def is_active(self) -> bool:
         """Whether the domain runs (any state but shut off); DomainNotFound when it vanished."""
-        return bool(self.read("read whether active", "isActive"))
+        return bool(self._read("read whether active", self.virdomain.isActive))
 
     def xml_desc(self, flags: int = 0) -> str:
-        return self.read("read XML description", "XMLDesc", flags)
+        return self._read("read XML description", self.virdomain.XMLDesc, flags)
 
     def is_persistent(self) -> bool:
-        return bool(self.read("read persistence", "isPersistent"))
+        return bool(self._read("read persistence", self.virdomain.isPersistent))
 
     def autostart(self) -> bool:
-        return bool(self.read("read autostart", "autostart"))
+        return bool(self._read("read autostart", self.virdomain.autostart))
 
     def has_managed_save(self) -> bool:
-        return bool(self.read("read managed save", "hasManagedSaveImage", 0))
+        return bool(self._read("read managed save", self.virdomain.hasManagedSaveImage, 0))
+
+    def id(self) -> int:  # pylint: disable=invalid-name
+        return self.invoke("read id", self.virdomain.ID)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def create_with_flags(self, flags: int, operation: str = "start") -> None:
+        self.invoke(operation, self.virdomain.createWithFlags, flags)
+
+    def resume(self) -> None:
+        self.invoke("resume", self.virdomain.resume)
+
+    def suspend(self) -> None:
+        self.invoke("suspend", self.virdomain.suspend)
+
+    def pm_wakeup(self) -> None:
+        self.invoke("wake up", self.virdomain.pMWakeup, 0)
+
+    def pm_suspend_for_duration(self, target: int) -> None:
+        self.invoke("PM suspend", self.virdomain.pMSuspendForDuration, target, 0, 0)
+
+    def destroy(self) -> None:
+        self.invoke("destroy", self.virdomain.destroy)
+
+    def managed_save(self) -> None:
+        self.invoke("managed save", self.virdomain.managedSave, 0)
+
+    def shutdown_flags(self, flags: int, operation: str = "shutdown") -> None:
+        self.invoke(operation, self.virdomain.shutdownFlags, flags)
+
+    def reboot(self, flags: int) -> None:
+        self.invoke("reboot", self.virdomain.reboot, flags)
+
+    def reset(self) -> None:
+        self.invoke("reset", self.virdomain.reset, 0)
+
+    def undefine_flags(self, flags: int) -> None:
+        self.invoke("undefine", self.virdomain.undefineFlags, flags)
+
+    def set_autostart(self, autostart: bool) -> None:
+        self.invoke("set autostart", self.virdomain.setAutostart, int(autostart))
+
+    def set_metadata(self, kind: int, value: Optional[str], flags: int, what: str, key: Optional[str] = None,
+                     namespace: Optional[str] = None) -> None:
+        self.invoke(f"set {what}", self.virdomain.setMetadata, kind, value, key, namespace, flags)
+
+    def set_lifecycle_action(self, event: int, action: int, flags: int, what: str) -> None:
+        self.invoke(f"set {what}", self.virdomain.setLifecycleAction, event, action, flags)
+
+    # --- events ------------------------------------------------------------------------------
+
+    def watch(self) -> Watch:
+        """Event registrations for this domain; add kinds with .on(...), then use it in a `with`."""
+        return Watch(self.connection, self.virdomain, self.name)
 
     def wait_for(
         self,
@@ -203,121 +238,152 @@ class Domain:
                 f"(it is {last[0].state}, reason {last[0].reason})",
                 domain=self.name, operation="wait")
 
-        return self._wait_until(libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, reached, timeout, poll_interval, timed_out)
+        with self.watch().on(LIFECYCLE) as watch:
+            return watch.wait_until(reached, timeout, timed_out, fallback=poll_interval)
 
-    def _wait_until(self, event_id: int, probe: Callable[[], Optional[T]], timeout: float, interval: float,
-                    timed_out: Callable[[], WaitTimeout]) -> T:
-        """Call `probe` until it returns something; woken by `event_id` events, else every `interval`.
 
-        Without events from this driver, it polls every 0.2 s instead.
-        """
-        deadline = time.monotonic() + timeout
-        with self.watching([event_id]) as woke:
-            if not woke.live:
-                interval = min(interval, 0.2)
-            while True:
-                found = probe()
-                if found is not None:
-                    return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise timed_out()
-                woke.wait(min(remaining, interval))
-                woke.clear()
+class DetailReads:
+    """What domain_info reads beyond state and definition (each a read: retried when transient)."""
 
-    @contextmanager
-    def watching(
-        self, event_ids: Iterable[int], on_event: Optional[Callable[..., None]] = None
-    ) -> Iterator[threading.Event]:
-        """While the block runs, an Event set by any of these domain events (and `on_event(*args)`).
+    def __init__(self, domain: Domain) -> None:
+        self.domain = domain
+        self.virdomain = domain.virdomain
 
-        Registered before the block so no event is missed; drivers without events are silently
-        skipped (the Event's `live` is then False), callers poll as well.
-        """
-        woke = _WakeEvent()
+    def _read(self, operation: str, func: Callable[..., Any], *args: Any) -> Any:
+        return self.domain.invoke(operation, func, *args, idempotent=True)
 
-        def callback(*args: Any) -> None:
-            if on_event is not None:
-                on_event(*args)
-            woke.set()
+    def is_updated(self) -> bool:
+        return bool(self._read("read updated flag", self.virdomain.isUpdated))
 
-        callback_ids = []
-        for event_id in event_ids:
-            try:
-                callback_ids.append(self.connection.call(
-                    "watch domain events", self.connection.conn.domainEventRegisterAny, self.virdomain, event_id,
-                    callback, None, domain=self.name))
-            except LibvirtCallError:
-                pass  # no events from this driver: the caller polls
-        woke.live = bool(callback_ids)
-        try:
-            yield woke
-        finally:
-            for callback_id in callback_ids:
-                self._unwatch(callback_id)
+    def disk_errors(self) -> dict[str, int]:
+        return self._read("read disk errors", self.virdomain.diskErrors, 0)
 
-    def _unwatch(self, callback_id: Optional[int]) -> None:
-        if callback_id is None:
-            return
-        try:
-            self.connection.call("stop watching domain events", self.connection.conn.domainEventDeregisterAny,
-                                 callback_id, domain=self.name)
-        except LibvirtCallError:
-            pass  # the connection is going away anyway
+    def block_info(self, target: str) -> tuple[int, int, int]:
+        return self._read(f"read block info of {target}", self.virdomain.blockInfo, target, 0)
 
-    # --- guest agent ------------------------------------------------------------------------
+    def control_info(self) -> tuple[int, int, int]:
+        return self._read("read control info", self.virdomain.controlInfo, 0)
 
-    def agent_command(self, command: str, arguments: Optional[dict[str, Any]] = None, timeout: int = 5) -> Any:
-        """Run one guest-agent command; return its decoded "return" value."""
-        request: dict[str, Any] = {"execute": command}
-        if arguments is not None:
-            request["arguments"] = arguments
-        reply = self.connection.call(
-            f"guest agent {command}", libvirt_qemu.qemuAgentCommand, self.virdomain, json.dumps(request), timeout, 0,
-            domain=self.name,
-        )
-        return json.loads(reply).get("return")
+    def vcpus(self) -> tuple[list[Any], list[Any]]:
+        return self._read("read vCPU info", self.virdomain.vcpus)
 
-    def has_agent_channel(self) -> bool:
-        """Whether the (live) definition has the guest agent's virtio channel."""
-        root = _xml.parse(self.xml_desc(0), "domain XML")
-        return bool(root.xpath("devices/channel/target[@type='virtio' and @name=$name]", name=AGENT_CHANNEL))
+    def emulator_pin_info(self, flags: int) -> tuple[bool, ...]:
+        return self._read("read emulator pinning", self.virdomain.emulatorPinInfo, flags)
 
-    def guest_hostname(self) -> str:
-        """The guest's host name, from its agent (guestInfo: no custom-ga-command taint)."""
-        return self.read("read guest host name", "guestInfo", libvirt.VIR_DOMAIN_GUEST_INFO_HOSTNAME, 0).get("hostname")
+    def security_label_list(self) -> list[Any]:
+        return self._read("read security labels", self.virdomain.securityLabelList)
 
-    def wait_for_agent(self, timeout: float, ping_timeout: int = 2) -> float:  # pylint: disable=unused-argument
-        """Block until the guest agent answers; return the seconds it took.
+    def messages(self) -> list[str]:
+        return list(self._read("read messages", self.virdomain.messages, 0))
 
-        Fails at once when the definition has no agent channel. Woken by agent lifecycle events
-        (the agent connecting), re-tried every second as well. The probe is libvirt's guestInfo
-        (host name), never a raw agent command: those taint the domain (custom-ga-command).
-        `ping_timeout` is kept for callers; libvirt's own agent timeout bounds each probe.
-        Raises WaitTimeout with libvirt's last answer.
-        """
-        if timeout < 0:
-            raise InvalidArgument(f"timeout must not be negative (got {timeout})")
-        if not self.has_agent_channel():
-            raise UnsupportedOperation(
-                f"domain '{self.name}' has no guest agent channel, so no guest agent can answer: add "
-                f"<channel type='unix'><target type='virtio' name='{AGENT_CHANNEL}'/></channel> to its devices",
-                domain=self.name, operation="wait for guest agent")
-        started = time.monotonic()
-        last_error: list[str] = []
+    def interface_addresses(self, source: int, source_name: str) -> dict[str, Any]:
+        return self._read(f"read addresses ({source_name})", self.virdomain.interfaceAddresses, source, 0)
 
-        def answers() -> Optional[float]:
-            try:
-                self.guest_hostname()
-                return time.monotonic() - started
-            except LibvirtCallError as error:
-                last_error[:] = [error.libvirt_message or error.message]
-                return None
+    # tuning (domain_tune will hold the writing side)
+    def vcpu_pin_info(self, flags: int) -> list[tuple[bool, ...]]:
+        return self._read("read vCPU pinning", self.virdomain.vcpuPinInfo, flags)
 
-        def timed_out() -> WaitTimeout:
-            return WaitTimeout(
-                f"the guest agent of domain '{self.name}' did not answer within {timeout:g} s "
-                f"(last error: {last_error[0] if last_error else 'none'})",
-                domain=self.name, operation="wait for guest agent")
+    def io_thread_info(self, flags: int) -> list[tuple[int, list[bool]]]:
+        return self._read("read IOThreads", self.virdomain.ioThreadInfo, flags)
 
-        return self._wait_until(libvirt.VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE, answers, timeout, 1.0, timed_out)
+    def memory_parameters(self, flags: int) -> dict[str, Any]:
+        return self._read("read memory tuning", self.virdomain.memoryParameters, flags)
+
+    def blkio_parameters(self, flags: int) -> dict[str, Any]:
+        return self._read("read blkio tuning", self.virdomain.blkioParameters, flags)
+
+    def numa_parameters(self, flags: int) -> dict[str, Any]:
+        return self._read("read NUMA tuning", self.virdomain.numaParameters, flags)
+
+    def scheduler_parameters_flags(self, flags: int) -> dict[str, Any]:
+        return self._read("read scheduler parameters", self.virdomain.schedulerParametersFlags, flags)
+
+    def perf_events(self, flags: int) -> dict[str, Any]:
+        return self._read("read perf events", self.virdomain.perfEvents, flags)
+
+    def block_io_tune(self, target: str, flags: int) -> dict[str, Any]:
+        return self._read(f"read I/O tuning of {target}", self.virdomain.blockIoTune, target, flags)
+
+
+class SnapshotCalls:
+    """virDomainSnapshot* calls of one domain; snapshots are handled by name."""
+
+    def __init__(self, domain: Domain) -> None:
+        self.domain = domain
+        self.virdomain = domain.virdomain
+
+    def list_all(self) -> list["Snapshot"]:
+        found = self.domain.invoke("list snapshots", self.virdomain.listAllSnapshots, 0, idempotent=True)
+        return [Snapshot(self.domain, snapshot) for snapshot in found]
+
+    def count(self) -> int:
+        return self.domain.invoke("count snapshots", self.virdomain.snapshotNum, 0, idempotent=True)
+
+    def lookup(self, name: str) -> "Snapshot":
+        found = self.domain.invoke(f"look up snapshot '{name}'", self.virdomain.snapshotLookupByName, name, 0,
+                                   idempotent=True)
+        return Snapshot(self.domain, found)
+
+    def create_xml(self, name: str, xml: str, flags: int, operation: str = "create snapshot") -> None:
+        self.domain.invoke(f"{operation} '{name}'", self.virdomain.snapshotCreateXML, xml, flags)
+
+    def revert(self, name: str, flags: int) -> None:
+        snapshot = self.lookup(name)
+        self.domain.invoke(f"revert to snapshot '{name}'", self.virdomain.revertToSnapshot, snapshot.handle, flags)
+
+
+class Snapshot:
+    """One virDomainSnapshot."""
+
+    def __init__(self, domain: Domain, handle: Any) -> None:
+        self.domain = domain
+        self.handle = handle
+        self.name: str = handle.getName()
+
+    def xml_desc(self, flags: int = 0) -> str:
+        return self.domain.invoke(f"read snapshot '{self.name}'", self.handle.getXMLDesc, flags, idempotent=True)
+
+    def is_current(self) -> bool:
+        return bool(self.domain.invoke(f"read snapshot '{self.name}'", self.handle.isCurrent, 0, idempotent=True))
+
+    def delete(self, flags: int) -> None:
+        self.domain.invoke(f"delete snapshot '{self.name}'", self.handle.delete, flags)
+
+
+class CheckpointCalls:
+    """virDomainCheckpoint* calls of one domain."""
+
+    def __init__(self, domain: Domain) -> None:
+        self.domain = domain
+        self.virdomain = domain.virdomain
+
+    def list_all(self) -> list["Checkpoint"]:
+        found = self.domain.invoke("list checkpoints", self.virdomain.listAllCheckpoints, 0, idempotent=True)
+        return [Checkpoint(self.domain, checkpoint) for checkpoint in found]
+
+    def lookup(self, name: str) -> "Checkpoint":
+        found = self.domain.invoke(f"look up checkpoint '{name}'", self.virdomain.checkpointLookupByName, name, 0,
+                                   idempotent=True)
+        return Checkpoint(self.domain, found)
+
+    def create_xml(self, name: str, xml: str) -> None:
+        self.domain.invoke(f"create checkpoint '{name}'", self.virdomain.checkpointCreateXML, xml, 0)
+
+    def delete(self, name: str) -> None:
+        """Delete a checkpoint and its bitmaps in the disk images."""
+        self.lookup(name).delete()
+
+
+class Checkpoint:
+    """One virDomainCheckpoint."""
+
+    def __init__(self, domain: Domain, handle: Any) -> None:
+        self.domain = domain
+        self.handle = handle
+        self.name: str = handle.getName()
+
+    def xml_desc(self) -> str:
+        return self.domain.invoke(f"read checkpoint '{self.name}'", self.handle.getXMLDesc, 0, idempotent=True)
+
+    def delete(self) -> None:
+        self.domain.invoke(f"delete checkpoint '{self.name}'", self.handle.delete, 0)

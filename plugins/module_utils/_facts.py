@@ -54,7 +54,7 @@ def domain_summary(domain: Domain) -> dict[str, Any]:
     current = domain.state()
     if current.state == ABSENT:
         return absent_summary(domain.name)
-    domain_id = domain.call("read id", "ID")
+    domain_id = domain.id()
     persistent = domain.is_persistent()
     return {
         "name": domain.name,
@@ -144,7 +144,7 @@ def _names_with(connection: Connection, flag_name: str) -> Optional[set[str]]:
     flag_value = getattr(libvirt, flag_name, None)
     if flag_value is None:
         return None
-    return {dom.name() for dom in connection.call(f"list domains ({flag_name})", connection.conn.listAllDomains, flag_value)}
+    return {dom.name() for dom in connection.list_all_domains(flag_value, f"domains ({flag_name})")}
 
 
 @dataclass
@@ -162,12 +162,11 @@ def fetch_bulk(connection: Connection, stats: Iterable[str] = ("state",),
     """One bulk stats call and three list calls: the network part of bulk_facts."""
     groups = set(stats) | {"state"}
     if domains is None:
-        records = connection.call("get all domain stats", connection.conn.getAllDomainStats, stats_flags(groups), 0)
+        records = connection.get_all_domain_stats(stats_flags(groups))
     elif not domains:
         return BulkAnswer(records=[])
     else:
-        records = connection.call("get domain stats", connection.conn.domainListGetStats,
-                                  [domain.virdomain for domain in domains], stats_flags(groups), 0)
+        records = connection.domain_list_get_stats([domain.virdomain for domain in domains], stats_flags(groups))
     # Each list holds the few exceptions (transient domains, autostart, managed saves), not the
     # thousands of ordinary domains: large lists cost the daemon and us time per domain.
     return BulkAnswer(
@@ -370,8 +369,7 @@ def read_addresses(domain: Domain, sources: Iterable[str]) -> list[dict[str, Any
     found: list[dict[str, Any]] = []
     for source in sources:
         try:
-            answer = domain.call(f"read addresses ({source})", "interfaceAddresses",
-                                 getattr(libvirt, ADDRESS_SOURCES[source]), 0)
+            answer = domain.details.interface_addresses(getattr(libvirt, ADDRESS_SOURCES[source]), source)
         except VirtopsError:
             # An agent that is not running or a network without leases is not an error here:
             # the other sources may still answer.

@@ -64,7 +64,7 @@ def libvirt_version() -> str:
 
 def daemon_version(connection: Connection) -> tuple[int, int, int]:
     """The version of the libvirt that serves `connection` (virConnectGetLibVersion)."""
-    return version_tuple(connection.call("read the daemon's libvirt version", connection.conn.getLibVersion))
+    return version_tuple(connection.lib_version())
 
 
 def flag(constant: str, needed_for: Optional[str] = None) -> int:

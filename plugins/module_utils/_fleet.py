@@ -18,6 +18,7 @@ from typing import Any, Optional
 from urllib.parse import urlparse
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _facts, _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestAgent
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import (
     Connection,
     ConnectionParams,
@@ -169,7 +170,7 @@ def _add_extras(connection: Connection, domains: list[dict[str, Any]], options: 
             if options.addresses:
                 found["addresses"] = _facts.read_addresses(domain, options.address_sources)
             if options.guest_info:
-                found["guest"] = _facts.nest_stats(domain.read("read guest info", "guestInfo", 0, 0))
+                found["guest"] = _facts.nest_stats(GuestAgent(domain).guest_info())
         return found
 
     results = bounded_map(extras, domains, options.parallel, max(0.0, deadline - time.monotonic()))

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _facts, _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestAgent
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, VirtopsError, WaitTimeout
+from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import list_checkpoints, list_snapshots
 
@@ -88,61 +90,60 @@ class DomainReader:
             "autostart": self.facts["autostart"],
             "persistent": self.facts["persistent"],
             "has_managed_save": self.facts["has_managed_save"],
-            "updated": bool(self.domain.call("read updated flag", "isUpdated")),
+            "updated": self.domain.details.is_updated(),
         }
 
     def block(self) -> dict[str, Any]:
         disks = {}
         for target in self.disk_targets():
             try:
-                capacity, allocation, physical = self.domain.call(f"read block info of {target}", "blockInfo", target, 0)
+                capacity, allocation, physical = self.domain.details.block_info(target)
                 disks[target] = {"capacity": capacity, "allocation": allocation, "physical": physical}
             except VirtopsError as error:  # e.g. a CD-ROM without media
                 disks[target] = {"error": error.message}
-        errors = self.domain.call("read disk errors", "diskErrors", 0) if self.active else {}
+        errors = self.domain.details.disk_errors() if self.active else {}
         return {"disks": disks, "errors": {target: _disk_error_name(code) for target, code in errors.items()}}
 
     def jobs(self) -> dict[str, Any]:
         """The current job's statistics, and the control interface's state (is a job holding it?)."""
         if not self.active:
             return {"type": "none"}
-        stats = dict(self.domain.call("read job stats", "jobStats", 0))
-        stats["type"] = _JOB_TYPES.get(stats.get("type"), stats.get("type"))
+        stats = JobCalls(self.domain).job_stats()
+        stats["type"] = stats.pop("type_name", stats.get("type"))
         found = {_facts_key(key): value for key, value in stats.items()}
-        state, details, since = self.domain.call("read control info", "controlInfo", 0)
+        state, details, since = self.domain.details.control_info()
         found["control"] = {"state": _CONTROL_STATES.get(state, state), "details": details, "state_time_ms": since}
         return found
 
     def vcpus(self) -> dict[str, Any]:
-        found: dict[str, Any] = {"pinning": [list(cpus) for cpus in self.domain.call(
-            "read vCPU pinning", "vcpuPinInfo", _config_or_live(self.active))]}
+        details, flags = self.domain.details, _config_or_live(self.active)
+        found: dict[str, Any] = {"pinning": [list(cpus) for cpus in details.vcpu_pin_info(flags)]}
         if self.active:
-            info, _pinning = self.domain.call("read vCPU info", "vcpus")
+            info, _pinning = details.vcpus()
             found["vcpus"] = [{"number": number, "state": _VCPU_STATES.get(state, state), "cpu_time": cpu_time,
                                "cpu": cpu} for number, state, cpu_time, cpu in info]
-        found["emulator_pinning"] = list(self.domain.call("read emulator pinning", "emulatorPinInfo",
-                                                          _config_or_live(self.active)))
-        found["iothreads"] = [{"id": thread_id, "pinning": list(cpus)} for thread_id, cpus in self.domain.call(
-            "read IOThreads", "ioThreadInfo", _config_or_live(self.active))]
+        found["emulator_pinning"] = list(details.emulator_pin_info(flags))
+        found["iothreads"] = [{"id": thread_id, "pinning": list(cpus)} for thread_id, cpus in details.io_thread_info(flags)]
         return found
 
     def tuning(self) -> dict[str, Any]:
-        flags = _config_or_live(self.active)
+        details, flags = self.domain.details, _config_or_live(self.active)
         found = {
-            "memory": self._optional("read memory tuning", "memoryParameters", flags),
-            "blkio": self._optional("read blkio tuning", "blkioParameters", flags),
-            "numa": self._optional("read NUMA tuning", "numaParameters", flags),
-            "scheduler": self._optional("read scheduler parameters", "schedulerParametersFlags", flags),
-            "perf": self._optional("read perf events", "perfEvents", flags),
+            "memory": self._optional(details.memory_parameters, flags),
+            "blkio": self._optional(details.blkio_parameters, flags),
+            "numa": self._optional(details.numa_parameters, flags),
+            "scheduler": self._optional(details.scheduler_parameters_flags, flags),
+            "perf": self._optional(details.perf_events, flags),
         }
-        found["block_iotune"] = {target: self._optional(f"read I/O tuning of {target}", "blockIoTune", target, flags)
+        found["block_iotune"] = {target: self._optional(details.block_io_tune, target, flags)
                                  for target in self.disk_targets()}
         return found
 
-    def _optional(self, operation: str, method: str, *args: Any) -> Any:
+    @staticmethod
+    def _optional(read: Callable[..., Any], *args: Any) -> Any:
         """Tunables a driver may not implement: report the reason instead of failing the task."""
         try:
-            return self.domain.call(operation, method, *args)
+            return read(*args)
         except VirtopsError as error:
             return {"unavailable": error.message}
 
@@ -158,17 +159,17 @@ class DomainReader:
     def guest(self) -> dict[str, Any]:
         if not self.active:
             return {}
-        answer = _bounded(lambda: self.domain.call("read guest info", "guestInfo", 0, 0), self.options.agent_timeout,
+        answer = _bounded(GuestAgent(self.domain).guest_info, self.options.agent_timeout,
                           f"the guest agent of domain '{self.domain.name}' did not answer guest info within "
                           f"agent_timeout={self.options.agent_timeout:g} s")
         return _facts.nest_stats(answer)
 
     def security(self) -> list[dict[str, Any]]:
-        labels = self.domain.call("read security labels", "securityLabelList") if self.active else []
+        labels = self.domain.details.security_label_list() if self.active else []
         return [{"label": label, "enforcing": bool(enforcing)} for label, enforcing in labels]
 
     def messages(self) -> list[str]:
-        return list(self.domain.call("read messages", "messages", 0))
+        return self.domain.details.messages()
 
 
 def _config_or_live(active: bool) -> int:
@@ -201,7 +202,6 @@ def _bounded(call: Callable[[], Any], timeout: float, message: str) -> Any:
     return outcome
 
 
-_JOB_TYPES = {0: "none", 1: "bounded", 2: "unbounded", 3: "completed", 4: "failed", 5: "cancelled"}
 _VCPU_STATES = {0: "offline", 1: "running", 2: "blocked"}
 _CONTROL_STATES = {0: "ok", 1: "job", 2: "occupied", 3: "error"}
 

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestAgent
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, Domain
+from ansible_collections.virtops.libvirt.plugins.module_utils._events import REBOOT
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     BatchFailed,
     InvalidArgument,
@@ -35,7 +37,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._flags import (
     flag,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._definition import LIFECYCLE_EVENTS, DefinitionSync, definition_flags
-from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._removal import DomainRemoval, undefine_removals
 
 STATE_SYNONYMS = {"shutdown": "shutoff"}
@@ -243,7 +245,7 @@ class DomainLifecycle(DefinitionSync, DomainRemoval):
         if not self.options.wait_for_agent or self.recorder.check_mode:
             return
         if self.domain.state().state == "running":
-            self.domain.wait_for_agent(self.options.timeout)
+            GuestAgent(self.domain).wait(self.options.timeout)
 
     def _observe(self) -> dict[str, Any]:
         if self.domain is None:
@@ -321,39 +323,39 @@ class DomainLifecycle(DefinitionSync, DomainRemoval):
         flags = self._start_flags()
         # Only force_boot plans a plain start of a saved domain: libvirt discards the image and boots.
         label = "start" if self.predicted_state != "saved" else "start(force boot, managed save discarded)"
-        self.recorder.perform(label, lambda: self.domain.call("start", "createWithFlags", flags))
+        self.recorder.perform(label, lambda: self.domain.create_with_flags(flags))
         self._await(wait, ["running", "paused", "pmsuspended"])
 
     def _step_restore(self, wait: bool) -> None:
         """Restore the managed save image with the vCPUs paused, whatever state the image recorded."""
         flags = self._start_flags(libvirt.VIR_DOMAIN_START_PAUSED)
         self.recorder.perform("start(restore managed save, paused)",
-                              lambda: self.domain.call("restore", "createWithFlags", flags))
+                              lambda: self.domain.create_with_flags(flags, "restore"))
         self._await(wait, ["paused"])
 
     def _step_start_paused(self, wait: bool) -> None:
         flags = self._start_flags(libvirt.VIR_DOMAIN_START_PAUSED)
-        self.recorder.perform("start(paused)", lambda: self.domain.call("start paused", "createWithFlags", flags))
+        self.recorder.perform("start(paused)", lambda: self.domain.create_with_flags(flags, "start paused"))
         self._await(wait, ["paused"])
 
     def _step_resume(self, wait: bool) -> None:
-        self.recorder.perform("resume", lambda: self.domain.call("resume", "resume"))
+        self.recorder.perform("resume", lambda: self.domain.resume())
         self._await(wait, ["running"])
 
     def _step_suspend(self, wait: bool) -> None:
-        self.recorder.perform("suspend", lambda: self.domain.call("suspend", "suspend"))
+        self.recorder.perform("suspend", lambda: self.domain.suspend())
         self._await(wait, ["paused"])
 
     def _step_wakeup(self, wait: bool) -> None:
-        self.recorder.perform("pm_wakeup", lambda: self.domain.call("wake up", "pMWakeup", 0))
+        self.recorder.perform("pm_wakeup", lambda: self.domain.pm_wakeup())
         self._await(wait, ["running"])
 
     def _step_destroy(self, wait: bool) -> None:
-        self.recorder.perform("destroy", lambda: self.domain.call("destroy", "destroy"))
+        self.recorder.perform("destroy", lambda: self.domain.destroy())
         self._await(wait, ["shutoff", ABSENT])
 
     def _step_managed_save(self, wait: bool) -> None:
-        self.recorder.perform("managed_save", lambda: self.domain.call("managed save", "managedSave", 0))
+        self.recorder.perform("managed_save", lambda: self.domain.managed_save())
 
     def _step_wait_shutoff(self, wait: bool) -> None:
         self._await(True, ["shutoff", ABSENT], self.options.shutdown_timeout)
@@ -362,7 +364,7 @@ class DomainLifecycle(DefinitionSync, DomainRemoval):
         modes = self.options.shutdown_modes
         flags = combine("shutdown_mode", modes, SHUTDOWN_MODES)
         label = f"shutdown({','.join(modes)})" if modes else "shutdown"
-        self.recorder.perform(label, lambda: self.domain.call("shutdown", "shutdownFlags", flags))
+        self.recorder.perform(label, lambda: self.domain.shutdown_flags(flags))
         if wait and self.options.force:
             # Whether the guest honours the request shows only at run time: the plan says so.
             self.recorder.may_perform(FORCED_DESTROY)
@@ -377,7 +379,7 @@ class DomainLifecycle(DefinitionSync, DomainRemoval):
                     f"{self.options.shutdown_timeout:g} s and was left running; set force=true to power it off "
                     "after the timeout",
                     domain=self.domain.name, operation="shutdown") from None
-            self.recorder.perform(FORCED_DESTROY, lambda: self.domain.call("destroy", "destroy"))
+            self.recorder.perform(FORCED_DESTROY, lambda: self.domain.destroy())
             self._await(True, ["shutoff", ABSENT])
 
     def _await_shutdown(self, flags: int) -> None:
@@ -396,7 +398,7 @@ class DomainLifecycle(DefinitionSync, DomainRemoval):
                 if remaining <= SHUTDOWN_RETRY_INTERVAL:
                     raise
             try:
-                self.domain.call("shutdown (repeated)", "shutdownFlags", flags)
+                self.domain.shutdown_flags(flags, "shutdown (repeated)")
             except VirtopsError:
                 pass  # e.g. the guest is already powering off; the wait decides
 
@@ -406,8 +408,8 @@ class DomainLifecycle(DefinitionSync, DomainRemoval):
 
         def apply() -> None:
             # The guest agent performs the suspend; after a fresh start it needs a moment to come up.
-            self.domain.wait_for_agent(self.options.timeout)
-            self.domain.call("PM suspend", "pMSuspendForDuration", code, 0, 0)
+            GuestAgent(self.domain).wait(self.options.timeout)
+            self.domain.pm_suspend_for_duration(code)
 
         self.recorder.perform(f"pm_suspend({target})", apply)
         self._await(wait, ["pmsuspended"] if target != "disk" else ["shutoff"])
@@ -417,15 +419,15 @@ class DomainLifecycle(DefinitionSync, DomainRemoval):
         flags = combine("shutdown_mode", modes, REBOOT_MODES)
         label = f"reboot({','.join(modes)})" if modes else "reboot"
         if not wait or self.recorder.check_mode or not self._reboot_is_observable():
-            self.recorder.perform(label, lambda: self.domain.call("reboot", "reboot", flags))
+            self.recorder.perform(label, lambda: self.domain.reboot(flags))
             return
 
         def reboot_and_wait() -> None:
             # A reboot request only asks the guest; one that ignores it (no ACPI handling, say) would
             # otherwise be reported as rebooted. Registered before the request, so no event is missed.
-            with self.domain.watching([libvirt.VIR_DOMAIN_EVENT_ID_REBOOT]) as rebooted:
-                self.domain.call("reboot", "reboot", flags)
-                if rebooted.live and not rebooted.wait(self.options.timeout):
+            with self.domain.watch().on(REBOOT) as rebooted:
+                self.domain.reboot(flags)
+                if rebooted.live and not rebooted.woke(self.options.timeout):
                     raise WaitTimeout(
                         f"domain '{self.domain.name}' did not reboot within {self.options.timeout:g} s of {label}: "
                         "the guest ignored the request (an ACPI request needs a guest that handles the power "
@@ -436,11 +438,11 @@ class DomainLifecycle(DefinitionSync, DomainRemoval):
 
     def _reboot_is_observable(self) -> bool:
         """Whether this driver reports a guest's reboot (QEMU does, on the guest's reset)."""
-        driver = self.connection.call("read driver type", self.connection.conn.getType, idempotent=True)
+        driver = self.connection.driver_type()
         return driver in REBOOT_EVENT_DRIVERS
 
     def _step_reset(self, wait: bool) -> None:
-        self.recorder.perform("reset", lambda: self.domain.call("reset", "reset", 0))
+        self.recorder.perform("reset", lambda: self.domain.reset())
 
 
 # --- many domains ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._connection import
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._diff import readable_diffs
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import VirtopsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._xml import LXML_IMPORT_ERROR
 
 T = TypeVar("T")
@@ -31,45 +32,6 @@ CONNECTION_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "auth_username": {"type": "str"},
     "auth_password": {"type": "str", "no_log": True},
 }
-
-
-class ChangeRecorder:
-    """The changes of one unit of work: each step runs, or in check mode is only recorded."""
-
-    def __init__(self, check_mode: bool) -> None:
-        self.check_mode = check_mode
-        self.actions: list[str] = []
-        self.conditional_actions: list[str] = []
-        self.warnings: list[str] = []
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.actions)
-
-    def perform(self, action: str, apply: Callable[[], T]) -> Optional[T]:
-        """Record `action` as a change; run `apply` unless in check mode. The one dry-run switch.
-
-        An action that raises is not recorded: libvirt refused it, so nothing changed; unless the
-        error says it came after the change itself (VirtopsError.after_change).
-        """
-        if self.check_mode:
-            self.actions.append(action)
-            return None
-        try:
-            outcome = apply()
-        except VirtopsError as error:
-            if error.after_change:
-                self.actions.append(action)
-            raise
-        self.actions.append(action)
-        return outcome
-
-    def may_perform(self, action: str) -> None:
-        """Record an action the plan takes only if something known at run time happens (see RETURN)."""
-        self.conditional_actions.append(action)
-
-    def warn(self, message: str) -> None:
-        self.warnings.append(message)
 
 
 class DomainModule:

@@ -37,7 +37,7 @@ class DomainRemoval:
         if persistent:
             # Undefine before powering off: when libvirt refuses (NVRAM, say) the guest still runs.
             # A running domain becomes transient, and the destroy below removes it.
-            self.recorder.perform("undefine", lambda: self.domain.call("undefine", "undefineFlags", flags))
+            self.recorder.perform("undefine", lambda: self.domain.undefine_flags(flags))
         if self.predicted_state not in ("shutoff", "saved"):
             self._step_destroy(True)
         self.definition = None
@@ -69,12 +69,12 @@ class DomainRemoval:
                                                  checkpoints="checkpoints" in remove)
         left = []
         if "snapshots" not in remove and "snapshots_metadata" in remove:
-            count = self.domain.call("count snapshots", "snapshotNum", 0, idempotent=True)
+            count = self.domain.snapshots.count()
             if count:
                 left.append(f"{count} snapshot(s) (internal ones stay inside the disk images, external ones as "
                             "overlay and memory files; remove: [snapshots] deletes them with their data)")
         if "checkpoints" not in remove and "checkpoints_metadata" in remove:
-            count = len(self.domain.call("list checkpoints", "listAllCheckpoints", 0, idempotent=True))
+            count = len(self.domain.checkpoints.list_all())
             if count:
                 left.append(f"{count} checkpoint(s) (their bitmaps stay inside the disk images; "
                             "remove: [checkpoints] deletes them with their data)")
@@ -90,9 +90,9 @@ class DomainRemoval:
         leftovers = []
         if "managed_save" not in remove and self.domain.has_managed_save():
             leftovers.append("a managed save image (add managed_save to remove)")
-        if not snapshots_go and self.domain.call("count snapshots", "snapshotNum", 0, idempotent=True):
+        if not snapshots_go and self.domain.snapshots.count():
             leftovers.append("snapshots (add snapshots or snapshots_metadata to remove)")
-        if not checkpoints_go and self.domain.call("list checkpoints", "listAllCheckpoints", 0, idempotent=True):
+        if not checkpoints_go and self.domain.checkpoints.list_all():
             leftovers.append("checkpoints (add checkpoints or checkpoints_metadata to remove)")
         if leftovers:
             raise InvalidArgument(

@@ -28,10 +28,11 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestAgent
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._facts import to_int
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
@@ -41,7 +42,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     VirtopsError,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import daemon_version, flag, version_text
-from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute
 
 SNAPSHOT_STATES = ("present", "absent", "reverted", "current")
 DISK_SNAPSHOT_KINDS = ("internal", "external", "no")
@@ -85,8 +86,8 @@ def check_disks(domain: Domain, wanted: list[str], option: str) -> list[str]:
 
 def snapshot_facts(domain: Domain, snapshot: Any) -> dict[str, Any]:
     """One snapshot as a plain dict (children are filled in by list_snapshots)."""
-    name = snapshot.getName()
-    text = domain.connection.call(f"read snapshot '{name}'", snapshot.getXMLDesc, 0, domain=domain.name)
+    name = snapshot.name
+    text = snapshot.xml_desc()
     root = _xml.parse(text, what=f"snapshot '{name}' of domain '{domain.name}'")
     memory = root.find("memory")
     disks = []
@@ -108,7 +109,7 @@ def snapshot_facts(domain: Domain, snapshot: Any) -> dict[str, Any]:
         "state": _xml.element_text(root, "state"),
         "parent": _xml.element_text(root, "parent/name"),
         "children": [],
-        "current": bool(domain.connection.call(f"read snapshot '{name}'", snapshot.isCurrent, 0, domain=domain.name)),
+        "current": snapshot.is_current(),
         "creation_time": to_int(_xml.element_text(root, "creationTime")),
         "location": location,
         "memory": memory_kind,
@@ -134,7 +135,7 @@ def _sorted_oldest_first(snapshots: list[dict[str, Any]]) -> list[dict[str, Any]
 
 def list_snapshots(domain: Domain) -> list[dict[str, Any]]:
     """All snapshots of the domain, oldest first, with their children."""
-    found = domain.call("list snapshots", "listAllSnapshots", 0)
+    found = domain.snapshots.list_all()
     snapshots = _sorted_oldest_first([snapshot_facts(domain, snapshot) for snapshot in found])
     by_name = {snapshot["name"]: snapshot for snapshot in snapshots}
     for snapshot in snapshots:
@@ -144,8 +145,8 @@ def list_snapshots(domain: Domain) -> list[dict[str, Any]]:
 
 
 def checkpoint_facts(domain: Domain, checkpoint: Any) -> dict[str, Any]:
-    name = checkpoint.getName()
-    text = domain.connection.call(f"read checkpoint '{name}'", checkpoint.getXMLDesc, 0, domain=domain.name)
+    name = checkpoint.name
+    text = checkpoint.xml_desc()
     root = _xml.parse(text, what=f"checkpoint '{name}' of domain '{domain.name}'")
     return {
         "name": name,
@@ -159,7 +160,7 @@ def checkpoint_facts(domain: Domain, checkpoint: Any) -> dict[str, Any]:
 
 def list_checkpoints(domain: Domain) -> list[dict[str, Any]]:
     """All checkpoints of the domain, oldest first."""
-    found = domain.call("list checkpoints", "listAllCheckpoints", 0)
+    found = domain.checkpoints.list_all()
     checkpoints = [checkpoint_facts(domain, checkpoint) for checkpoint in found]
     return sorted(checkpoints, key=lambda item: (item["creation_time"] or 0, item["name"]))
 
@@ -364,15 +365,6 @@ class SnapshotTree:
         return {"snapshots": self.names(), "current": self.current}
 
 
-@dataclass
-class Step:
-    """One change: what it is called in `actions`, how to do it, and what it does to the tree."""
-
-    action: str
-    apply: Callable[[], Any]
-    effect: Callable[[SnapshotTree], None] = lambda tree: None
-
-
 def is_local_uri(uri: str) -> bool:
     """A URI without a host part: the daemon runs on this machine, so its paths are ours."""
     return not urlsplit(uri).netloc
@@ -388,50 +380,23 @@ class SnapshotCalls:
         self.domain = domain
         self.quiesce: Optional[dict[str, Any]] = None
 
-    def lookup(self, name: str) -> Any:
-        return self.domain.call(f"look up snapshot '{name}'", "snapshotLookupByName", name, 0)
-
     def create(self, name: str, xml: str, flags: int, quiesce: bool) -> None:
         if not quiesce:
-            self.domain.call(f"create snapshot '{name}'", "snapshotCreateXML", xml, flags)
+            self.domain.snapshots.create_xml(name, xml, flags)
             return
         # a disk-only snapshot (the planner refuses quiesce with memory): freeze, snapshot, always thaw
-        frozen = self.domain.call("freeze guest filesystems", "fsFreeze", None, 0)
-        self.quiesce = {"frozen_filesystems": frozen, "status_while_frozen": self._freeze_status()}
-        failed: Optional[VirtopsError] = None
+        self.quiesce = {}
         try:
-            self.domain.call(f"create snapshot '{name}'", "snapshotCreateXML", xml, flags)
+            with GuestAgent(self.domain).frozen(self.quiesce):
+                self.domain.snapshots.create_xml(name, xml, flags)
         except VirtopsError as error:
-            failed = error
-        self._thaw(name, failed)
-        if failed is not None:
-            raise failed
-
-    def _thaw(self, name: str, failed: Optional[VirtopsError]) -> None:
-        """Thaw after the snapshot, whatever happened; a thaw failure never hides the snapshot's own."""
-        try:
-            self.quiesce["thawed_filesystems"] = self.domain.call("thaw guest filesystems", "fsThaw", None, 0)
-        except VirtopsError as error:
-            if failed is not None:
-                failed.message = f"{failed.message} (thawing the guest's file systems failed too: {error.message})"
-                failed.args = (failed.message,)
-                return
-            error.message = f"snapshot '{name}' was created, but {error.message}"
-            error.args = (error.message,)
-            error.after_change = True  # the snapshot exists: the task changed something
+            if error.after_change:  # the thaw failed after the snapshot was taken
+                error.message = f"snapshot '{name}' was created, but {error.message}"
+                error.args = (error.message,)
             raise
-        self.quiesce["status_after"] = self._freeze_status()
-
-    def _freeze_status(self) -> Optional[str]:
-        try:
-            return self.domain.agent_command("guest-fsfreeze-status")
-        except VirtopsError:
-            return None
 
     def redefine(self, name: str, description: Optional[str], current: bool) -> None:
-        snapshot = self.lookup(name)
-        text = self.domain.connection.call(f"read snapshot '{name}'", snapshot.getXMLDesc,
-                                           flag("VIR_DOMAIN_SNAPSHOT_XML_SECURE"), domain=self.domain.name)
+        text = self.domain.snapshots.lookup(name).xml_desc(flag("VIR_DOMAIN_SNAPSHOT_XML_SECURE"))
         root = _xml.parse(text, what=f"snapshot '{name}' of domain '{self.domain.name}'")
         element = root.find("description")
         if element is None:
@@ -441,11 +406,10 @@ class SnapshotCalls:
         flags = flag("VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE")
         if current:
             flags |= flag("VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT")
-        self.domain.call(f"update snapshot '{name}'", "snapshotCreateXML", _xml.to_string(root, pretty=False), flags)
+        self.domain.snapshots.create_xml(name, _xml.to_string(root, pretty=False), flags, operation="update snapshot")
 
     def delete(self, name: str, flags: int, memory_file: Optional[str] = None) -> None:
-        snapshot = self.lookup(name)
-        self.domain.connection.call(f"delete snapshot '{name}'", snapshot.delete, flags, domain=self.domain.name)
+        self.domain.snapshots.lookup(name).delete(flags)
         if memory_file:
             self._remove_memory_file(name, memory_file)
 
@@ -461,7 +425,7 @@ class SnapshotCalls:
                                operation="delete snapshot", after_change=True) from None
 
     def revert(self, name: str, flags: int) -> None:
-        self.domain.call(f"revert to snapshot '{name}'", "revertToSnapshot", self.lookup(name), flags)
+        self.domain.snapshots.revert(name, flags)
 
 
 # --- planning --------------------------------------------------------------------------------------
@@ -592,7 +556,7 @@ class SnapshotPlanner:
             raise InvalidArgument(f"quiesce needs domain '{self.domain.name}' to be running (it has no agent when off)",
                                   domain=self.domain.name)
         try:
-            self.domain.agent_command("guest-ping", timeout=5)
+            GuestAgent(self.domain).hostname()
         except LibvirtCallError as error:
             raise UnsupportedOperation(
                 f"quiesce needs the guest agent of domain '{self.domain.name}', which does not answer: "
@@ -665,14 +629,6 @@ class SnapshotPlanner:
 
 
 # --- the runner ----------------------------------------------------------------------------------
-
-
-def execute(steps: list[Step], recorder: ChangeRecorder) -> list[str]:
-    """Run the steps through the recorder (the one dry-run switch); the actions they recorded."""
-    first = len(recorder.actions)
-    for step in steps:
-        recorder.perform(step.action, step.apply)
-    return recorder.actions[first:]
 
 
 class SnapshotRunner:
@@ -750,7 +706,7 @@ class CheckpointRunner:
         if state == "present" and name not in names:
             xml = checkpoint_xml(self.domain, name, disks, description)
             self.recorder.perform(f"create checkpoint '{name}'",
-                                  lambda: self.domain.call(f"create checkpoint '{name}'", "checkpointCreateXML", xml, 0))
+                                  lambda: self.domain.checkpoints.create_xml(name, xml))
             planned.append(name)
         elif state == "absent" and name in names:
             self.recorder.perform(f"delete checkpoint '{name}'", lambda: self._delete(name))
@@ -770,8 +726,7 @@ class CheckpointRunner:
 
 def _delete_checkpoint(domain: Domain, name: str) -> None:
     """Delete a checkpoint and its bitmaps in the disk images."""
-    checkpoint = domain.call(f"look up checkpoint '{name}'", "checkpointLookupByName", name, 0)
-    domain.connection.call(f"delete checkpoint '{name}'", checkpoint.delete, 0, domain=domain.name)
+    domain.checkpoints.delete(name)
 
 
 def checkpoint_xml(domain: Domain, name: str, disks: Optional[list[str]] = None,

@@ -305,8 +305,7 @@ deleted:
   elements: str
 quiesce:
   description:
-    - What freezing did, C(frozen_filesystems), C(status_while_frozen) (the agent's answer, V(frozen)),
-      C(thawed_filesystems), C(status_after) (V(thawed)).
+    - What freezing did, C(frozen_filesystems) and C(thawed_filesystems) (counts libvirt reports).
   returned: when a snapshot was taken with O(quiesce)
   type: dict
 backup:

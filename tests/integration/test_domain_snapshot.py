@@ -178,8 +178,8 @@ def test_quiesced_snapshot_freezes_and_thaws_the_guest_filesystems(guest, workdi
     frozen_image = chain(guest)[1]  # the image below the new overlay: the snapshot's content
     assert file_in_image(frozen_image, "/unsynced", workdir) == "flushed-by-freeze\n"
     assert result["quiesce"]["frozen_filesystems"] >= 1
-    assert result["quiesce"]["status_while_frozen"] == "frozen"
-    assert result["quiesce"]["status_after"] == "thawed"
+    assert result["quiesce"]["thawed_filesystems"] == result["quiesce"]["frozen_filesystems"]
+    # the module no longer reads the agent's freeze status itself: a raw agent command taints the domain
     assert rig_env.agent_command(guest, "guest-fsfreeze-status") == "thawed"
     sh(guest, "echo writable > /mnt/data/after-quiesce; sync")
     ok(snap(guest, snapshot="q1", state="absent"))
@@ -359,7 +359,7 @@ def test_push_backup_through_a_remote_uri_is_idempotent(host_a, guest, workdir):
     from ansible_collections.virtops.libvirt.plugins.module_utils._backup import BackupOptions, BackupRunner
     from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
     from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-    from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+    from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 
     remote = "qemu+ssh://root@this-host.example.com/system"
     pools = sorted(pool.name() for pool in host_a.listAllStoragePools(0))
@@ -434,7 +434,7 @@ def test_remove_all_snapshots_and_checkpoints_removes_their_data(guest, workdir)
     """What domain_state's state=absent calls for remove: [snapshots, checkpoints] (in-process here)."""
     from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
     from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-    from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+    from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
     from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import remove_all_snapshots_and_checkpoints
 
     base = rig_env.data_disk_path(guest.name())
@@ -478,7 +478,7 @@ def test_remove_all_works_on_a_shut_off_domain(host_a, guest_name, workdir):
     """domain_state's state=absent may find the domain shut off: everything still goes, with its data."""
     from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
     from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-    from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+    from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
     from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import remove_all_snapshots_and_checkpoints
 
     dom = rig_env.define_guest(host_a, guest_name)

@@ -167,7 +167,7 @@ class StopWatcher:
     """Records when libvirt reports the domain stopped, from this test process."""
 
     def __init__(self, uri, name):
-        from ansible_collections.virtops.libvirt.plugins.module_utils._connection import EventLoop
+        from ansible_collections.virtops.libvirt.plugins.module_utils._events import EventLoop
 
         EventLoop.ensure_running()
         self.conn = libvirt.open(uri)

@@ -17,7 +17,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     VirtopsError,
     WaitTimeout,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 
 DOMAIN_XML = """<domain type='qemu'><name>vm</name><devices>
 <disk type='file' device='disk'><source file='/img/a.qcow2'/><target dev='vda'/></disk>

@@ -86,7 +86,7 @@ def test_readonly_connection_refuses_changes():
     with Connection(ConnectionParams(uri="test:///default", readonly=True)) as connection:
         domain = connection.conn.lookupByName("test")
         with pytest.raises(LibvirtCallError, match="read only|read-only"):
-            connection.call("suspend", domain.suspend, domain="test")
+            connection.invoke("suspend", domain.suspend, domain="test")
 
 
 def test_unreachable_uri_fails_with_the_uri_and_the_reason():
@@ -127,7 +127,7 @@ def test_credentials_callback_refuses_what_it_was_not_given():
 def test_not_found_is_translated_with_domain_and_operation():
     with Connection(ConnectionParams(uri="test:///default")) as connection:
         with pytest.raises(DomainNotFound) as raised:
-            connection.call("lookup by name", connection.conn.lookupByName, "ghost", domain="ghost")
+            connection.invoke("lookup by name", connection.conn.lookupByName, "ghost", domain="ghost")
     assert raised.value.code == libvirt.VIR_ERR_NO_DOMAIN
     assert str(raised.value) == "domain 'ghost': lookup by name failed: Domain not found"
     assert raised.value.details() == {"domain_name": "ghost", "operation": "lookup by name", "libvirt_error_code": 42}
@@ -137,7 +137,7 @@ def test_unsupported_is_translated():
     with Connection(ConnectionParams(uri="test:///default")) as connection:
         domain = connection.conn.lookupByName("test")
         with pytest.raises(UnsupportedOperation):
-            connection.call("read block job", domain.blockJobInfo, "vda", 0, domain="test")
+            connection.invoke("read block job", domain.blockJobInfo, "vda", 0, domain="test")
 
 
 def test_transient_errors_are_retried_with_bounded_backoff():
@@ -223,10 +223,10 @@ def test_a_connection_call_is_not_retried_unless_the_caller_says_it_is_idempoten
     connection = Connection(ConnectionParams(uri="test:///default"), retry=RetryPolicy(sleep=sleeps))
     create = flaky_then("started", failures=1)
     with pytest.raises(TransientError):
-        connection.call("start", create, domain="web01")
+        connection.invoke("start", create, domain="web01")
     assert len(create.calls) == 1 and sleeps == []
     read = flaky_then("running", failures=2)
-    assert connection.call("read state", read, domain="web01", idempotent=True) == "running"
+    assert connection.invoke("read state", read, domain="web01", idempotent=True) == "running"
     assert len(read.calls) == 3 and sleeps == [0.5, 1.0]
 
 
@@ -258,7 +258,7 @@ def test_a_connection_deadline_bounds_its_retries():
     connection.limit_retries_to(clock.now + 0.1)
     read = flaky_then("never", failures=10)
     with pytest.raises(TransientError):
-        connection.call("read state", read, idempotent=True)
+        connection.invoke("read state", read, idempotent=True)
     assert len(read.calls) == 1 and clock.now == 100.0
 
 
@@ -334,7 +334,7 @@ def test_an_error_whose_detail_libvirt_lost_is_read_again_by_a_repeatable_call()
     sleeps = RecordedSleeps()
     connection = Connection(ConnectionParams(uri="test:///default"), retry=RetryPolicy(sleep=sleeps))
     with pytest.raises(DomainNotFound):
-        connection.call("lookup by name", lookup, domain="web01", idempotent=True)
+        connection.invoke("lookup by name", lookup, domain="web01", idempotent=True)
     assert len(calls) == 2
 
 
@@ -347,5 +347,5 @@ def test_an_error_without_detail_of_a_change_is_not_repeated_and_says_so():
 
     connection = Connection(ConnectionParams(uri="test:///default"), retry=RetryPolicy(sleep=RecordedSleeps()))
     with pytest.raises(LibvirtCallError, match="libvirt gave no detail"):
-        connection.call("start", start, domain="web01")
+        connection.invoke("start", start, domain="web01")
     assert len(calls) == 1

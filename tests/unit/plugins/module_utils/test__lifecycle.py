@@ -24,7 +24,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle import 
     run_lifecycle,
     run_lifecycles,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 
 STARTS = ["shutoff", "saved", "running", "paused", "pmsuspended", "crashed", "shutting_down"]
 TARGETS = ["present", "running", "paused", "shutoff", "destroyed", "saved", "pmsuspended", "rebooted", "reset"]
@@ -264,7 +264,7 @@ LOCAL_GETTERS = {"name", "UUIDString", "UUID", "connect", "c_pointer"}
 def test_every_virdomain_call_of_the_lifecycle_goes_through_the_error_layer(connection, fresh_name, monkeypatch):
     calls = threading.local()
     outside = []
-    original_call = Connection.call
+    original_call = Connection.invoke
 
     def counting_call(self, *args, **kwargs):
         calls.depth = getattr(calls, "depth", 0) + 1
@@ -273,7 +273,7 @@ def test_every_virdomain_call_of_the_lifecycle_goes_through_the_error_layer(conn
         finally:
             calls.depth -= 1
 
-    monkeypatch.setattr(Connection, "call", counting_call)
+    monkeypatch.setattr(Connection, "invoke", counting_call)
     for name in dir(_lifecycle.libvirt.virDomain):
         method = getattr(_lifecycle.libvirt.virDomain, name)
         if name.startswith("_") or name in LOCAL_GETTERS or not callable(method):
@@ -312,14 +312,11 @@ def test_absent_is_idempotent(connection, fresh_name):
 
 def test_absent_whose_undefine_fails_leaves_the_guest_running(connection, fresh_name, monkeypatch):
     apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
-    original = Domain.call
 
-    def refusing(self, operation, method, *args, **kwargs):
-        if method == "undefineFlags":
-            raise LibvirtCallError(f"domain '{self.name}': undefine failed: cannot remove nvram", domain=self.name)
-        return original(self, operation, method, *args, **kwargs)
+    def refusing(self, _flags):
+        raise LibvirtCallError(f"domain '{self.name}': undefine failed: cannot remove nvram", domain=self.name)
 
-    monkeypatch.setattr(Domain, "call", refusing)
+    monkeypatch.setattr(Domain, "undefine_flags", refusing)
     with pytest.raises(LibvirtCallError, match="cannot remove nvram"):
         apply(connection, fresh_name, state="absent", remove=[])
     assert Domain.lookup(connection, name=fresh_name).state().state == "running"

@@ -10,7 +10,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     LibvirtCallError,
     UnsupportedOperation,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._module import ChangeRecorder
+from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import (
     CheckpointRunner,
     SnapshotCalls,
@@ -397,21 +397,42 @@ def test_remove_all_deletes_every_checkpoint_newest_first(domain):
     assert domain.virdomain.listAllCheckpoints(0) == []
 
 
-class FreezingDomain:
-    """Just what SnapshotCalls.create uses around a quiesced snapshot; each call can fail."""
+class FreezingVirDomain:
+    """Just the virDomain calls around a quiesced snapshot; each can fail with a libvirtError."""
 
     def __init__(self, fail=()):
         self.fail = set(fail)
         self.calls = []
 
-    def call(self, operation, method, *_args):
+    def name(self):
+        return "vm"
+
+    def UUIDString(self):  # noqa: N802 (libvirt's name)
+        return "77777777-7777-4777-8777-777777777777"
+
+    def _record(self, method):
         self.calls.append(method)
         if method in self.fail:
-            raise LibvirtCallError(f"domain 'vm': {operation} failed: {method} broke", domain="vm")
+            error = libvirt.libvirtError(f"{method} broke")
+            error.get_error_code = lambda: libvirt.VIR_ERR_INTERNAL_ERROR
+            error.get_error_message = lambda: f"{method} broke"
+            raise error
         return 1
 
-    def agent_command(self, _command):
-        return "thawed"
+    def fsFreeze(self, *_args):  # noqa: N802
+        return self._record("fsFreeze")
+
+    def fsThaw(self, *_args):  # noqa: N802
+        return self._record("fsThaw")
+
+    def snapshotCreateXML(self, *_args):  # noqa: N802
+        return self._record("snapshotCreateXML")
+
+
+def FreezingDomain(fail=()):  # noqa: N802 (reads like the class it builds)
+    domain = Domain(Connection(ConnectionParams(uri="test:///default")), FreezingVirDomain(fail))
+    domain.calls = domain.virdomain.calls
+    return domain
 
 
 def test_a_thaw_failing_after_the_snapshot_still_reports_the_snapshot_as_a_change():
