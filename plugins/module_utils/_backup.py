@@ -34,13 +34,10 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
 from ansible_collections.virtops.libvirt.plugins.module_utils._events import BLOCK_JOB, JOB_COMPLETED, JobCompletedEvent
 from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
-from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import (
-    check_disks,
-    checkpoint_xml,
-    disk_targets,
-    is_local_uri,
-    list_checkpoints,
-)
+from ansible_collections.virtops.libvirt.plugins.module_utils._checkpoint import checkpoint_xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._disks import check_disks, disk_targets
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import is_local_uri
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts import list_checkpoints
 
 FORMATS = ("qcow2", "raw")
 MODES = ("push", "pull")

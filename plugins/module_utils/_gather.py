@@ -20,7 +20,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Dom
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, VirtopsError, WaitTimeout
 from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map
-from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import list_checkpoints, list_snapshots
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts import list_checkpoints, list_snapshots
 
 GATHER_GROUPS = (
     "state", "definition", "xml", "stats", "block", "jobs", "vcpus", "tuning", "snapshots", "checkpoints",

@@ -33,8 +33,8 @@ from urllib.parse import urlsplit
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestAgent
+from ansible_collections.virtops.libvirt.plugins.module_utils._disks import check_disks, disk_targets
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._facts import to_int
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     InvalidArgument,
     LibvirtCallError,
@@ -43,6 +43,11 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import daemon_version, flag, version_text
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts import (
+    list_checkpoints,
+    list_snapshots,
+    sorted_oldest_first,
+)
 
 SNAPSHOT_STATES = ("present", "absent", "reverted", "current")
 DISK_SNAPSHOT_KINDS = ("internal", "external", "no")
@@ -53,116 +58,6 @@ EXTERNAL_REVERT_VERSION = (9, 9, 0)  # qemu driver: reverting to external snapsh
 def _daemon(domain: Domain) -> str:
     """'libvirt 9.0.0': the daemon's version, which decides what it can do (not the client library's)."""
     return f"libvirt {version_text(daemon_version(domain.connection))}"
-
-
-def disk_targets(domain: Domain) -> list[str]:
-    """Target names (vda, sdb...) of the domain's disks that can be snapshotted or backed up."""
-    root = _xml.parse(domain.xml_desc(), what=f"XML of domain '{domain.name}'")
-    targets = []
-    for disk in root.findall("devices/disk"):
-        target = disk.find("target")
-        if target is None or disk.get("device", "disk") not in ("disk", "lun"):
-            continue
-        if disk.find("readonly") is not None or target.get("dev") is None:
-            continue
-        targets.append(target.get("dev"))
-    return targets
-
-
-def check_disks(domain: Domain, wanted: list[str], option: str) -> list[str]:
-    """`wanted`, after making sure the domain has each of these disks."""
-    known = disk_targets(domain)
-    for target in wanted:
-        if target not in known:
-            raise InvalidArgument(
-                f"{option}: domain '{domain.name}' has no disk '{target}' (its disks: {', '.join(known) or 'none'})",
-                domain=domain.name,
-            )
-    return wanted
-
-
-# --- reading -------------------------------------------------------------------------------------
-
-
-def snapshot_facts(domain: Domain, snapshot: Any) -> dict[str, Any]:
-    """One snapshot as a plain dict (children are filled in by list_snapshots)."""
-    name = snapshot.name
-    text = snapshot.xml_desc()
-    root = _xml.parse(text, what=f"snapshot '{name}' of domain '{domain.name}'")
-    memory = root.find("memory")
-    disks = []
-    for disk in root.findall("disks/disk"):
-        source = disk.find("source")
-        disks.append({
-            "name": disk.get("name"),
-            "snapshot": disk.get("snapshot"),
-            "file": source.get("file") if source is not None else None,
-        })
-    kinds = {disk["snapshot"] for disk in disks if disk["snapshot"] != "no"}
-    memory_kind = memory.get("snapshot") if memory is not None else None
-    if memory_kind not in (None, "no"):
-        kinds.add(memory_kind)
-    location = "external" if kinds == {"external"} else "internal" if kinds <= {"internal"} else "mixed"
-    return {
-        "name": name,
-        "description": _xml.element_text(root, "description"),
-        "state": _xml.element_text(root, "state"),
-        "parent": _xml.element_text(root, "parent/name"),
-        "children": [],
-        "current": snapshot.is_current(),
-        "creation_time": to_int(_xml.element_text(root, "creationTime")),
-        "location": location,
-        "memory": memory_kind,
-        "memory_file": memory.get("file") if memory is not None else None,
-        "disks": disks,
-    }
-
-
-def _sorted_oldest_first(snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Oldest first: creation time, then depth in the tree (a parent predates its children), then name."""
-    by_name = {snapshot["name"]: snapshot for snapshot in snapshots}
-
-    def depth(snapshot: dict[str, Any]) -> int:
-        count, parent, seen = 0, snapshot["parent"], set()
-        while parent in by_name and parent not in seen:
-            seen.add(parent)
-            count += 1
-            parent = by_name[parent]["parent"]
-        return count
-
-    return sorted(snapshots, key=lambda item: (item["creation_time"] or 0, depth(item), item["name"]))
-
-
-def list_snapshots(domain: Domain) -> list[dict[str, Any]]:
-    """All snapshots of the domain, oldest first, with their children."""
-    found = domain.snapshots.list_all()
-    snapshots = _sorted_oldest_first([snapshot_facts(domain, snapshot) for snapshot in found])
-    by_name = {snapshot["name"]: snapshot for snapshot in snapshots}
-    for snapshot in snapshots:
-        if snapshot["parent"] in by_name:
-            by_name[snapshot["parent"]]["children"].append(snapshot["name"])
-    return snapshots
-
-
-def checkpoint_facts(domain: Domain, checkpoint: Any) -> dict[str, Any]:
-    name = checkpoint.name
-    text = checkpoint.xml_desc()
-    root = _xml.parse(text, what=f"checkpoint '{name}' of domain '{domain.name}'")
-    return {
-        "name": name,
-        "description": _xml.element_text(root, "description"),
-        "parent": _xml.element_text(root, "parent/name"),
-        "creation_time": to_int(_xml.element_text(root, "creationTime")),
-        "disks": [{"name": disk.get("name"), "checkpoint": disk.get("checkpoint"), "bitmap": disk.get("bitmap")}
-                  for disk in root.findall("disks/disk")],
-    }
-
-
-def list_checkpoints(domain: Domain) -> list[dict[str, Any]]:
-    """All checkpoints of the domain, oldest first."""
-    found = domain.checkpoints.list_all()
-    checkpoints = [checkpoint_facts(domain, checkpoint) for checkpoint in found]
-    return sorted(checkpoints, key=lambda item: (item["creation_time"] or 0, item["name"]))
 
 
 # --- options -------------------------------------------------------------------------------------
@@ -328,7 +223,7 @@ class SnapshotTree:
 
     def names(self) -> list[str]:
         """Oldest first, in the order list_snapshots reports them."""
-        return [entry["name"] for entry in _sorted_oldest_first(list(self.entries.values()))]
+        return [entry["name"] for entry in sorted_oldest_first(list(self.entries.values()))]
 
     def descendants(self, name: str) -> list[str]:
         found, frontier = [], [name]
@@ -681,64 +576,8 @@ def remove_all_snapshots_and_checkpoints(domain: Domain, recorder: ChangeRecorde
                 domain=domain.name, operation="delete checkpoints")
         for checkpoint in reversed(found):  # newest first: no bitmap is merged into a doomed child
             steps.append(Step(f"delete checkpoint '{checkpoint['name']}'",
-                              lambda name=checkpoint["name"]: _delete_checkpoint(domain, name)))
+                              lambda name=checkpoint["name"]: domain.checkpoints.delete(name)))
     if snapshots:
         before = list_snapshots(domain)
         steps.extend(deletion_steps(domain, SnapshotCalls(domain), _leaves_first(before), before, False))
     return execute(steps, recorder)
-
-
-# --- checkpoints ----------------------------------------------------------------------------------
-
-
-class CheckpointRunner:
-    """A named checkpoint present or absent (backups create theirs through _backup)."""
-
-    def __init__(self, domain: Domain, recorder: ChangeRecorder) -> None:
-        self.domain = domain
-        self.recorder = recorder
-
-    def run(self, name: str, state: str, disks: Optional[list[str]] = None,
-            description: Optional[str] = None) -> dict[str, Any]:
-        before = list_checkpoints(self.domain)
-        names = [checkpoint["name"] for checkpoint in before]
-        planned = list(names)
-        if state == "present" and name not in names:
-            xml = checkpoint_xml(self.domain, name, disks, description)
-            self.recorder.perform(f"create checkpoint '{name}'",
-                                  lambda: self.domain.checkpoints.create_xml(name, xml))
-            planned.append(name)
-        elif state == "absent" and name in names:
-            self.recorder.perform(f"delete checkpoint '{name}'", lambda: self._delete(name))
-            planned.remove(name)
-        elif state not in ("present", "absent"):
-            raise InvalidArgument(f"state: a checkpoint can only be present or absent (got {state})")
-        after = before if self.recorder.check_mode else list_checkpoints(self.domain)
-        return {
-            "checkpoints": after,
-            "checkpoint": next((checkpoint for checkpoint in after if checkpoint["name"] == name), None),
-            "diff": {"before": {"checkpoints": names}, "after": {"checkpoints": planned}},
-        }
-
-    def _delete(self, name: str) -> None:
-        _delete_checkpoint(self.domain, name)
-
-
-def _delete_checkpoint(domain: Domain, name: str) -> None:
-    """Delete a checkpoint and its bitmaps in the disk images."""
-    domain.checkpoints.delete(name)
-
-
-def checkpoint_xml(domain: Domain, name: str, disks: Optional[list[str]] = None,
-                   description: Optional[str] = None) -> str:
-    """<domaincheckpoint> tracking `disks` (default: every disk); validates the disks."""
-    etree = _xml.etree
-    chosen = check_disks(domain, disks, "disks") if disks else disk_targets(domain)
-    root = etree.Element("domaincheckpoint")
-    etree.SubElement(root, "name").text = name
-    if description is not None:
-        etree.SubElement(root, "description").text = description
-    element = etree.SubElement(root, "disks")
-    for target in disk_targets(domain):
-        etree.SubElement(element, "disk", name=target, checkpoint="bitmap" if target in chosen else "no")
-    return _xml.to_string(root, pretty=False)

@@ -334,13 +334,9 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._backup import Bac
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import DomainModule
-from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import (
-    CheckpointRunner,
-    SnapshotOptions,
-    SnapshotRunner,
-    list_checkpoints,
-    list_snapshots,
-)
+from ansible_collections.virtops.libvirt.plugins.module_utils._checkpoint import CheckpointRunner
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import SnapshotOptions, SnapshotRunner
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts import list_checkpoints, list_snapshots
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),

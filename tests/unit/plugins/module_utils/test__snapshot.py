@@ -11,19 +11,18 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     UnsupportedOperation,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
+from ansible_collections.virtops.libvirt.plugins.module_utils._checkpoint import CheckpointRunner, checkpoint_xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import (
-    CheckpointRunner,
     SnapshotCalls,
     SnapshotOptions,
     SnapshotPlanner,
     SnapshotRunner,
-    _sorted_oldest_first,
-    checkpoint_xml,
     deletion_steps,
-    list_snapshots,
     remove_all_snapshots_and_checkpoints,
     snapshot_plan,
 )
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts import list_snapshots
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts import sorted_oldest_first as _sorted_oldest_first
 
 
 def options(**overrides):
