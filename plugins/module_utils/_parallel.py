@@ -1,14 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, virtops.libvirt contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Running calls that may hang (a guest agent, a slow host) concurrently, within a deadline."""
+"""The collection's one thread pool: calls run concurrently, bounded in number and optionally in time.
+
+Domains of a batch, groups of facts, fleet hosts and guest-agent calls all run through
+`bounded_map`, so every concurrent call has the same two properties: a call that hangs never keeps
+the process alive (daemon threads), and no item starts after the deadline.
+"""
 
 from __future__ import annotations
 
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Optional
 
 
 class TimedOut:
@@ -21,8 +26,12 @@ class TimedOut:
 TIMED_OUT = TimedOut()
 
 
-def bounded_map(func: Callable[[Any], Any], items: Iterable[Any], parallel: int, timeout: float) -> list[Any]:
+def bounded_map(func: Callable[[Any], Any], items: Iterable[Any], parallel: int,
+                timeout: Optional[float] = None) -> list[Any]:
     """[func(item) ...] computed by up to `parallel` daemon threads; TIMED_OUT where the deadline passed.
+
+    Without a timeout every call runs to its end (the caller bounds each call itself, as libvirt
+    calls are by the connection's keepalive).
 
     Daemon threads, unlike an executor's, never keep the process alive for a call that hangs.
     No item is started after the deadline, so once it passes only calls already running (a hung
@@ -33,10 +42,10 @@ def bounded_map(func: Callable[[Any], Any], items: Iterable[Any], parallel: int,
     pending: "queue.Queue[int]" = queue.Queue()
     for index in range(len(items)):
         pending.put(index)
-    deadline = time.monotonic() + timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
 
     def worker() -> None:
-        while time.monotonic() < deadline:
+        while deadline is None or time.monotonic() < deadline:
             try:
                 index = pending.get_nowait()
             except queue.Empty:
@@ -50,5 +59,14 @@ def bounded_map(func: Callable[[Any], Any], items: Iterable[Any], parallel: int,
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
+        thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
     return list(results)
+
+
+def map_or_raise(func: Callable[[Any], Any], items: Iterable[Any], parallel: int) -> list[Any]:
+    """bounded_map without a deadline, raising the first exception (in item order) like a plain map."""
+    results = bounded_map(func, items, parallel)
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results

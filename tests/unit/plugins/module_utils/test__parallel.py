@@ -2,7 +2,9 @@
 
 import time
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map
+import pytest
+
+from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map, map_or_raise
 
 
 def test_results_keep_the_order_of_the_items():
@@ -51,3 +53,27 @@ def test_a_hung_call_leaves_no_other_thread_working_after_the_deadline():
     time.sleep(0.3)
     assert threading.active_count() - before <= 1, "only the worker stuck in the hung call is left"
     release.set()
+
+
+def test_without_a_timeout_every_call_finishes():
+    results = bounded_map(lambda n: time.sleep(0.3) or n, range(3), parallel=2)
+    assert results == [0, 1, 2]
+
+
+def test_the_pool_threads_are_daemons_so_a_hung_call_never_keeps_the_process_alive():
+    import threading  # pylint: disable=import-outside-toplevel
+
+    seen = []
+    bounded_map(lambda _n: seen.append(threading.current_thread().daemon), range(3), parallel=3)
+    assert seen == [True, True, True]
+
+
+def test_map_or_raise_raises_the_first_failure_in_item_order():
+    def fail_on_odd(n):
+        if n % 2:
+            raise ValueError(f"item {n}")
+        return n
+
+    assert map_or_raise(lambda n: n + 1, [1, 2], parallel=2) == [2, 3]
+    with pytest.raises(ValueError, match="^item 1$"):
+        map_or_raise(fail_on_odd, [0, 1, 2, 3], parallel=4)
