@@ -152,6 +152,7 @@ class Watch:
         self._wanted: list[tuple[EventKind, Optional[Callable[[Any], None]], Optional[Callable[[Any], bool]]]] = []
         self._callback_ids: list[int] = []
         self._woke = threading.Event()
+        self._callback_error: Optional[BaseException] = None
         self.live = False
 
     def on(self, kind: EventKind, callback: Optional[Callable[[Any], None]] = None,
@@ -167,8 +168,12 @@ class Watch:
         return self.on(BLOCK_JOB, callback, (lambda event: event.disk in names) if names else None)
 
     def __enter__(self) -> "Watch":
-        for kind, callback, only in self._wanted:
-            self._register(kind, callback, only)
+        try:
+            for kind, callback, only in self._wanted:
+                self._register(kind, callback, only)
+        except BaseException:
+            self.__exit__()  # the block never starts: remove what was registered before the failure
+            raise
         self.live = bool(self._callback_ids)
         return self
 
@@ -182,11 +187,16 @@ class Watch:
             return  # this libvirt-python predates the event: waits poll
 
         def deliver(_conn: Any, _dom: Any, *args: Any) -> None:
-            event = kind.convert(*args[:-1])  # the last argument is the opaque value
-            if only is not None and not only(event):
-                return
-            if callback is not None:
-                callback(event)
+            # Runs in the event-loop thread: whatever it raises would be printed there as a
+            # traceback, so it is kept for the waiting thread to raise instead.
+            try:
+                event = kind.convert(*args[:-1])  # the last argument is the opaque value
+                if only is not None and not only(event):
+                    return
+                if callback is not None:
+                    callback(event)
+            except Exception as error:  # pylint: disable=broad-except
+                self._callback_error = self._callback_error or error
             self._woke.set()
 
         try:
@@ -201,10 +211,19 @@ class Watch:
         except LibvirtCallError:
             pass  # the connection is going away anyway
 
+    def wake(self) -> None:
+        """Wake `wait_until` now, as an event would (a worker thread whose blocking call returned)."""
+        self._woke.set()
+
     def woke(self, timeout: float) -> bool:
-        """Block until an event arrives or `timeout` passes; whether one arrived (then reset)."""
+        """Block until an event arrives or `timeout` passes; whether one arrived (then reset).
+
+        Raises what a callback raised in the event-loop thread.
+        """
         arrived = self._woke.wait(max(0.0, timeout))
         self._woke.clear()
+        if self._callback_error is not None:
+            raise self._callback_error
         return arrived
 
     def wait_until(self, probe: Callable[[], Optional[T]], timeout: float, timed_out: Callable[[], WaitTimeout],
