@@ -26,11 +26,11 @@ def proxy(rig):
 def test_a_call_to_a_daemon_that_stops_answering_fails_by_keepalive(proxy):
     params = ConnectionParams(uri=proxy.uri, keepalive_interval=1, keepalive_count=2)
     with Connection(params) as connection:
-        assert connection.call("list domains", connection.conn.listAllDomains, 0) is not None
+        assert connection.list_all_domains(0) is not None
         proxy.freeze()
         started = time.monotonic()
         with pytest.raises(ConnectionFailed, match="keepalive timeout"):
-            connection.call("get all domain stats", connection.conn.getAllDomainStats, 0, 0)
+            connection.get_all_domain_stats(0)
         # 1 s of silence, then 2 unanswered keepalives 1 s apart: about 3 s
         assert time.monotonic() - started < 6
 
@@ -40,7 +40,7 @@ def test_the_default_keepalive_bounds_a_hung_call(proxy):
         proxy.freeze()
         started = time.monotonic()
         with pytest.raises(ConnectionFailed):
-            connection.call("list domains", connection.conn.listAllDomains, 0)
+            connection.list_all_domains(0)
         assert time.monotonic() - started < 5 * (3 + 1) + 5
 
 
