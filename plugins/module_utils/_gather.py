@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 from ansible_collections.virtops.libvirt.plugins.module_utils import _facts, _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestAgent
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
+from ansible_collections.virtops.libvirt.plugins.module_utils._disks import disks_of
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, VirtopsError, WaitTimeout
 from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls
@@ -72,7 +73,7 @@ class DomainReader:
         return self._root
 
     def disk_targets(self) -> list[str]:
-        return [disk["target"] for disk in _facts.definition_summary(self.root())["disks"] if disk["target"]]
+        return [disk.target for disk in disks_of(self.root()) if disk.target]
 
     # -- one method per gather group --
 

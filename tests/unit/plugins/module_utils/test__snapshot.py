@@ -13,12 +13,14 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._checkpoint import CheckpointRunner, checkpoint_xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import (
-    SnapshotCalls,
+    SnapshotRunner,
+    remove_all_snapshots_and_checkpoints,
+)
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_calls import SnapshotCalls
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_plan import (
     SnapshotOptions,
     SnapshotPlanner,
-    SnapshotRunner,
     deletion_steps,
-    remove_all_snapshots_and_checkpoints,
     snapshot_plan,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts import list_snapshots
@@ -449,3 +451,11 @@ def test_a_failed_quiesced_snapshot_thaws_and_keeps_its_own_error():
     with pytest.raises(LibvirtCallError, match="snapshotCreateXML broke .*thawing the guest's file systems failed too"):
         recorder.perform("create snapshot 's1'", lambda: SnapshotCalls(domain).create("s1", "<x/>", 0, True))
     assert recorder.actions == [] and domain.calls == ["fsFreeze", "snapshotCreateXML", "fsThaw"]
+
+
+def test_a_snapshot_plan_reads_the_domains_disks_once(domain, monkeypatch):
+    reads = []
+    original = domain.xml_desc
+    monkeypatch.setattr(domain, "xml_desc", lambda flags=0: reads.append(flags) or original(flags))
+    snapshot_plan(domain, options(disks=[{"target": "vda"}]), active=True)
+    assert len(reads) == 1
