@@ -1,16 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, virtops.libvirt contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Backups of a running domain (virDomainBackupBegin), for domain_snapshot.
+"""Backups of a running domain (virDomainBackupBegin), for domain_backup.
 
+A backup is first planned as data (`BackupPlanner` -> `BackupPlan` of `_plan.Step`s), validating
+everything before the first change, so check mode reports exactly the steps a real run executes.
 Push mode writes one file per chosen disk into a target directory, full or incremental from a
-checkpoint, optionally creating a checkpoint at the same instant, and waits for the job through
-libvirt's job-completed and block-job events (polling the job stats as a fallback). A backup that
-fails or outlasts its timeout is aborted: no job is left behind, the files it started and the
-checkpoint it created are removed, so nothing is half done.
+checkpoint, optionally creating a checkpoint at the same instant; `_jobs.LongJob` runs and awaits
+the job. A backup that fails or outlasts its timeout is aborted and undone (`BackupUndo`): no job
+is left behind, the files it started and the checkpoint it created are removed.
 
 Pull mode starts an NBD export (with scratch files for the copy-on-write data) and returns at
-once; the export lasts until the job is ended (state=absent) or the domain stops.
+once; the export lasts until the job is ended (`BackupRunner.stop`) or the domain stops.
 """
 
 from __future__ import annotations
@@ -23,26 +24,23 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
-from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
-    InvalidArgument,
-    LibvirtCallError,
-    VirtopsError,
-    WaitTimeout,
-)
-from ansible_collections.virtops.libvirt.plugins.module_utils._events import BLOCK_JOB, JOB_COMPLETED, JobCompletedEvent
-from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls
-from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._checkpoint import checkpoint_xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._disks import check_disks, disk_targets
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError, VirtopsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls, LongJob, end_job, final_stats, is_running
+from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import is_local_uri
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts import list_checkpoints
 
 FORMATS = ("qcow2", "raw")
 MODES = ("push", "pull")
-ABORT_WAIT = 30.0  # seconds for an aborted job to go away
-POLL_INTERVAL = 2.0  # job stats are re-read this often in case an event is lost
+# the options that only one mode uses: given with the other mode, they are refused
+MODE_ONLY = {"push": ("target_dir", "format", "timeout"), "pull": ("scratch_dir", "socket", "host", "port")}
+
+
+# --- options ---------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -59,8 +57,8 @@ class BackupOptions:
     port: Optional[int] = None
 
     @classmethod
-    def from_params(cls, backup: dict[str, Any], state: str = "present") -> "BackupOptions":
-        """The task's backup options; ending a backup (state=absent) needs none of the start options."""
+    def from_params(cls, backup: dict[str, Any]) -> "BackupOptions":
+        """The task's backup options (unset ones None), validated for starting a backup."""
         options = cls(
             mode=backup.get("mode") or "push",
             target_dir=backup.get("target_dir"),
@@ -73,18 +71,16 @@ class BackupOptions:
             host=backup.get("host"),
             port=backup.get("port"),
         )
-        if state == "absent":
-            options.validate_mode()
-        else:
-            options.validate()
+        options.validate({key for key, value in backup.items() if value is not None})
         return options
 
-    def validate_mode(self) -> None:
+    def validate(self, given: set[str]) -> None:
         if self.mode not in MODES:
             raise InvalidArgument(f"backup.mode must be one of {', '.join(MODES)} (got {self.mode})")
-
-    def validate(self) -> None:
-        self.validate_mode()
+        other = "pull" if self.mode == "push" else "push"
+        refused = sorted(given & set(MODE_ONLY[other]))
+        if refused:
+            raise InvalidArgument(f"backup.{refused[0]} applies to {other} mode only, not to a {self.mode} backup")
         if self.format not in FORMATS:
             raise InvalidArgument(f"backup.format must be one of {', '.join(FORMATS)} (got {self.format})")
         if self.timeout < 0:
@@ -99,9 +95,14 @@ class BackupOptions:
                 raise InvalidArgument("backup.scratch_dir is required in pull mode")
             if bool(self.socket) == bool(self.port):
                 raise InvalidArgument("pull mode needs either backup.socket (a UNIX socket) or backup.port (TCP)")
+            if self.host and not self.port:
+                raise InvalidArgument("backup.host applies to a TCP export (backup.port), not to backup.socket")
 
     def target_file(self, disk: str) -> str:
         return os.path.join(self.target_dir or "", f"{disk}.{self.format}")
+
+
+# --- the files on the libvirt host -----------------------------------------------------------------
 
 
 def probe_writable(directory: str, what: str, domain: str) -> None:
@@ -164,127 +165,14 @@ def _active_pool_of(connection: Connection, directory: str) -> Any:
     return None
 
 
-def job_stats(domain: Domain, completed: bool = False) -> dict[str, Any]:
-    return JobCalls(domain).job_stats(completed)
+class HostFiles:
+    """The backup files of one domain on its libvirt host: stat'ed when local, asked of libvirt when remote."""
 
-
-def _active(stats: dict[str, Any]) -> bool:
-    return stats.get("type") in (libvirt.VIR_DOMAIN_JOB_BOUNDED, libvirt.VIR_DOMAIN_JOB_UNBOUNDED)
-
-
-def running_backup(domain: Domain) -> Optional[str]:
-    """The XML of the domain's running backup job, or None."""
-    if not _active(job_stats(domain)):
-        return None
-    try:
-        return JobCalls(domain).backup_get_xml_desc()
-    except LibvirtCallError:
-        return None  # another kind of job
-
-
-class BackupRunner:
-    """One backup of one domain."""
-
-    def __init__(self, domain: Domain, recorder: ChangeRecorder, uri: str) -> None:
+    def __init__(self, domain: Domain, local: bool) -> None:
         self.domain = domain
-        self.recorder = recorder
-        self.local = is_local_uri(uri)
+        self.local = local
 
-    # --- planning -------------------------------------------------------------------------------
-
-    def _chosen_disks(self, options: BackupOptions) -> list[str]:
-        if options.disks:
-            return check_disks(self.domain, options.disks, "backup.disks")
-        disks = disk_targets(self.domain)
-        if not disks:
-            raise InvalidArgument(f"domain '{self.domain.name}' has no disk to back up", domain=self.domain.name)
-        return disks
-
-    def backup_xml(self, options: BackupOptions, disks: list[str]) -> str:
-        etree = _xml.etree
-        root = etree.Element("domainbackup", mode=options.mode)
-        if options.incremental:
-            etree.SubElement(root, "incremental").text = options.incremental
-        if options.mode == "pull":
-            if options.socket:
-                etree.SubElement(root, "server", transport="unix", socket=options.socket)
-            else:
-                etree.SubElement(root, "server", transport="tcp", name=options.host or "localhost",
-                                 port=str(options.port))
-        element = etree.SubElement(root, "disks")
-        for target in disk_targets(self.domain):
-            if target not in disks:
-                etree.SubElement(element, "disk", name=target, backup="no")
-                continue
-            disk = etree.SubElement(element, "disk", name=target, backup="yes", type="file")
-            if options.mode == "push":
-                etree.SubElement(disk, "target", file=options.target_file(target))
-                etree.SubElement(disk, "driver", type=options.format)
-            else:
-                etree.SubElement(disk, "scratch", file=os.path.join(options.scratch_dir or "", f"{target}.scratch"))
-        return _xml.to_string(root, pretty=False)
-
-    def run(self, options: BackupOptions, checkpoint: Optional[str], state: str = "present") -> dict[str, Any]:
-        name = self.domain.name
-        if state == "absent":
-            return self.stop()
-        if not self.domain.state().active:
-            raise InvalidArgument(f"domain '{name}' is not running: libvirt backs up running domains only",
-                                  domain=name)
-        disks = self._chosen_disks(options)
-        checkpoints = [item["name"] for item in list_checkpoints(self.domain)]
-        if options.incremental and options.incremental not in checkpoints:
-            raise InvalidArgument(
-                f"backup.incremental: domain '{name}' has no checkpoint '{options.incremental}' "
-                f"(its checkpoints: {', '.join(checkpoints) or 'none'})", domain=name)
-        result: dict[str, Any] = {"mode": options.mode, "disks": disks, "incremental": options.incremental,
-                                  "checkpoint": checkpoint}
-        running = running_backup(self.domain)
-        if options.mode == "pull":
-            if running is not None:
-                result.update(xml=running, job=job_stats(self.domain))
-                return {"backup": result}
-            if self.local:
-                probe_writable(options.scratch_dir or "", "backup.scratch_dir", name)
-        else:
-            files = {disk: options.target_file(disk) for disk in disks}
-            result["files"] = files
-            present = self._existing(list(files.values()))
-            if present and len(present) == len(files) and (checkpoint is None or checkpoint in checkpoints):
-                result["skipped"] = "the backup files already exist"
-                return {"backup": result}
-            if present:
-                raise InvalidArgument(f"backup of domain '{name}': {', '.join(present)} already exist(s) but not "
-                                      "every file of this backup does; remove them or choose another target_dir",
-                                      domain=name)
-            if self.local:
-                probe_writable(options.target_dir or "", "backup.target_dir", name)
-        if checkpoint is not None and checkpoint in checkpoints:
-            raise InvalidArgument(f"checkpoint '{checkpoint}' of domain '{name}' already exists; a backup creates "
-                                  "a new checkpoint", domain=name)
-        if running is not None or _active(job_stats(self.domain)):
-            raise InvalidArgument(f"domain '{name}' is busy with another job", domain=name)
-        backup_xml = self.backup_xml(options, disks)
-        checkpoint_text = checkpoint_xml(self.domain, checkpoint, disks) if checkpoint else None
-        kind = f"incremental (since checkpoint '{options.incremental}')" if options.incremental else "full"
-        also = f", creating checkpoint '{checkpoint}'" if checkpoint else ""
-        if options.mode == "push":
-            action = f"{kind} backup of {', '.join(disks)} to {options.target_dir}{also}"
-            outcome = self.recorder.perform(action, lambda: self._push(backup_xml, checkpoint_text, checkpoint,
-                                                                       result["files"], options.timeout))
-        else:
-            action = f"start {kind} pull backup (NBD export) of {', '.join(disks)}{also}"
-            outcome = self.recorder.perform(action, lambda: self._pull(backup_xml, checkpoint_text))
-        result.update(outcome or {})
-        after = checkpoints + [checkpoint] if checkpoint else checkpoints
-        return {"backup": result, "diff": {
-            "before": {"checkpoints": checkpoints, "backup_files": [], "backup_job": None},
-            "after": {"checkpoints": after, "backup_files": sorted(result.get("files", {}).values()),
-                      "backup_job": "running" if options.mode == "pull" else None},
-        }}
-
-    def _existing(self, paths: list[str]) -> list[str]:
-        """The backup files that exist already: stat'ed when local, libvirt's storage lookup when remote."""
+    def existing(self, paths: list[str]) -> list[str]:
         if self.local:
             return [path for path in paths if os.path.exists(path)]
         try:
@@ -293,40 +181,7 @@ class BackupRunner:
             raise InvalidArgument(f"backup of domain '{self.domain.name}': {error.message}",
                                   domain=self.domain.name) from None
 
-    # --- doing ----------------------------------------------------------------------------------
-
-    def _begin(self, backup_xml: str, checkpoint_text: Optional[str]) -> None:
-        JobCalls(self.domain).backup_begin(backup_xml, checkpoint_text)
-
-    def _pull(self, backup_xml: str, checkpoint_text: Optional[str]) -> dict[str, Any]:
-        self._begin(backup_xml, checkpoint_text)
-        return {"xml": JobCalls(self.domain).backup_get_xml_desc(), "job": job_stats(self.domain)}
-
-    def _push(self, backup_xml: str, checkpoint_text: Optional[str], checkpoint: Optional[str],
-              files: dict[str, str], timeout: float) -> dict[str, Any]:
-        completion: dict[str, Any] = {}
-
-        def on_job_completed(event: JobCompletedEvent) -> None:
-            completion.update(event.stats)
-
-        started = time.monotonic()
-        with self.domain.watch().on(JOB_COMPLETED, on_job_completed).on(BLOCK_JOB) as woke:
-            self._begin(backup_xml, checkpoint_text)
-            try:
-                stats = self._wait(woke, completion, started + timeout, timeout)
-            except VirtopsError as error:
-                # the backup's own error is the one to report; the undo only adds what it did
-                report, left_behind = self._undo(files, checkpoint)
-                error.message = f"{error.message} ({report})"
-                error.args = (error.message,)
-                error.after_change = left_behind  # what stays is a change the task must report
-                raise
-        outcome = {"job": stats, "seconds": round(time.monotonic() - started, 3)}
-        if self.local:
-            outcome["sizes"] = self._sizes(files)
-        return outcome
-
-    def _sizes(self, files: dict[str, str]) -> dict[str, int]:
+    def sizes(self, files: dict[str, str]) -> dict[str, int]:
         sizes = {}
         for disk, path in files.items():
             try:
@@ -337,77 +192,254 @@ class BackupRunner:
                                    operation="backup") from None
         return sizes
 
-    def _wait(self, woke: Any, completion: dict[str, Any], deadline: float, timeout: float) -> dict[str, Any]:
-        name = self.domain.name
-        while True:
-            stats = job_stats(self.domain)
-            if not _active(stats):
-                # the completed job's stats carry the byte counts; the event's parameters the verdict
-                final = {**completion, **job_stats(self.domain, completed=True)}
-                if not final.get("success", final.get("type") == libvirt.VIR_DOMAIN_JOB_COMPLETED):
-                    message = final.get("errmsg") or "the backup job failed"
-                    raise LibvirtCallError(f"domain '{name}': backup failed: {message}", domain=name,
-                                           operation="backup", libvirt_message=message)
-                return final
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                progress = f"{stats.get('disk_processed', 0)} of {stats.get('disk_total', '?')} bytes"
-                self._abort()
-                raise WaitTimeout(f"domain '{name}': the backup did not finish within {timeout:g} s ({progress} "
-                                  "copied); the job was aborted", domain=name,
-                                  operation="backup")
-            woke.woke(min(remaining, POLL_INTERVAL))
 
-    def _abort(self) -> None:
-        try:
-            JobCalls(self.domain).abort_job("backup job")
-        except LibvirtCallError:
-            pass  # it ended by itself meanwhile
-        deadline = time.monotonic() + ABORT_WAIT
-        while _active(job_stats(self.domain)) and time.monotonic() < deadline:
-            time.sleep(0.1)
+# --- planning --------------------------------------------------------------------------------------
 
-    def _undo(self, files: dict[str, str], checkpoint: Optional[str]) -> tuple[str, bool]:
-        """After a failed or aborted backup: no job, no partial files, no checkpoint without its backup.
 
-        Never raises (a failure here must not hide the backup's own error); returns what was and
-        was not removed, and whether anything was left behind.
-        """
-        removed: list[str] = []
-        left: list[str] = []
-        try:
-            if _active(job_stats(self.domain)):
-                self._abort()
-        except VirtopsError as error:
-            left.append(f"the backup job may still run ({error.message})")
-        if self.local:
-            for path in files.values():
-                try:
-                    os.unlink(path)
-                    removed.append(path)
-                except FileNotFoundError:
-                    pass
-                except OSError as error:
-                    left.append(f"{path} ({error.strerror})")
+def running_backup(domain: Domain) -> Optional[str]:
+    """The XML of the domain's running backup job, or None."""
+    if not is_running(JobCalls(domain).job_stats()):
+        return None
+    try:
+        return JobCalls(domain).backup_get_xml_desc()
+    except LibvirtCallError:
+        return None  # another kind of job
+
+
+def backup_xml(domain: Domain, options: BackupOptions, disks: list[str]) -> str:
+    """<domainbackup> for `disks` (the domain's other disks are left out explicitly)."""
+    etree = _xml.etree
+    root = etree.Element("domainbackup", mode=options.mode)
+    if options.incremental:
+        etree.SubElement(root, "incremental").text = options.incremental
+    if options.mode == "pull":
+        if options.socket:
+            etree.SubElement(root, "server", transport="unix", socket=options.socket)
         else:
-            left.extend(f"{path} on the libvirt host (remote URI: remove it there)" for path in files.values())
+            etree.SubElement(root, "server", transport="tcp", name=options.host or "localhost", port=str(options.port))
+    element = etree.SubElement(root, "disks")
+    for target in disk_targets(domain):
+        if target not in disks:
+            etree.SubElement(element, "disk", name=target, backup="no")
+            continue
+        disk = etree.SubElement(element, "disk", name=target, backup="yes", type="file")
+        if options.mode == "push":
+            etree.SubElement(disk, "target", file=options.target_file(target))
+            etree.SubElement(disk, "driver", type=options.format)
+        else:
+            etree.SubElement(disk, "scratch", file=os.path.join(options.scratch_dir or "", f"{target}.scratch"))
+    return _xml.to_string(root, pretty=False)
+
+
+@dataclass
+class BackupPlan:
+    """What one backup task does: the result entry, the steps (none when there is nothing to do), the diff."""
+
+    result: dict[str, Any]
+    steps: list[Step]
+    checkpoints_before: list[str]
+    checkpoints_after: list[str]
+
+    def diff(self) -> dict[str, Any]:
+        files = sorted(self.result.get("files", {}).values()) if self.steps else []
+        return {
+            "before": {"checkpoints": self.checkpoints_before, "backup_files": [], "backup_job": None},
+            "after": {"checkpoints": self.checkpoints_after, "backup_files": files,
+                      "backup_job": "running" if self.steps and self.result["mode"] == "pull" else None},
+        }
+
+
+class BackupPlanner:
+    """Turns the task into a BackupPlan, refusing what cannot work before anything changes."""
+
+    def __init__(self, domain: Domain, local: bool) -> None:
+        self.domain = domain
+        self.local = local
+        self.files = HostFiles(domain, local)
+
+    def _refuse(self, message: str) -> InvalidArgument:
+        return InvalidArgument(message, domain=self.domain.name)
+
+    def _chosen_disks(self, options: BackupOptions) -> list[str]:
+        if options.disks:
+            return check_disks(self.domain, options.disks, "backup.disks")
+        disks = disk_targets(self.domain)
+        if not disks:
+            raise self._refuse(f"domain '{self.domain.name}' has no disk to back up")
+        return disks
+
+    def plan(self, options: BackupOptions, checkpoint: Optional[str], description: Optional[str] = None) -> BackupPlan:
+        name = self.domain.name
+        if not self.domain.state().active:
+            raise self._refuse(f"domain '{name}' is not running: libvirt backs up running domains only")
+        disks = self._chosen_disks(options)
+        checkpoints = [item["name"] for item in list_checkpoints(self.domain)]
+        if options.incremental and options.incremental not in checkpoints:
+            raise self._refuse(f"backup.incremental: domain '{name}' has no checkpoint '{options.incremental}' "
+                               f"(its checkpoints: {', '.join(checkpoints) or 'none'})")
+        result: dict[str, Any] = {"mode": options.mode, "disks": disks, "incremental": options.incremental,
+                                  "checkpoint": checkpoint}
+        running = running_backup(self.domain)
+        unchanged = BackupPlan(result, [], checkpoints, checkpoints)
+        if options.mode == "pull" and running is not None:
+            result.update(xml=running, job=final_stats(JobCalls(self.domain).job_stats(), None))
+            return unchanged
+        if options.mode == "push" and self._push_done(options, disks, checkpoint, checkpoints, result):
+            return unchanged
+        self._check_startable(options, checkpoint, checkpoints, running)
+        after = checkpoints + [checkpoint] if checkpoint else checkpoints
+        return BackupPlan(result, [self._step(options, disks, checkpoint, description, result)], checkpoints, after)
+
+    def _push_done(self, options: BackupOptions, disks: list[str], checkpoint: Optional[str], checkpoints: list[str],
+                   result: dict[str, Any]) -> bool:
+        """Whether this push backup exists already (all its files, and its checkpoint); refuses partial leftovers."""
+        files = {disk: options.target_file(disk) for disk in disks}
+        result["files"] = files
+        present = self.files.existing(list(files.values()))
+        if present and len(present) == len(files) and (checkpoint is None or checkpoint in checkpoints):
+            result["skipped"] = "the backup files already exist"
+            return True
+        if present:
+            raise self._refuse(f"backup of domain '{self.domain.name}': {', '.join(present)} already exist(s) but "
+                               "not every file of this backup does; remove them or choose another target_dir")
+        return False
+
+    def _check_startable(self, options: BackupOptions, checkpoint: Optional[str], checkpoints: list[str],
+                         running: Optional[str]) -> None:
+        name = self.domain.name
+        if self.local:
+            if options.mode == "push":
+                probe_writable(options.target_dir or "", "backup.target_dir", name)
+            else:
+                probe_writable(options.scratch_dir or "", "backup.scratch_dir", name)
+        if checkpoint is not None and checkpoint in checkpoints:
+            raise self._refuse(f"checkpoint '{checkpoint}' of domain '{name}' already exists; a backup creates "
+                               "a new checkpoint")
+        if running is not None or is_running(JobCalls(self.domain).job_stats()):
+            raise self._refuse(f"domain '{name}' is busy with another job")
+
+    def _step(self, options: BackupOptions, disks: list[str], checkpoint: Optional[str], description: Optional[str],
+              result: dict[str, Any]) -> Step:
+        text = backup_xml(self.domain, options, disks)
+        checkpoint_text = checkpoint_xml(self.domain, checkpoint, disks, description) if checkpoint else None
+        kind = f"incremental (since checkpoint '{options.incremental}')" if options.incremental else "full"
+        also = f", creating checkpoint '{checkpoint}'" if checkpoint else ""
+        if options.mode == "push":
+            push = PushBackup(self.domain, self.files, options.timeout)
+            return Step(f"{kind} backup of {', '.join(disks)} to {options.target_dir}{also}",
+                        lambda: result.update(push.run(text, checkpoint_text, result["files"], checkpoint)))
+        return Step(f"start {kind} pull backup (NBD export) of {', '.join(disks)}{also}",
+                    lambda: result.update(start_pull(self.domain, text, checkpoint_text)))
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+
+def start_pull(domain: Domain, text: str, checkpoint_text: Optional[str]) -> dict[str, Any]:
+    """Start the NBD export; it runs until ended, so nothing is awaited."""
+    calls = JobCalls(domain)
+    calls.backup_begin(text, checkpoint_text)
+    return {"xml": calls.backup_get_xml_desc(), "job": final_stats(calls.job_stats(), None)}
+
+
+class PushBackup:
+    """One push backup job, run and awaited by _jobs.LongJob; undone when it fails."""
+
+    def __init__(self, domain: Domain, files: HostFiles, timeout: float) -> None:
+        self.domain = domain
+        self.files = files
+        self.timeout = timeout
+
+    def run(self, text: str, checkpoint_text: Optional[str], files: dict[str, str],
+            checkpoint: Optional[str]) -> dict[str, Any]:
+        started = time.monotonic()
+        job = LongJob(self.domain, "backup", self.timeout, disks=tuple(files))
+        try:
+            stats = job.run_started(lambda: JobCalls(self.domain).backup_begin(text, checkpoint_text))
+        except VirtopsError as error:
+            # the backup's own error is the one to report; the undo only adds what it did
+            report, left_behind = BackupUndo(self.domain, self.files.local).undo(files, checkpoint)
+            error.message = f"{error.message} ({report})"
+            error.args = (error.message,)
+            error.after_change = left_behind  # what stays is a change the task must report
+            raise
+        outcome: dict[str, Any] = {"job": stats, "seconds": round(time.monotonic() - started, 3)}
+        if self.files.local:
+            outcome["sizes"] = self.files.sizes(files)
+        return outcome
+
+
+class BackupUndo:
+    """After a failed or aborted backup: no job, no partial files, no checkpoint without its backup."""
+
+    def __init__(self, domain: Domain, local: bool) -> None:
+        self.domain = domain
+        self.local = local
+        self.removed: list[str] = []
+        self.left: list[str] = []
+
+    def undo(self, files: dict[str, str], checkpoint: Optional[str]) -> tuple[str, bool]:
+        """Never raises (a failure here must not hide the backup's own error); the report, and
+        whether anything was left behind."""
+        self._end_job()
+        self._remove_files(files)
         if checkpoint:
+            self._remove_checkpoint(checkpoint)
+        report = [f"removed: {', '.join(self.removed)}" if self.removed else "nothing to remove"]
+        if self.left:
+            report.append(f"not removed: {'; '.join(self.left)}")
+        return "; ".join(report), bool(self.left)
+
+    def _end_job(self) -> None:
+        try:
+            if is_running(JobCalls(self.domain).job_stats()):
+                end_job(self.domain, "backup")
+        except VirtopsError as error:
+            self.left.append(f"the backup job may still run ({error.message})")
+
+    def _remove_files(self, files: dict[str, str]) -> None:
+        if not self.local:
+            self.left.extend(f"{path} on the libvirt host (remote URI: remove it there)" for path in files.values())
+            return
+        for path in files.values():
             try:
-                if checkpoint in [item["name"] for item in list_checkpoints(self.domain)]:
-                    self.domain.checkpoints.delete(checkpoint)
-                    removed.append(f"checkpoint '{checkpoint}'")
-            except VirtopsError as error:
-                left.append(f"checkpoint '{checkpoint}' ({error.libvirt_message or error.message})"
-                            if isinstance(error, LibvirtCallError) else f"checkpoint '{checkpoint}' ({error.message})")
-        report = [f"removed: {', '.join(removed)}" if removed else "nothing to remove"]
-        if left:
-            report.append(f"not removed: {'; '.join(left)}")
-        return "; ".join(report), bool(left)
+                os.unlink(path)
+                self.removed.append(path)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                self.left.append(f"{path} ({error.strerror})")
+
+    def _remove_checkpoint(self, checkpoint: str) -> None:
+        try:
+            if checkpoint in [item["name"] for item in list_checkpoints(self.domain)]:
+                self.domain.checkpoints.delete(checkpoint)
+                self.removed.append(f"checkpoint '{checkpoint}'")
+        except VirtopsError as error:
+            reason = error.libvirt_message if isinstance(error, LibvirtCallError) else None
+            self.left.append(f"checkpoint '{checkpoint}' ({reason or error.message})")
+
+
+class BackupRunner:
+    """One backup task of one domain: plan it, then execute the plan's steps through the recorder."""
+
+    def __init__(self, domain: Domain, recorder: ChangeRecorder, uri: str) -> None:
+        self.domain = domain
+        self.recorder = recorder
+        self.local = is_local_uri(uri)
+
+    def plan(self, options: BackupOptions, checkpoint: Optional[str], description: Optional[str] = None) -> BackupPlan:
+        return BackupPlanner(self.domain, self.local).plan(options, checkpoint, description)
+
+    def run(self, options: BackupOptions, checkpoint: Optional[str], description: Optional[str] = None) -> dict[str, Any]:
+        plan = self.plan(options, checkpoint, description)
+        execute(plan.steps, self.recorder)
+        return {"backup": plan.result, "diff": plan.diff()}
 
     def stop(self) -> dict[str, Any]:
         """End the running backup job (a pull-mode export); unchanged when there is none."""
         running = running_backup(self.domain)
         if running is None:
             return {"backup": {"running": False}}
-        self.recorder.perform("end the running backup job", self._abort)
+        execute([Step("end the running backup job", lambda: end_job(self.domain, "backup"))], self.recorder)
         return {"backup": {"running": self.recorder.check_mode, "xml": running}}
