@@ -3,19 +3,30 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """`state: absent` of a domain: snapshot and checkpoint data, the undefine, then the power-off.
 
-`DomainRemoval` is mixed into `_lifecycle.DomainLifecycle`, which owns the domain handle, the parsed
-persistent definition, the options, the recorder and `_step_destroy`.
+Everything that can refuse the removal is checked, and the undefine and power-off planned as
+steps, before the first change.
 """
 
 from __future__ import annotations
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT
+from typing import Optional
+
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import UNDEFINE_KEEPS, UNDEFINE_REMOVALS, combine
+from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle_context import (
+    LifecycleContext,
+    StateStep,
+    run_steps,
+)
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import remove_all_snapshots_and_checkpoints
+from ansible_collections.virtops.libvirt.plugins.module_utils._transitions import StateSteps
 
 # Removals done by deleting objects with their data before the undefine, rather than by an undefine flag.
 DATA_REMOVALS = ("snapshots", "checkpoints")
+# The remove option's choices, and its default.
+REMOVALS = (*UNDEFINE_REMOVALS, *DATA_REMOVALS)
+DEFAULT_REMOVALS = ("managed_save", "snapshots_metadata", "checkpoints_metadata")
 
 
 def undefine_removals(remove: list[str]) -> list[str]:
@@ -24,24 +35,39 @@ def undefine_removals(remove: list[str]) -> list[str]:
 
 
 class DomainRemoval:
-    """The removal steps of DomainLifecycle (see there for the attributes)."""
+    """Removes the domain: refuse what libvirt would refuse, plan, then delete data, undefine, power off."""
 
-    def _remove(self) -> None:
+    def __init__(self, context: LifecycleContext, transitions: StateSteps) -> None:
+        self.context = context
+        self.transitions = transitions
+        self.options = context.options
+
+    @property
+    def domain(self) -> Optional[Domain]:
+        return self.context.domain
+
+    def remove(self) -> None:
         if self.domain is None:
             return
-        persistent = self.domain.is_persistent()
-        if persistent:
+        steps = self.plan()
+        self._remove_snapshot_data()  # planned by _snapshot before its first deletion
+        run_steps(steps, self.context)
+        self.context.definition = None
+        self.context.predicted_state = ABSENT
+
+    def plan(self) -> list[StateStep]:
+        """The undefine and the power-off, after every check that can refuse them."""
+        steps = []
+        if self.domain.is_persistent():
             flags = self._undefine_flags()
             self._refuse_leftovers()
-        self._remove_snapshot_data()
-        if persistent:
             # Undefine before powering off: when libvirt refuses (NVRAM, say) the guest still runs.
             # A running domain becomes transient, and the destroy below removes it.
-            self.recorder.perform("undefine", lambda: self.domain.undefine_flags(flags))
-        if self.predicted_state not in ("shutoff", "saved"):
-            self._step_destroy(True)
-        self.definition = None
-        self.predicted_state = ABSENT
+            domain = self.domain
+            steps.append(StateStep("undefine", lambda: domain.undefine_flags(flags)))
+        if self.context.predicted_state not in ("shutoff", "saved"):
+            steps.append(self.transitions.destroy())
+        return steps
 
     def _undefine_flags(self) -> int:
         """The removals asked for, plus an explicit "keep" for NVRAM/TPM state the domain has.
@@ -55,7 +81,8 @@ class DomainRemoval:
         return combine("remove", remove, UNDEFINE_REMOVALS) | combine("remove", keep, UNDEFINE_KEEPS)
 
     def _defined_has(self, path: str) -> bool:
-        return self.definition is not None and self.definition.find(path) is not None
+        definition = self.context.definition
+        return definition is not None and definition.find(path) is not None
 
     def _remove_snapshot_data(self) -> None:
         """Delete snapshots and checkpoints with their data when asked; else warn about data left behind.
@@ -65,7 +92,7 @@ class DomainRemoval:
         """
         remove = self.options.remove
         if "snapshots" in remove or "checkpoints" in remove:
-            remove_all_snapshots_and_checkpoints(self.domain, self.recorder, snapshots="snapshots" in remove,
+            remove_all_snapshots_and_checkpoints(self.domain, self.context.recorder, snapshots="snapshots" in remove,
                                                  checkpoints="checkpoints" in remove)
         left = []
         if "snapshots" not in remove and "snapshots_metadata" in remove:
@@ -79,7 +106,7 @@ class DomainRemoval:
                 left.append(f"{count} checkpoint(s) (their bitmaps stay inside the disk images; "
                             "remove: [checkpoints] deletes them with their data)")
         if left:
-            self.recorder.warn(f"domain '{self.domain.name}': only the metadata of {' and '.join(left)} is removed")
+            self.context.recorder.warn(f"domain '{self.domain.name}': only the metadata of {' and '.join(left)} is removed")
 
     def _refuse_leftovers(self) -> None:
         """Fail before anything changes when libvirt would refuse the undefine for what remains."""

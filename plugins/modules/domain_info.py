@@ -219,62 +219,46 @@ domain:
   type: dict
 """
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
-from ansible_collections.virtops.libvirt.plugins.module_utils._facts import absent_summary
-from ansible_collections.virtops.libvirt.plugins.module_utils._gather import GatherOptions, gather
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, STATE_NAMES, Domain
+from ansible_collections.virtops.libvirt.plugins.module_utils._facts import ADDRESS_SOURCES, STATS_GROUPS, absent_summary
+from ansible_collections.virtops.libvirt.plugins.module_utils._gather import DEFAULT_GATHER, GATHER_GROUPS, GatherOptions, gather
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import DomainModule
-
-STATS_GROUPS = ["state", "cpu", "balloon", "vcpu", "interface", "block", "perf", "iothread", "memory", "dirtyrate"]
-GATHER_CHOICES = ["state", "definition", "xml", "stats", "block", "jobs", "vcpus", "tuning", "snapshots",
-                  "checkpoints", "addresses", "guest", "security", "messages", "metadata", "flags"]
-STATE_CHOICES = ["nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed", "pmsuspended", "absent"]
+from ansible_collections.virtops.libvirt.plugins.module_utils._targets import check_parallel, is_batch, resolve_targets
 
 ARGUMENT_SPEC = dict(
     name=dict(type="raw"),
     uuid=dict(type="str"),
-    states=dict(type="list", elements="str", choices=STATE_CHOICES),
-    gather=dict(type="list", elements="str", default=["state", "definition", "flags"], choices=GATHER_CHOICES),
-    stats=dict(type="list", elements="str", default=STATS_GROUPS, choices=STATS_GROUPS),
-    address_sources=dict(type="list", elements="str", default=["lease", "agent", "arp"],
-                         choices=["lease", "agent", "arp"]),
+    states=dict(type="list", elements="str", choices=[*STATE_NAMES, ABSENT]),
+    gather=dict(type="list", elements="str", default=list(DEFAULT_GATHER), choices=list(GATHER_GROUPS)),
+    stats=dict(type="list", elements="str", default=list(STATS_GROUPS), choices=list(STATS_GROUPS)),
+    address_sources=dict(type="list", elements="str", default=list(ADDRESS_SOURCES), choices=list(ADDRESS_SOURCES)),
     agent_timeout=dict(type="float", default=5),
     tags_namespace=dict(type="str", default="https://virtops.example.org/xmlns/tags/1.0"),
     parallel=dict(type="int", default=8),
 )
 
 
-def requested_names(value):
-    if value is None:
-        return None
-    names = value if isinstance(value, list) else [value]
-    if not all(isinstance(name, str) and name for name in names):
-        raise InvalidArgument("name must be a domain name or a list of domain names")
-    return names
-
-
 def run(module):
     params = module.params
-    if params["parallel"] < 1:
-        raise InvalidArgument(f"parallel must be at least 1 (got {params['parallel']})")
+    parallel = check_parallel(params["parallel"])
     options = GatherOptions(gather=params["gather"], stats=params["stats"], address_sources=params["address_sources"],
                             agent_timeout=params["agent_timeout"], tags_namespace=params["tags_namespace"],
                             states=params["states"])
-    names = requested_names(params["name"])
+    every_domain = params["name"] is None and not params["uuid"]
+    targets = [] if every_domain else resolve_targets(params["name"], params["uuid"], allow_empty=True)
     with module.connect() as connection:
-        if names is None and not params["uuid"]:
-            domains = gather(connection, None, options, params["parallel"])
+        if every_domain:
+            domains = gather(connection, None, options, parallel)
         else:
-            keys = [{"uuid": params["uuid"]}] if params["uuid"] else [{"name": name} for name in names]
-            found = [(key, Domain.find(connection, **key)) for key in keys]
-            present = [domain for _key, domain in found if domain is not None]
-            by_name = {facts["name"]: facts for facts in gather(connection, present, options, params["parallel"])}
-            domains = [by_name[domain.name] if domain is not None else absent_summary(key.get("name") or key["uuid"])
-                       for key, domain in found if domain is None or domain.name in by_name]
+            found = [(target, Domain.find(connection, name=target.name, uuid=target.uuid)) for target in targets]
+            present = [domain for _target, domain in found if domain is not None]
+            by_name = {facts["name"]: facts for facts in gather(connection, present, options, parallel)}
+            domains = [by_name[domain.name] if domain is not None else absent_summary(target.label)
+                       for target, domain in found if domain is None or domain.name in by_name]
     if params["states"]:  # gather filtered the existing domains already; this also filters the absent ones
         domains = [domain for domain in domains if domain["state"] in params["states"]]
     result = {"domains": domains}
-    if (params["uuid"] or isinstance(params["name"], str)) and domains:
+    if not every_domain and not is_batch(params["name"]) and domains:
         result["domain"] = domains[0]
     return result
 

@@ -348,41 +348,36 @@ pending_restart:
   type: bool
 """
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
-from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle import (
-    LifecycleOptions,
-    resolve_targets,
-    run_lifecycle,
-    run_lifecycles,
-)
+from ansible_collections.virtops.libvirt.plugins.module_utils._flags import SHUTDOWN_MODES
+from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle import run_lifecycle, run_lifecycles
+from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle_options import STATE_CHOICES, LifecycleOptions
+from ansible_collections.virtops.libvirt.plugins.module_utils._metadata import lifecycle_action_choices
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import DomainModule
+from ansible_collections.virtops.libvirt.plugins.module_utils._removal import REMOVALS
+from ansible_collections.virtops.libvirt.plugins.module_utils._targets import check_parallel, is_batch, resolve_targets
+from ansible_collections.virtops.libvirt.plugins.module_utils._transitions import PM_TARGETS
 from ansible_collections.virtops.libvirt.plugins.module_utils._xml import secret_values
 
 ARGUMENT_SPEC = dict(
     name=dict(type="raw"),
     uuid=dict(type="str"),
-    state=dict(type="str", default="present", choices=[
-        "present", "running", "paused", "shutoff", "shutdown", "destroyed", "saved", "pmsuspended", "absent",
-        "rebooted", "reset"]),
+    state=dict(type="str", default="present", choices=list(STATE_CHOICES)),
     xml=dict(type="str"),
     validate=dict(type="bool", default=True),
     restart_on_change=dict(type="bool", default=False),
     autostart=dict(type="bool"),
-    shutdown_mode=dict(type="list", elements="str", choices=["acpi", "agent", "initctl", "signal", "paravirt"]),
+    shutdown_mode=dict(type="list", elements="str", choices=list(SHUTDOWN_MODES)),
     shutdown_timeout=dict(type="float", default=120),
     force=dict(type="bool", default=False),
     start_paused=dict(type="bool", default=False),
     force_boot=dict(type="bool", default=False),
     bypass_cache=dict(type="bool", default=False),
     reset_nvram=dict(type="bool", default=False),
-    pm_target=dict(type="str", default="mem", choices=["mem", "disk", "hybrid"]),
-    remove=dict(type="list", elements="str",
-                choices=["managed_save", "snapshots", "snapshots_metadata", "checkpoints", "checkpoints_metadata",
-                         "nvram", "tpm"]),
-    on_poweroff=dict(type="str", choices=["destroy", "restart", "preserve", "rename-restart"]),
-    on_reboot=dict(type="str", choices=["destroy", "restart", "preserve", "rename-restart"]),
-    on_crash=dict(type="str", choices=[
-        "destroy", "restart", "preserve", "rename-restart", "coredump-destroy", "coredump-restart"]),
+    pm_target=dict(type="str", default="mem", choices=list(PM_TARGETS)),
+    remove=dict(type="list", elements="str", choices=list(REMOVALS)),
+    on_poweroff=dict(type="str", choices=lifecycle_action_choices("on_poweroff")),
+    on_reboot=dict(type="str", choices=lifecycle_action_choices("on_reboot")),
+    on_crash=dict(type="str", choices=lifecycle_action_choices("on_crash")),
     title=dict(type="str"),
     description=dict(type="str"),
     wait=dict(type="bool", default=True),
@@ -392,31 +387,18 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def names_option(value):
-    """The name option as a list of names; None when not given."""
-    if value is None:
-        return None
-    names = value if isinstance(value, list) else [value]
-    if not names or not all(isinstance(name, str) and name for name in names):
-        raise InvalidArgument("name must be a domain name or a list of domain names")
-    return names
-
-
 def run(module):
     params = module.params
     options = LifecycleOptions.from_params(params)
     module.hide(secret_values(options.template))
-    if params["parallel"] < 1:
-        raise InvalidArgument(f"parallel must be at least 1 (got {params['parallel']})")
-    names = names_option(params["name"])
-    targets = resolve_targets(names, params["uuid"], options)
+    parallel = check_parallel(params["parallel"])
+    targets = resolve_targets(params["name"], params["uuid"], options.template)
     with module.connect() as connection:
-        if not isinstance(params["name"], list):
+        if not is_batch(params["name"]):
             result = run_lifecycle(connection, targets[0], options, module.recorder)
             module.set_diff(**result.pop("diff"))
             return {"domain": result, "domains": [result], "pending_restart": result["pending_restart"]}
-        results = run_lifecycles(connection, targets, options, module.check_mode, params["parallel"],
-                                 module.recorder.warnings)
+        results = run_lifecycles(connection, targets, options, module.check_mode, parallel, module.recorder.warnings)
     if any(result["changed"] for result in results):
         module.mark_changed()
     diffs = {result["name"]: result.pop("diff") for result in results}

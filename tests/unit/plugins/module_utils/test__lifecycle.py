@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from ansible_collections.virtops.libvirt.plugins.module_utils import _lifecycle
+from ansible_collections.virtops.libvirt.plugins.module_utils import _lifecycle, _shutdown, _transitions
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
@@ -20,11 +20,11 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
 from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle import (
     LifecycleOptions,
     plan_transition,
-    resolve_targets,
     run_lifecycle,
     run_lifecycles,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
+from ansible_collections.virtops.libvirt.plugins.module_utils._targets import Target, resolve_targets
 
 STARTS = ["shutoff", "saved", "running", "paused", "pmsuspended", "crashed", "shutting_down"]
 TARGETS = ["present", "running", "paused", "shutoff", "destroyed", "saved", "pmsuspended", "rebooted", "reset"]
@@ -137,25 +137,25 @@ def test_xml_of_another_kind_is_refused():
 def test_xml_name_must_match_name():
     options = LifecycleOptions.from_params(params(xml="<domain><name>web01</name></domain>"))
     with pytest.raises(InvalidArgument, match="xml defines domain 'web01' but name is 'web02'"):
-        resolve_targets(["web02"], None, options)
-    assert resolve_targets(None, None, options) == [{"name": "web01", "uuid": None}]
+        resolve_targets(["web02"], None, options.template)
+    assert resolve_targets(None, None, options.template) == [Target("web01", None)]
 
 
 def test_xml_without_a_name_is_refused():
     options = LifecycleOptions.from_params(params(xml="<domain type='test'/>"))
     with pytest.raises(InvalidArgument, match="xml has no <name> element"):
-        resolve_targets(None, None, options)
+        resolve_targets(None, None, options.template)
 
 
 def test_xml_with_a_list_of_names_is_refused():
     options = LifecycleOptions.from_params(params(xml="<domain><name>a</name></domain>"))
     with pytest.raises(InvalidArgument, match="single name"):
-        resolve_targets(["a", "b"], None, options)
+        resolve_targets(["a", "b"], None, options.template)
 
 
 def test_a_target_is_required():
     with pytest.raises(InvalidArgument, match="one of name, uuid or xml is required"):
-        resolve_targets(None, None, LifecycleOptions.from_params(params()))
+        resolve_targets(None, None, LifecycleOptions.from_params(params()).template)
 
 
 # --- the runner on the test driver -----------------------------------------------------------------
@@ -195,7 +195,7 @@ def fresh_name(connection, request):
 
 def apply(connection, name, check_mode=False, **overrides):
     recorder = ChangeRecorder(check_mode)
-    result = run_lifecycle(connection, {"name": name, "uuid": None}, LifecycleOptions.from_params(params(**overrides)),
+    result = run_lifecycle(connection, Target(name, None), LifecycleOptions.from_params(params(**overrides)),
                            recorder)
     return result
 
@@ -248,17 +248,18 @@ def test_a_forced_shutdown_plans_the_destroy_as_a_conditional_step(connection, f
 
 def test_a_reboot_the_guest_ignores_fails_clearly_and_is_no_change(connection, fresh_name, monkeypatch):
     # The test driver sends no reboot event, like a guest that ignores the request on QEMU.
-    monkeypatch.setattr(_lifecycle, "REBOOT_EVENT_DRIVERS", frozenset({"TEST"}))
+    monkeypatch.setattr(_transitions, "REBOOT_EVENT_DRIVERS", frozenset({"TEST"}))
     apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
     recorder = ChangeRecorder(False)
     options = LifecycleOptions.from_params(params(state="rebooted", shutdown_mode=["acpi"], timeout=0.5))
     with pytest.raises(WaitTimeout, match=f"domain '{fresh_name}' did not reboot within 0.5 s of reboot\\(acpi\\)"):
-        run_lifecycle(connection, {"name": fresh_name, "uuid": None}, options, recorder)
+        run_lifecycle(connection, Target(fresh_name, None), options, recorder)
     assert recorder.changed is False
 
 
-# Client-side getters of libvirt-python: no RPC, nothing to translate.
-LOCAL_GETTERS = {"name", "UUIDString", "UUID", "connect", "c_pointer"}
+# Client-side getters of libvirt-python: no RPC, nothing to translate (virDomainGetID returns the id the
+# handle got at lookup).
+LOCAL_GETTERS = {"name", "UUIDString", "UUID", "ID", "connect", "c_pointer"}
 
 
 def test_every_virdomain_call_of_the_lifecycle_goes_through_the_error_layer(connection, fresh_name, monkeypatch):
@@ -325,7 +326,7 @@ def test_absent_whose_undefine_fails_leaves_the_guest_running(connection, fresh_
 def remove_with_a_recorder(connection, name, check_mode=False, **overrides):
     recorder = ChangeRecorder(check_mode)
     options = LifecycleOptions.from_params(params(state="absent", **overrides))
-    result = run_lifecycle(connection, {"name": name, "uuid": None}, options, recorder)
+    result = run_lifecycle(connection, Target(name, None), options, recorder)
     return result, recorder
 
 
@@ -372,7 +373,7 @@ def test_a_missing_name_with_a_comma_hints_at_the_list_syntax(connection):
 def test_unknown_uuid_is_reported(connection):
     recorder = ChangeRecorder(False)
     options = LifecycleOptions.from_params(params(state="absent"))
-    result = run_lifecycle(connection, {"name": None, "uuid": "00000000-0000-0000-0000-00000000abcd"}, options, recorder)
+    result = run_lifecycle(connection, Target(None, "00000000-0000-0000-0000-00000000abcd"), options, recorder)
     assert result["changed"] is False and result["state"] == "absent"
     with pytest.raises(DomainNotFound):
         Domain.lookup(connection, uuid="00000000-0000-0000-0000-00000000abcd")
@@ -380,7 +381,7 @@ def test_unknown_uuid_is_reported(connection):
 
 def test_a_batch_reports_every_domain_and_every_failure(connection, fresh_name):
     apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
-    targets = [{"name": fresh_name, "uuid": None}, {"name": "ghost", "uuid": None}]
+    targets = [Target(fresh_name, None), Target("ghost", None)]
     options = LifecycleOptions.from_params(params(state="paused"))
     with pytest.raises(BatchFailed, match="1 of 2 domains failed: ghost: domain 'ghost' does not exist") as raised:
         run_lifecycles(connection, targets, options, False, 8)
@@ -396,7 +397,7 @@ def test_a_batch_reports_every_domain_and_every_failure(connection, fresh_name):
 def test_a_successful_batch_reports_name_changed_actions_and_error(connection, fresh_name):
     apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
     options = LifecycleOptions.from_params(params(state="paused"))
-    [only] = run_lifecycles(connection, [{"name": fresh_name, "uuid": None}], options, False, 8)
+    [only] = run_lifecycles(connection, [Target(fresh_name, None)], options, False, 8)
     assert (only["name"], only["changed"], only["actions"], only["error"]) == (fresh_name, True, ["suspend"], None)
 
 
@@ -405,12 +406,12 @@ def test_an_unexpected_exception_in_a_batch_worker_is_a_clear_failure(connection
     original = _lifecycle.DomainLifecycle.run
 
     def broken(self):
-        if self.name == "broken":
+        if self.target.name == "broken":
             raise KeyError("no such key")
         return original(self)
 
     monkeypatch.setattr(_lifecycle.DomainLifecycle, "run", broken)
-    targets = [{"name": fresh_name, "uuid": None}, {"name": "broken", "uuid": None}]
+    targets = [Target(fresh_name, None), Target("broken", None)]
     options = LifecycleOptions.from_params(params(state="paused"))
     with pytest.raises(BatchFailed, match="broken: unexpected error: KeyError: 'no such key'") as raised:
         run_lifecycles(connection, targets, options, False, 8)
@@ -423,7 +424,7 @@ def test_a_define_libvirt_refused_is_no_change_and_the_failure_has_the_domain_di
     recorder = ChangeRecorder(False)
     options = LifecycleOptions.from_params(params(xml=refused.format(fresh_name), state="running"))
     with pytest.raises(VirtopsError, match="define failed") as raised:
-        run_lifecycle(connection, {"name": fresh_name, "uuid": None}, options, recorder)
+        run_lifecycle(connection, Target(fresh_name, None), options, recorder)
     assert recorder.changed is False and recorder.actions == []
     domain = raised.value.details()["domain"]
     assert domain["name"] == fresh_name and domain["state"] == "absent"
@@ -492,7 +493,7 @@ def observed(connection, name):
 def run_case(connection, name, target, check_mode):
     options = LifecycleOptions.from_params(params(xml=TEST_XML.format(name=name, memory=128), state=target,
                                                   pm_target="disk", remove=["managed_save", "snapshots_metadata"]))
-    lifecycle = _lifecycle.DomainLifecycle(connection, name, None, options, ChangeRecorder(check_mode))
+    lifecycle = _lifecycle.DomainLifecycle(connection, Target(name, None), options, ChangeRecorder(check_mode))
     result = lifecycle.run()
     return result, lifecycle.predicted_state
 
@@ -508,3 +509,66 @@ def test_check_mode_and_the_real_run_share_one_plan(connection, driver_domain, s
     assert observed(connection, driver_domain) == real_state == predicted_state == hand_written_final(start, target)
     steps = [action.split("(")[0] for action in real["actions"] if action not in ("define", "update definition")]
     assert steps == [{"pm_wakeup": "wakeup"}.get(step, step) for step in hand_written_plan(start, target)]
+
+
+# --- graceful shutdown: repeated requests, then force or fail -----------------------------------------
+
+
+def ignore_shutdown_requests(monkeypatch, honoured_from):
+    """The guest ignores shutdown requests until the `honoured_from`-th one (never with 0); the calls seen."""
+    calls = []
+    original = Domain.shutdown_flags
+
+    def shutdown_flags(self, flags, operation="shutdown"):
+        calls.append(operation)
+        if honoured_from and len(calls) >= honoured_from:
+            original(self, flags, operation)
+
+    monkeypatch.setattr(Domain, "shutdown_flags", shutdown_flags)
+    return calls
+
+
+def test_a_missed_shutdown_request_is_repeated_within_the_one_wait(connection, fresh_name, monkeypatch):
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
+    monkeypatch.setattr(_shutdown, "SHUTDOWN_RETRY_INTERVAL", 0.2)
+    calls = ignore_shutdown_requests(monkeypatch, honoured_from=2)
+    result = apply(connection, fresh_name, state="shutoff", shutdown_timeout=5)
+    assert calls == ["shutdown", "shutdown (repeated)"]
+    assert result["actions"] == ["shutdown"] and result["state"] == "shutoff"
+
+
+def test_an_ignored_shutdown_with_force_powers_off_after_the_timeout(connection, fresh_name, monkeypatch):
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
+    monkeypatch.setattr(_shutdown, "SHUTDOWN_RETRY_INTERVAL", 0.2)
+    calls = ignore_shutdown_requests(monkeypatch, honoured_from=0)
+    result = apply(connection, fresh_name, state="shutoff", shutdown_timeout=0.7, force=True)
+    assert result["actions"] == ["shutdown", "destroy(after shutdown timeout)"] and result["state"] == "shutoff"
+    assert len(calls) >= 2 and set(calls[1:]) == {"shutdown (repeated)"}
+
+
+def test_an_ignored_shutdown_without_force_fails_and_leaves_the_guest_running(connection, fresh_name, monkeypatch):
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
+    ignore_shutdown_requests(monkeypatch, honoured_from=0)
+    recorder = ChangeRecorder(False)
+    options = LifecycleOptions.from_params(params(state="shutoff", shutdown_timeout=0.3))
+    with pytest.raises(WaitTimeout, match=f"domain '{fresh_name}' did not shut down within shutdown_timeout=0.3 s "
+                                          "and was left running; set force=true"):
+        run_lifecycle(connection, Target(fresh_name, None), options, recorder)
+    assert recorder.actions == ["shutdown"]
+    assert Domain.lookup(connection, name=fresh_name).state().state == "running"
+
+
+def test_removal_is_planned_before_the_first_change(connection, fresh_name):
+    """A refusal (a managed save image not to remove) comes before any step, in check mode too."""
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="saved")
+    for check_mode in (True, False):
+        recorder = ChangeRecorder(check_mode)
+        with pytest.raises(InvalidArgument, match="a managed save image"):
+            run_lifecycle(connection, Target(fresh_name, None),
+                          LifecycleOptions.from_params(params(state="absent", remove=["snapshots_metadata"])), recorder)
+        assert recorder.actions == []
+    lifecycle = _lifecycle.DomainLifecycle(connection, Target(fresh_name, None), LifecycleOptions.from_params(
+        params(state="absent")), ChangeRecorder(True))
+    lifecycle.context.domain = Domain.lookup(connection, name=fresh_name)
+    lifecycle.context.predicted_state = "saved"
+    assert [step.action for step in lifecycle.removal.plan()] == ["undefine"]

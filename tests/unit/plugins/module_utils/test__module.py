@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _module
@@ -14,6 +15,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     VirtopsError,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import DomainModule
+from ansible_collections.virtops.libvirt.plugins.modules import domain_info, domain_state
 
 SPEC = {"name": {"type": "str"}, "timeout": {"type": "float", "default": 5}}
 
@@ -174,3 +176,50 @@ def test_missing_libvirt_python_gives_the_standard_message(capsys, monkeypatch):
             DomainModule(SPEC)
     result = json.loads(capsys.readouterr().out)
     assert "Failed to import the required Python library (libvirt-python)" in result["msg"]
+
+
+# --- the modules built on the frame: targets, batch results, choices from the code's tables ------------
+
+
+def run_main(capsys, module, args):
+    with patch_module_args({"uri": "test:///default", **args}):
+        with pytest.raises(SystemExit):
+            module.main()
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("module", [domain_state, domain_info])
+def test_every_choices_list_is_the_documented_one(module):
+    """What validate-modules checks, here in the unit run: the argspec's choices come from tables."""
+    documented = yaml.safe_load(module.DOCUMENTATION)["options"]
+    for option, spec in module.ARGUMENT_SPEC.items():
+        if "choices" in spec:
+            assert sorted(spec["choices"]) == sorted(documented[option]["choices"]), option
+        if isinstance(spec.get("default"), list):
+            assert spec["default"] == documented[option]["default"], option
+
+
+def test_domain_info_answers_a_single_name_with_domain_and_a_list_without(capsys):
+    single = run_main(capsys, domain_info, {"name": "test", "gather": ["state"]})
+    assert single["domain"]["name"] == "test" and [entry["name"] for entry in single["domains"]] == ["test"]
+    listed = run_main(capsys, domain_info, {"name": ["test", "ghost"], "gather": ["state"]})
+    assert "domain" not in listed and [(d["name"], d["state"]) for d in listed["domains"]] == [
+        ("test", "running"), ("ghost", "absent")]
+    every = run_main(capsys, domain_info, {"gather": ["state"]})
+    assert "domain" not in every and "test" in [entry["name"] for entry in every["domains"]]
+    assert run_main(capsys, domain_info, {"name": [], "gather": ["state"]})["domains"] == []
+
+
+def test_domain_info_refuses_parallel_below_one(capsys):
+    result = run_main(capsys, domain_info, {"name": "test", "parallel": 0})
+    assert result["failed"] is True and result["msg"] == "parallel must be at least 1 (got 0)"
+
+
+def test_domain_state_on_a_list_reports_every_domain_in_the_batch_shape(capsys):
+    result = run_main(capsys, domain_state, {"name": ["test", "ghost"], "state": "running", "_ansible_check_mode": True})
+    assert result["failed"] is True and result["msg"].startswith("1 of 2 domains failed: ghost: domain 'ghost' does not exist")
+    first, second = result["domains"]
+    assert (first["name"], first["changed"], first["actions"], first["error"]) == ("test", False, [], None)
+    assert (second["name"], second["failed"], second["actions"]) == ("ghost", True, [])
+    single = run_main(capsys, domain_state, {"name": "test", "state": "paused", "_ansible_check_mode": True})
+    assert single["changed"] is True and single["actions"] == ["suspend"] and single["domain"]["name"] == "test"

@@ -1,0 +1,74 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, virtops.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A graceful shutdown: ask the guest, ask again now and then, and power it off after
+shutdown_timeout when the task says force=true.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, DomainState
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import VirtopsError, WaitTimeout
+from ansible_collections.virtops.libvirt.plugins.module_utils._flags import SHUTDOWN_MODES, combine
+from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle_context import LifecycleContext, StateStep
+
+# Seconds between repeated shutdown requests while waiting for a graceful shutdown.
+SHUTDOWN_RETRY_INTERVAL = 10.0
+# The action that follows a graceful shutdown the guest ignored, with force=true.
+FORCED_DESTROY = "destroy(after shutdown timeout)"
+POWERED_OFF_STATES = ["shutoff", ABSENT]
+
+
+class GracefulShutdown:
+    """The shutdown step of a transition, and the wait that follows it in a real run."""
+
+    def __init__(self, context: LifecycleContext) -> None:
+        self.context = context
+
+    def step(self, wait: bool) -> StateStep:
+        """The shutdown request as a plan step; with `wait`, the wait for the power-off follows it."""
+        context, options = self.context, self.context.options
+        flags = combine("shutdown_mode", options.shutdown_modes, SHUTDOWN_MODES)
+        label = f"shutdown({','.join(options.shutdown_modes)})" if options.shutdown_modes else "shutdown"
+        if wait and options.force:
+            # Whether the guest honours the request shows only at run time: the plan says so.
+            context.recorder.may_perform(FORCED_DESTROY)
+        return StateStep(label, lambda: context.domain.shutdown_flags(flags), settle=self._settle if wait else None)
+
+    def _settle(self) -> None:
+        """Wait for the power-off; after shutdown_timeout power it off (force) or fail."""
+        context, options = self.context, self.context.options
+        try:
+            self._await_power_off(combine("shutdown_mode", options.shutdown_modes, SHUTDOWN_MODES))
+        except WaitTimeout:
+            if not options.force:
+                raise WaitTimeout(
+                    f"domain '{context.domain.name}' did not shut down within shutdown_timeout="
+                    f"{options.shutdown_timeout:g} s and was left running; set force=true to power it off "
+                    "after the timeout",
+                    domain=context.domain.name, operation="shutdown") from None
+            context.recorder.perform(FORCED_DESTROY, context.domain.destroy)
+            context.await_states(POWERED_OFF_STATES)
+
+    def _await_power_off(self, flags: int) -> None:
+        """One wait (Domain.wait_for) for the power-off; each look at the state may repeat the request.
+
+        A guest can miss one request: an ACPI button press during early boot or while it resumes
+        from a PM suspend is lost. Like OpenStack Nova, ask again every SHUTDOWN_RETRY_INTERVAL.
+        """
+        domain = self.context.domain
+        last_request = [time.monotonic()]
+
+        def ask_again(state: DomainState) -> None:
+            if state.state in POWERED_OFF_STATES or time.monotonic() - last_request[0] < SHUTDOWN_RETRY_INTERVAL:
+                return
+            last_request[0] = time.monotonic()
+            try:
+                domain.shutdown_flags(flags, "shutdown (repeated)")
+            except VirtopsError:
+                pass  # e.g. the guest is already powering off; the wait decides
+
+        domain.wait_for(POWERED_OFF_STATES, self.context.options.shutdown_timeout,
+                        poll_interval=min(2.0, SHUTDOWN_RETRY_INTERVAL), on_event=ask_again)
