@@ -7,11 +7,18 @@ libvirt's own agent APIs (guestInfo, fsFreeze, fsThaw, setUserPassword...) come 
 agent command (qemuAgentCommand) marks the domain tainted ("custom-ga-command"), so it is only
 used for what libvirt has no API for, and its arguments never reach a message or a log when they
 are secret.
+
+libvirt waits for the agent forever by default: a hung agent would hang the task (and hold the
+domain's agent job, blocking every other client's agent call). So every libvirt agent call made
+here runs inside `bounded()`, which sets libvirt's response timeout for the domain
+(virDomainAgentSetResponseTimeout) and, since libvirt keeps that setting per running domain for
+every client, restores libvirt's default (block) afterwards.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Optional
@@ -35,14 +42,26 @@ except ImportError:
 
 AGENT_CHANNEL = "org.qemu.guest_agent.0"  # the virtio-serial port name qemu-ga listens on
 DEFAULT_CALL_TIMEOUT = 5  # seconds a single agent call may take
+FREEZE_TIMEOUT = 60  # seconds for a freeze or thaw: the guest flushes every file system first
+# virDomainAgentResponseTimeoutValues (libvirt 5.10+): wait forever (libvirt's initial value for every
+# domain), qemu's 5 s default, or not at all; positive values are seconds.
+RESPONSE_TIMEOUT_BLOCK = getattr(libvirt, "VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_BLOCK", -2)
+RESPONSE_TIMEOUT_DEFAULT = getattr(libvirt, "VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_DEFAULT", -1)
+RESPONSE_TIMEOUT_NOWAIT = getattr(libvirt, "VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_NOWAIT", 0)
+# Argument names whose values are secrets in raw agent commands (guest-set-user-password's "password"...).
+SECRET_WORDS = ("password", "passwd", "secret", "key", "token")
+_OPERATION_DENIED = getattr(libvirt, "VIR_ERR_OPERATION_DENIED", 55)
 
 
 class GuestAgent:
-    """Calls to one domain's guest agent, each bounded by `timeout` seconds."""
+    """Calls to one domain's guest agent, each bounded by `timeout` seconds (freezes by `freeze_timeout`)."""
 
-    def __init__(self, domain: Domain, timeout: int = DEFAULT_CALL_TIMEOUT) -> None:
+    def __init__(self, domain: Domain, timeout: float = DEFAULT_CALL_TIMEOUT,
+                 freeze_timeout: float = FREEZE_TIMEOUT) -> None:
         self.domain = domain
         self.timeout = timeout
+        self.freeze_timeout = freeze_timeout
+        self._bound: Optional[int] = None  # the response timeout set by the innermost bounded() block
 
     def has_channel(self) -> bool:
         """Whether the (live) definition has the guest agent's virtio channel."""
@@ -50,13 +69,49 @@ class GuestAgent:
         return bool(root.xpath("devices/channel/target[@type='virtio' and @name=$name]", name=AGENT_CHANNEL))
 
     def set_response_timeout(self, seconds: int) -> None:
-        """How long libvirt waits for the agent on every later call on this connection's domain."""
+        """How long libvirt waits for this domain's agent on every later call, by any client.
+
+        Seconds, or RESPONSE_TIMEOUT_BLOCK / _DEFAULT / _NOWAIT. libvirt keeps it until the domain stops.
+        """
         self.domain.invoke("set the guest agent's response timeout", self.domain.virdomain.agentSetResponseTimeout,
                            seconds, 0, idempotent=True)
 
+    @contextmanager
+    def bounded(self, seconds: Optional[float] = None) -> Iterator[None]:
+        """libvirt gives up on the agent after `seconds` (default: `timeout`) inside the block.
+
+        Nested blocks without `seconds` keep the outer bound. After the outermost block libvirt's
+        default (wait forever) is back, which is what other clients of the domain expect. A driver
+        or a read-only connection that cannot set it leaves the calls as that driver makes them.
+        """
+        if seconds is None and self._bound is not None:
+            yield
+            return
+        wanted = max(1, math.ceil(self.timeout if seconds is None else seconds))
+        outer = self._bound
+        applied = outer != wanted and self._apply(wanted)
+        self._bound = wanted
+        try:
+            yield
+        finally:
+            self._bound = outer
+            if applied:
+                self._apply(RESPONSE_TIMEOUT_BLOCK if outer is None else outer)
+
+    def _apply(self, seconds: int) -> bool:
+        """Set the response timeout; whether libvirt took it."""
+        try:
+            self.set_response_timeout(seconds)
+        except LibvirtCallError as error:
+            if isinstance(error, UnsupportedOperation) or error.code == _OPERATION_DENIED:
+                return False  # the test driver has no agent; a read-only connection may not tune it
+            raise
+        return True
+
     def guest_info(self, types: int = 0) -> dict[str, Any]:
         """libvirt's guestInfo (no taint): users, os, timezone, hostname, filesystems..."""
-        return self.domain.invoke("read guest info", self.domain.virdomain.guestInfo, types, 0, idempotent=True)
+        with self.bounded():
+            return self.domain.invoke("read guest info", self.domain.virdomain.guestInfo, types, 0, idempotent=True)
 
     def hostname(self) -> Optional[str]:
         return self.guest_info(libvirt.VIR_DOMAIN_GUEST_INFO_HOSTNAME).get("hostname")
@@ -70,10 +125,12 @@ class GuestAgent:
         return True
 
     def fs_freeze(self, mountpoints: Optional[list[str]] = None) -> int:
-        return self.domain.invoke("freeze guest filesystems", self.domain.virdomain.fsFreeze, mountpoints, 0)
+        with self.bounded(self.freeze_timeout):
+            return self.domain.invoke("freeze guest filesystems", self.domain.virdomain.fsFreeze, mountpoints, 0)
 
     def fs_thaw(self, mountpoints: Optional[list[str]] = None) -> int:
-        return self.domain.invoke("thaw guest filesystems", self.domain.virdomain.fsThaw, mountpoints, 0)
+        with self.bounded(self.freeze_timeout):
+            return self.domain.invoke("thaw guest filesystems", self.domain.virdomain.fsThaw, mountpoints, 0)
 
     @contextmanager
     def frozen(self, report: dict[str, Any], mountpoints: Optional[list[str]] = None) -> Iterator[None]:
@@ -81,26 +138,37 @@ class GuestAgent:
 
         `report` receives frozen_filesystems and thawed_filesystems. A failed thaw never hides
         the block's own error; after a block that succeeded it raises with after_change set,
-        since whatever the block did (a snapshot) exists.
+        since whatever the block did (a snapshot) exists. A freeze that fails (or is interrupted)
+        is thawed too: an agent that timed out may still freeze some file systems after libvirt
+        gave up on it.
         """
-        report["frozen_filesystems"] = self.fs_freeze(mountpoints)
-        try:
-            yield
-        except VirtopsError as failed:
+        with self.bounded(self.freeze_timeout):
+            try:
+                report["frozen_filesystems"] = self.fs_freeze(mountpoints)
+            except BaseException:
+                self._thaw_quietly(mountpoints)
+                raise
+            try:
+                yield
+            except VirtopsError as failed:
+                self._thaw_after(failed, report, mountpoints)
+                raise
+            except BaseException:  # KeyboardInterrupt, SystemExit...: a frozen guest must never stay frozen
+                self._thaw_quietly(mountpoints)
+                raise
             try:
                 report["thawed_filesystems"] = self.fs_thaw(mountpoints)
             except VirtopsError as error:
-                failed.message = f"{failed.message} (thawing the guest's file systems failed too: {error.message})"
-                failed.args = (failed.message,)
-            raise
-        except BaseException:
-            self._thaw_quietly(mountpoints)
-            raise
+                error.after_change = True
+                raise
+
+    def _thaw_after(self, failed: VirtopsError, report: dict[str, Any], mountpoints: Optional[list[str]]) -> None:
+        """Thaw after the block failed; a failed thaw is added to the block's own error."""
         try:
             report["thawed_filesystems"] = self.fs_thaw(mountpoints)
         except VirtopsError as error:
-            error.after_change = True
-            raise
+            failed.message = f"{failed.message} (thawing the guest's file systems failed too: {error.message})"
+            failed.args = (failed.message,)
 
     def _thaw_quietly(self, mountpoints: Optional[list[str]]) -> None:
         try:
@@ -112,22 +180,26 @@ class GuestAgent:
                 secrets: Iterable[str] = ()) -> Any:
         """A raw agent command (taints the domain: only where libvirt has no API); its decoded "return".
 
-        Values in `secrets` (or in arguments named like passwords) are masked in any error.
+        Values in `secrets`, and values of arguments named like secrets (at any depth), are masked
+        in any error, also as they appear JSON-escaped.
         """
         request: dict[str, Any] = {"execute": execute}
         if arguments is not None:
             request["arguments"] = arguments
-        hidden = list(secrets) + [str(value) for key, value in (arguments or {}).items()
-                                  if any(word in key.lower() for word in ("password", "passwd", "secret"))]
+        hidden = _masks(list(secrets) + _secret_values(arguments or {}))
         try:
             reply = self.domain.invoke(f"guest agent {execute}", libvirt_qemu.qemuAgentCommand, self.domain.virdomain,
-                                       json.dumps(request), self.timeout, 0)
+                                       json.dumps(request), max(1, math.ceil(self.timeout)), 0)
         except LibvirtCallError as error:
             error.message = redact(error.message, hidden)
             error.libvirt_message = redact(error.libvirt_message or "", hidden) or None
             error.args = (error.message,)
             raise
-        return json.loads(reply).get("return")
+        try:
+            return json.loads(reply).get("return")
+        except (TypeError, ValueError, AttributeError):
+            raise VirtopsError(f"domain '{self.domain.name}': the guest agent's answer to {execute} is not a JSON "
+                               "object", domain=self.domain.name, operation=f"guest agent {execute}") from None
 
     def require_channel(self, operation: str) -> None:
         if not self.has_channel():
@@ -163,5 +235,27 @@ class GuestAgent:
                 f"(last error: {last_error[0] if last_error else 'none'})",
                 domain=self.domain.name, operation="wait for guest agent")
 
-        with self.domain.watch().on(AGENT_LIFECYCLE) as watch:
+        # each probe gives up within the wait's own limit, so a hung agent cannot outlast the deadline
+        with self.bounded(min(self.timeout, max(timeout, 1))), self.domain.watch().on(AGENT_LIFECYCLE) as watch:
             return watch.wait_until(answers, timeout, timed_out, fallback=1.0)
+
+
+def _secret_values(arguments: Any) -> list[str]:
+    """Values of keys named like secrets, anywhere in the (nested) arguments."""
+    found: list[str] = []
+    if isinstance(arguments, dict):
+        for key, value in arguments.items():
+            if any(word in str(key).lower() for word in SECRET_WORDS) and not isinstance(value, (dict, list)):
+                found.append(str(value))
+            else:
+                found.extend(_secret_values(value))
+    elif isinstance(arguments, list):
+        for item in arguments:
+            found.extend(_secret_values(item))
+    return found
+
+
+def _masks(secrets: list[str]) -> list[str]:
+    """Each secret as given and as it appears inside JSON (quotes and backslashes escaped); longest first."""
+    masks = {secret for secret in secrets if secret} | {json.dumps(secret)[1:-1] for secret in secrets if secret}
+    return sorted(masks, key=len, reverse=True)

@@ -6,8 +6,7 @@ import time
 import libvirt
 import pytest
 
-from ansible_collections.virtops.libvirt.plugins.module_utils import _agent, _domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestAgent
+from ansible_collections.virtops.libvirt.plugins.module_utils import _domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams, RetryPolicy
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain, DomainState
@@ -15,7 +14,6 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     DomainNotFound,
     InvalidArgument,
     TransientError,
-    UnsupportedOperation,
     WaitTimeout,
 )
 
@@ -250,78 +248,3 @@ def test_is_active_goes_through_the_error_layer(connection):
     gone.virdomain.destroy()
     with pytest.raises(DomainNotFound, match="domain 'vanishing'"):
         gone.is_active()
-
-
-AGENT_CHANNEL = "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0' state='connected'/></channel>"
-
-
-class AgentVirDomain:
-    """A running domain whose guest agent answers after `unanswered` tries; records every call."""
-
-    def __init__(self, devices=AGENT_CHANNEL, unanswered=2):
-        self.devices = devices
-        self.unanswered = unanswered
-        self.calls = []
-
-    def name(self):
-        return "agent-guest"
-
-    def UUIDString(self):  # noqa: N802 (libvirt's name)
-        return "66666666-6666-4666-8666-666666666666"
-
-    def XMLDesc(self, _flags=0):  # noqa: N802
-        self.calls.append("XMLDesc")
-        return f"<domain type='kvm'><name>agent-guest</name><devices>{self.devices}</devices></domain>"
-
-    def guestInfo(self, types=0, _flags=0):  # noqa: N802
-        self.calls.append(("guestInfo", types))
-        if self.unanswered:
-            self.unanswered -= 1
-            error = libvirt.libvirtError("Guest agent is not responding: QEMU guest agent is not connected")
-            error.get_error_code = lambda: libvirt.VIR_ERR_AGENT_UNRESPONSIVE
-            error.get_error_message = lambda: "Guest agent is not responding: QEMU guest agent is not connected"
-            raise error
-        return {"hostname": "guest"}
-
-
-class NoEventsConn:
-    def domainEventRegisterAny(self, *_args):  # noqa: N802
-        raise libvirt.libvirtError("this driver sends no events")
-
-
-def agent_domain(virdomain):
-    connection = Connection(ConnectionParams(uri=SHARED_TEST_URI))
-    connection._conn = NoEventsConn()
-    return Domain(connection, virdomain)
-
-
-def test_wait_for_agent_never_sends_raw_agent_commands(monkeypatch):
-    def tainting(*_args):
-        raise AssertionError("qemuAgentCommand taints the domain (custom-ga-command)")
-
-    monkeypatch.setattr(_agent.libvirt_qemu, "qemuAgentCommand", tainting)
-    virdomain = AgentVirDomain(unanswered=2)
-    assert GuestAgent(agent_domain(virdomain)).wait(timeout=5) < 2
-    assert virdomain.calls.count(("guestInfo", libvirt.VIR_DOMAIN_GUEST_INFO_HOSTNAME)) == 3
-
-
-def test_wait_for_agent_without_an_agent_channel_fails_at_once():
-    virdomain = AgentVirDomain(devices="<serial type='pty'><target port='0'/></serial>")
-    started = time.monotonic()
-    with pytest.raises(UnsupportedOperation, match=r"domain 'agent-guest' has no guest agent channel"):
-        GuestAgent(agent_domain(virdomain)).wait(timeout=30)
-    assert time.monotonic() - started < 1
-    assert not [call for call in virdomain.calls if call != "XMLDesc"]
-
-
-def test_wait_for_agent_on_the_test_driver_says_there_is_no_channel(running_test_domain):
-    started = time.monotonic()
-    with pytest.raises(UnsupportedOperation, match="org.qemu.guest_agent.0"):
-        GuestAgent(running_test_domain).wait(timeout=20)
-    assert time.monotonic() - started < 1
-
-
-def test_wait_for_agent_times_out_with_libvirts_last_answer():
-    with pytest.raises(WaitTimeout, match=r"guest agent of domain 'agent-guest' did not answer within 0.5 s "
-                                          r"\(last error: Guest agent is not responding"):
-        GuestAgent(agent_domain(AgentVirDomain(unanswered=1000))).wait(timeout=0.5)

@@ -10,6 +10,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     LibvirtCallError,
     UnsupportedOperation,
 )
+from ansible_collections.virtops.libvirt.plugins.module_utils._agent import FREEZE_TIMEOUT
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._checkpoint import CheckpointRunner, checkpoint_xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import (
@@ -420,6 +421,10 @@ class FreezingVirDomain:
             raise error
         return 1
 
+    def agentSetResponseTimeout(self, seconds, _flags=0):  # noqa: N802
+        self.calls.append(f"agentSetResponseTimeout({seconds})")
+        return 0
+
     def fsFreeze(self, *_args):  # noqa: N802
         return self._record("fsFreeze")
 
@@ -428,6 +433,12 @@ class FreezingVirDomain:
 
     def snapshotCreateXML(self, *_args):  # noqa: N802
         return self._record("snapshotCreateXML")
+
+
+def bounded_by_freeze_timeout(calls):
+    """The agent calls run with libvirt's agent timeout set, and libvirt's default (block) restored after."""
+    return [f"agentSetResponseTimeout({FREEZE_TIMEOUT})", *calls,
+            f"agentSetResponseTimeout({libvirt.VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_BLOCK})"]
 
 
 def FreezingDomain(fail=()):  # noqa: N802 (reads like the class it builds)
@@ -442,7 +453,7 @@ def test_a_thaw_failing_after_the_snapshot_still_reports_the_snapshot_as_a_chang
     with pytest.raises(LibvirtCallError, match="snapshot 's1' was created, but .*fsThaw broke"):
         recorder.perform("create snapshot 's1'", lambda: SnapshotCalls(domain).create("s1", "<x/>", 0, True))
     assert recorder.actions == ["create snapshot 's1'"]
-    assert domain.calls == ["fsFreeze", "snapshotCreateXML", "fsThaw"]
+    assert domain.calls == bounded_by_freeze_timeout(["fsFreeze", "snapshotCreateXML", "fsThaw"])
 
 
 def test_a_failed_quiesced_snapshot_thaws_and_keeps_its_own_error():
@@ -450,7 +461,7 @@ def test_a_failed_quiesced_snapshot_thaws_and_keeps_its_own_error():
     recorder = ChangeRecorder(False)
     with pytest.raises(LibvirtCallError, match="snapshotCreateXML broke .*thawing the guest's file systems failed too"):
         recorder.perform("create snapshot 's1'", lambda: SnapshotCalls(domain).create("s1", "<x/>", 0, True))
-    assert recorder.actions == [] and domain.calls == ["fsFreeze", "snapshotCreateXML", "fsThaw"]
+    assert recorder.actions == [] and domain.calls == bounded_by_freeze_timeout(["fsFreeze", "snapshotCreateXML", "fsThaw"])
 
 
 def test_a_snapshot_plan_reads_the_domains_disks_once(domain, monkeypatch):
