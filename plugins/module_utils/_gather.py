@@ -9,7 +9,6 @@ every other group costs calls per domain and runs only when asked for.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -20,7 +19,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._disks import disk
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, VirtopsError, WaitTimeout
 from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls
-from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map
+from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map, map_or_raise
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts import list_checkpoints, list_snapshots
 
 GATHER_GROUPS = (
@@ -236,8 +235,7 @@ def gather(connection: Connection, domains: Optional[list[Domain]], options: Gat
     extras = [group for group in options.gather if group not in ("state", "stats")]
     if not extras or len(base) < 2:
         return [one(facts) for facts in base]
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(base)))) as pool:
-        return list(pool.map(one, base))
+    return map_or_raise(one, base, parallel)
 
 
 def _read_group(reader: DomainReader, group: str) -> Any:
