@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestAgent
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt  # noqa: F401
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection
 from ansible_collections.virtops.libvirt.plugins.module_utils._definition import DefinitionSync
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import VirtopsError
@@ -27,11 +27,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._metadata import M
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._removal import DomainRemoval
 from ansible_collections.virtops.libvirt.plugins.module_utils._targets import Target, failure_entry, run_each
-from ansible_collections.virtops.libvirt.plugins.module_utils._transitions import (  # noqa: F401  (the plan, re-exported)
-    StateSteps,
-    effective_state,
-    plan_transition,
-)
+from ansible_collections.virtops.libvirt.plugins.module_utils._transitions import StateSteps, effective_state
 
 # The states restart_on_change restarts from: the domain runs (paused or suspended counts).
 _ACTIVE = ("running", "paused", "pmsuspended")

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _lifecycle, _shutdown, _transitions
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     BatchFailed,
@@ -17,14 +17,10 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     WaitTimeout,
     XmlError,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle import (
-    LifecycleOptions,
-    plan_transition,
-    run_lifecycle,
-    run_lifecycles,
-)
+from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle import LifecycleOptions, run_lifecycle, run_lifecycles
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._targets import Target, resolve_targets
+from ansible_collections.virtops.libvirt.plugins.module_utils._transitions import effective_state, plan_transition
 
 STARTS = ["shutoff", "saved", "running", "paused", "pmsuspended", "crashed", "shutting_down"]
 TARGETS = ["present", "running", "paused", "shutoff", "destroyed", "saved", "pmsuspended", "rebooted", "reset"]
@@ -101,9 +97,9 @@ def test_actions_are_never_idempotent_for_active_domains(start):
 
 
 def test_effective_state_folds_libvirt_states():
-    assert _lifecycle.effective_state("shutoff", True) == "saved"
-    assert _lifecycle.effective_state("blocked", False) == "running"
-    assert _lifecycle.effective_state("shutdown", False) == "shutting_down"
+    assert effective_state("shutoff", True) == "saved"
+    assert effective_state("blocked", False) == "running"
+    assert effective_state("shutdown", False) == "shutting_down"
 
 
 # --- options and targets ---------------------------------------------------------------------------
@@ -182,8 +178,8 @@ def remove_leftover(connection, name):
         if leftover.virdomain.isActive():
             leftover.virdomain.destroy()
         if leftover.virdomain.isPersistent():
-            leftover.virdomain.undefineFlags(_lifecycle.libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-                                             | _lifecycle.libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+            leftover.virdomain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                                             | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
 
 
 @pytest.fixture
@@ -275,8 +271,8 @@ def test_every_virdomain_call_of_the_lifecycle_goes_through_the_error_layer(conn
             calls.depth -= 1
 
     monkeypatch.setattr(Connection, "invoke", counting_call)
-    for name in dir(_lifecycle.libvirt.virDomain):
-        method = getattr(_lifecycle.libvirt.virDomain, name)
+    for name in dir(libvirt.virDomain):
+        method = getattr(libvirt.virDomain, name)
         if name.startswith("_") or name in LOCAL_GETTERS or not callable(method):
             continue
 
@@ -285,7 +281,7 @@ def test_every_virdomain_call_of_the_lifecycle_goes_through_the_error_layer(conn
                 outside.append(_name)
             return _method(self, *args, **kwargs)
 
-        monkeypatch.setattr(_lifecycle.libvirt.virDomain, name, checked)
+        monkeypatch.setattr(libvirt.virDomain, name, checked)
     xml = TEST_XML.format(name=fresh_name, memory=128)
     for state in ("running", "paused", "reset", "rebooted", "shutoff", "running", "saved", "destroyed", "absent"):
         apply(connection, fresh_name, xml=xml if state != "absent" else None, state=state, title="t", autostart=True,
@@ -487,7 +483,7 @@ def observed(connection, name):
     domain = Domain.find(connection, name=name)
     if domain is None:
         return "absent"
-    return _lifecycle.effective_state(domain.state().state, domain.has_managed_save())
+    return effective_state(domain.state().state, domain.has_managed_save())
 
 
 def run_case(connection, name, target, check_mode):
