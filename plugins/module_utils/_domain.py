@@ -1,11 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, virtops.libvirt contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One handle over one virDomain: lookup, state and reason as names, typed calls, event-driven waits.
+"""One handle over one virDomain: lookup, state and reason as names, lifecycle calls, event-driven waits.
 
-Every libvirt method of a domain, a snapshot or a checkpoint is called from exactly one method
-here (or in _agent and _jobs for the guest agent and long jobs), named after it in snake case, so
-grepping for `createWithFlags` finds its one caller and test fakes implement methods.
+Every libvirt method of a domain is called from exactly one typed method, named after it in snake
+case: here (the handle, its reads and lifecycle calls), in _domain_calls (details, snapshots,
+checkpoints), _agent (the guest agent) or _jobs (long jobs). So grepping for `createWithFlags`
+finds its one caller, and test fakes implement methods. tests/unit/test_layering.py checks it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable, NamedTuple, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain_calls import CheckpointCalls, DetailReads, SnapshotCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import DomainNotFound, InvalidArgument, WaitTimeout
 from ansible_collections.virtops.libvirt.plugins.module_utils._events import LIFECYCLE, Watch
 
@@ -27,7 +29,6 @@ STATE_NAMES: tuple[str, ...] = (
     "crashed",
     "pmsuspended",
 )
-AGENT_CHANNEL = "org.qemu.guest_agent.0"  # the virtio-serial port name qemu-ga listens on
 ABSENT = "absent"  # not a libvirt state: the domain does not exist (or vanished while we waited)
 
 # Reasons per state, in libvirt's numbering, from the virDomain*Reason enums.
@@ -88,14 +89,26 @@ def validate_states(states: Iterable[str]) -> frozenset[str]:
     return wanted
 
 
+# What a virDomain object knows without asking the daemon (also for the bulk answers' objects).
+
+
+def name_and_uuid(virdomain: Any) -> tuple[str, str]:
+    return virdomain.name(), virdomain.UUIDString()
+
+
+def running_id(virdomain: Any) -> Optional[int]:
+    """The id of a running domain (None when inactive), as of its lookup or start."""
+    domain_id = virdomain.ID()
+    return domain_id if domain_id >= 0 else None
+
+
 class Domain:
     """A looked-up domain on one connection; every call goes through the connection's error layer."""
 
     def __init__(self, connection: Connection, virdomain: Any) -> None:
         self.connection = connection
         self.virdomain = virdomain
-        self.name: str = virdomain.name()
-        self.uuid: str = virdomain.UUIDString()
+        self.name, self.uuid = name_and_uuid(virdomain)
         self.snapshots = SnapshotCalls(self)
         self.checkpoints = CheckpointCalls(self)
         self.details = DetailReads(self)
@@ -125,36 +138,37 @@ class Domain:
         """
         return self.connection.invoke(operation, func, *args, domain=self.name, idempotent=idempotent)
 
-    def _read(self, operation: str, func: Callable[..., Any], *args: Any) -> Any:
+    def read(self, operation: str, func: Callable[..., Any], *args: Any) -> Any:
+        """`invoke` for a read (safe to repeat); for typed wrappers only."""
         return self.invoke(operation, func, *args, idempotent=True)
 
     # --- reads -------------------------------------------------------------------------------
 
     def state(self) -> DomainState:
         try:
-            state_code, reason_code = self._read("read state", self.virdomain.state, 0)
+            state_code, reason_code = self.read("read state", self.virdomain.state, 0)
         except DomainNotFound:
             return DomainState(ABSENT, "undefined")
         return state_from_codes(state_code, reason_code)
 
     def is_active(self) -> bool:
         """Whether the domain runs (any state but shut off); DomainNotFound when it vanished."""
-        return bool(self._read("read whether active", self.virdomain.isActive))
+        return bool(self.read("read whether active", self.virdomain.isActive))
 
     def xml_desc(self, flags: int = 0) -> str:
-        return self._read("read XML description", self.virdomain.XMLDesc, flags)
+        return self.read("read XML description", self.virdomain.XMLDesc, flags)
 
     def is_persistent(self) -> bool:
-        return bool(self._read("read persistence", self.virdomain.isPersistent))
+        return bool(self.read("read persistence", self.virdomain.isPersistent))
 
     def autostart(self) -> bool:
-        return bool(self._read("read autostart", self.virdomain.autostart))
+        return bool(self.read("read autostart", self.virdomain.autostart))
 
     def has_managed_save(self) -> bool:
-        return bool(self._read("read managed save", self.virdomain.hasManagedSaveImage, 0))
+        return bool(self.read("read managed save", self.virdomain.hasManagedSaveImage, 0))
 
-    def id(self) -> int:  # pylint: disable=invalid-name
-        return self.invoke("read id", self.virdomain.ID)
+    def id(self) -> Optional[int]:  # pylint: disable=invalid-name
+        return running_id(self.virdomain)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -240,150 +254,3 @@ class Domain:
 
         with self.watch().on(LIFECYCLE) as watch:
             return watch.wait_until(reached, timeout, timed_out, fallback=poll_interval)
-
-
-class DetailReads:
-    """What domain_info reads beyond state and definition (each a read: retried when transient)."""
-
-    def __init__(self, domain: Domain) -> None:
-        self.domain = domain
-        self.virdomain = domain.virdomain
-
-    def _read(self, operation: str, func: Callable[..., Any], *args: Any) -> Any:
-        return self.domain.invoke(operation, func, *args, idempotent=True)
-
-    def is_updated(self) -> bool:
-        return bool(self._read("read updated flag", self.virdomain.isUpdated))
-
-    def disk_errors(self) -> dict[str, int]:
-        return self._read("read disk errors", self.virdomain.diskErrors, 0)
-
-    def block_info(self, target: str) -> tuple[int, int, int]:
-        return self._read(f"read block info of {target}", self.virdomain.blockInfo, target, 0)
-
-    def control_info(self) -> tuple[int, int, int]:
-        return self._read("read control info", self.virdomain.controlInfo, 0)
-
-    def vcpus(self) -> tuple[list[Any], list[Any]]:
-        return self._read("read vCPU info", self.virdomain.vcpus)
-
-    def emulator_pin_info(self, flags: int) -> tuple[bool, ...]:
-        return self._read("read emulator pinning", self.virdomain.emulatorPinInfo, flags)
-
-    def security_label_list(self) -> list[Any]:
-        return self._read("read security labels", self.virdomain.securityLabelList)
-
-    def messages(self) -> list[str]:
-        return list(self._read("read messages", self.virdomain.messages, 0))
-
-    def interface_addresses(self, source: int, source_name: str) -> dict[str, Any]:
-        return self._read(f"read addresses ({source_name})", self.virdomain.interfaceAddresses, source, 0)
-
-    # tuning (domain_tune will hold the writing side)
-    def vcpu_pin_info(self, flags: int) -> list[tuple[bool, ...]]:
-        return self._read("read vCPU pinning", self.virdomain.vcpuPinInfo, flags)
-
-    def io_thread_info(self, flags: int) -> list[tuple[int, list[bool]]]:
-        return self._read("read IOThreads", self.virdomain.ioThreadInfo, flags)
-
-    def memory_parameters(self, flags: int) -> dict[str, Any]:
-        return self._read("read memory tuning", self.virdomain.memoryParameters, flags)
-
-    def blkio_parameters(self, flags: int) -> dict[str, Any]:
-        return self._read("read blkio tuning", self.virdomain.blkioParameters, flags)
-
-    def numa_parameters(self, flags: int) -> dict[str, Any]:
-        return self._read("read NUMA tuning", self.virdomain.numaParameters, flags)
-
-    def scheduler_parameters_flags(self, flags: int) -> dict[str, Any]:
-        return self._read("read scheduler parameters", self.virdomain.schedulerParametersFlags, flags)
-
-    def perf_events(self, flags: int) -> dict[str, Any]:
-        return self._read("read perf events", self.virdomain.perfEvents, flags)
-
-    def block_io_tune(self, target: str, flags: int) -> dict[str, Any]:
-        return self._read(f"read I/O tuning of {target}", self.virdomain.blockIoTune, target, flags)
-
-
-class SnapshotCalls:
-    """virDomainSnapshot* calls of one domain; snapshots are handled by name."""
-
-    def __init__(self, domain: Domain) -> None:
-        self.domain = domain
-        self.virdomain = domain.virdomain
-
-    def list_all(self) -> list["Snapshot"]:
-        found = self.domain.invoke("list snapshots", self.virdomain.listAllSnapshots, 0, idempotent=True)
-        return [Snapshot(self.domain, snapshot) for snapshot in found]
-
-    def count(self) -> int:
-        return self.domain.invoke("count snapshots", self.virdomain.snapshotNum, 0, idempotent=True)
-
-    def lookup(self, name: str) -> "Snapshot":
-        found = self.domain.invoke(f"look up snapshot '{name}'", self.virdomain.snapshotLookupByName, name, 0,
-                                   idempotent=True)
-        return Snapshot(self.domain, found)
-
-    def create_xml(self, name: str, xml: str, flags: int, operation: str = "create snapshot") -> None:
-        self.domain.invoke(f"{operation} '{name}'", self.virdomain.snapshotCreateXML, xml, flags)
-
-    def revert(self, name: str, flags: int) -> None:
-        snapshot = self.lookup(name)
-        self.domain.invoke(f"revert to snapshot '{name}'", self.virdomain.revertToSnapshot, snapshot.handle, flags)
-
-
-class Snapshot:
-    """One virDomainSnapshot."""
-
-    def __init__(self, domain: Domain, handle: Any) -> None:
-        self.domain = domain
-        self.handle = handle
-        self.name: str = handle.getName()
-
-    def xml_desc(self, flags: int = 0) -> str:
-        return self.domain.invoke(f"read snapshot '{self.name}'", self.handle.getXMLDesc, flags, idempotent=True)
-
-    def is_current(self) -> bool:
-        return bool(self.domain.invoke(f"read snapshot '{self.name}'", self.handle.isCurrent, 0, idempotent=True))
-
-    def delete(self, flags: int) -> None:
-        self.domain.invoke(f"delete snapshot '{self.name}'", self.handle.delete, flags)
-
-
-class CheckpointCalls:
-    """virDomainCheckpoint* calls of one domain."""
-
-    def __init__(self, domain: Domain) -> None:
-        self.domain = domain
-        self.virdomain = domain.virdomain
-
-    def list_all(self) -> list["Checkpoint"]:
-        found = self.domain.invoke("list checkpoints", self.virdomain.listAllCheckpoints, 0, idempotent=True)
-        return [Checkpoint(self.domain, checkpoint) for checkpoint in found]
-
-    def lookup(self, name: str) -> "Checkpoint":
-        found = self.domain.invoke(f"look up checkpoint '{name}'", self.virdomain.checkpointLookupByName, name, 0,
-                                   idempotent=True)
-        return Checkpoint(self.domain, found)
-
-    def create_xml(self, name: str, xml: str) -> None:
-        self.domain.invoke(f"create checkpoint '{name}'", self.virdomain.checkpointCreateXML, xml, 0)
-
-    def delete(self, name: str) -> None:
-        """Delete a checkpoint and its bitmaps in the disk images."""
-        self.lookup(name).delete()
-
-
-class Checkpoint:
-    """One virDomainCheckpoint."""
-
-    def __init__(self, domain: Domain, handle: Any) -> None:
-        self.domain = domain
-        self.handle = handle
-        self.name: str = handle.getName()
-
-    def xml_desc(self) -> str:
-        return self.domain.invoke(f"read checkpoint '{self.name}'", self.handle.getXMLDesc, 0, idempotent=True)
-
-    def delete(self) -> None:
-        self.domain.invoke(f"delete checkpoint '{self.name}'", self.handle.delete, 0)

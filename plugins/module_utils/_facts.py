@@ -16,8 +16,16 @@ from functools import lru_cache
 from typing import Any, Iterable, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._agent import AGENT_CHANNEL
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
-from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, Domain, state_from_codes
+from ansible_collections.virtops.libvirt.plugins.module_utils._disks import disks_of
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import (
+    ABSENT,
+    Domain,
+    name_and_uuid,
+    running_id,
+    state_from_codes,
+)
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, VirtopsError
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 
@@ -35,7 +43,6 @@ LIST_NAME = "list"
 ADDRESS_SOURCES = {"lease": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE",
                    "agent": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_AGENT",
                    "arp": "VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP"}
-GUEST_AGENT_CHANNEL = "org.qemu.guest_agent.0"
 
 
 # --- summaries ------------------------------------------------------------------------------------
@@ -54,12 +61,11 @@ def domain_summary(domain: Domain) -> dict[str, Any]:
     current = domain.state()
     if current.state == ABSENT:
         return absent_summary(domain.name)
-    domain_id = domain.id()
     persistent = domain.is_persistent()
     return {
         "name": domain.name,
         "uuid": domain.uuid,
-        "id": domain_id if domain_id >= 0 else None,
+        "id": domain.id(),
         "state": current.state,
         "reason": current.reason,
         "persistent": persistent,
@@ -144,7 +150,8 @@ def _names_with(connection: Connection, flag_name: str) -> Optional[set[str]]:
     flag_value = getattr(libvirt, flag_name, None)
     if flag_value is None:
         return None
-    return {dom.name() for dom in connection.list_all_domains(flag_value, f"domains ({flag_name})")}
+    listed = connection.list_all_domains(flag_value, f"domains ({flag_name})")
+    return {name_and_uuid(virdomain)[0] for virdomain in listed}
 
 
 @dataclass
@@ -186,14 +193,13 @@ def facts_from_bulk(answer: BulkAnswer, sort: bool = False) -> list[dict[str, An
     """
     facts = []
     for virdomain, record in answer.records:
-        name = virdomain.name()
+        name, uuid = name_and_uuid(virdomain)
         nested = nest_stats(record)
         state = nested.get("state", {})
-        domain_id = virdomain.ID()
         facts.append({
             "name": name,
-            "uuid": virdomain.UUIDString(),
-            "id": domain_id if domain_id >= 0 else None,
+            "uuid": uuid,
+            "id": running_id(virdomain),
             "state": state.get("state"),
             "reason": state.get("reason"),
             "persistent": name not in answer.transient,
@@ -227,34 +233,6 @@ def _kib(element) -> Optional[int]:
         return None
     size = _xml.scaled_bytes(element)
     return None if size is None else size // 1024
-
-
-def _disk_source(disk) -> Optional[str]:
-    source = disk.find("source")
-    if source is None:
-        return None
-    for attribute in ("file", "dev", "dir", "name", "volume"):
-        if source.get(attribute):
-            if attribute == "volume" and source.get("pool"):
-                return f"{source.get('pool')}/{source.get('volume')}"
-            if attribute == "name" and source.get("protocol"):
-                return f"{source.get('protocol')}:{source.get('name')}"
-            return source.get(attribute)
-    return None
-
-
-def _disk(disk) -> dict[str, Any]:
-    target = disk.find("target")
-    driver = disk.find("driver")
-    return {
-        "target": None if target is None else target.get("dev"),
-        "bus": None if target is None else target.get("bus"),
-        "device": disk.get("device", "disk"),
-        "type": disk.get("type"),
-        "source": _disk_source(disk),
-        "format": None if driver is None else driver.get("type"),
-        "readonly": disk.find("readonly") is not None,
-    }
 
 
 def _interface(interface) -> dict[str, Any]:
@@ -294,14 +272,14 @@ def definition_summary(root) -> dict[str, Any]:
             "boot": [boot.get("dev") for boot in root.iterfind("os/boot")],
             "kernel": _xml.element_text(root, "os/kernel"),
         },
-        "disks": [_disk(disk) for disk in devices.iterfind("disk")],
+        "disks": [disk.summary() for disk in disks_of(root)],
         "interfaces": [_interface(interface) for interface in devices.iterfind("interface")],
         "graphics": [
             {"type": graphics.get("type"), "port": to_int(graphics.get("port")), "listen": graphics.get("listen")}
             for graphics in devices.iterfind("graphics")
         ],
         "guest_agent_channel": any(
-            channel.find("target") is not None and channel.find("target").get("name") == GUEST_AGENT_CHANNEL
+            channel.find("target") is not None and channel.find("target").get("name") == AGENT_CHANNEL
             for channel in devices.iterfind("channel")
         ),
     }

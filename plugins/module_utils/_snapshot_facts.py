@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
-from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Checkpoint, Domain, Snapshot
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain_calls import Checkpoint, Snapshot
 from ansible_collections.virtops.libvirt.plugins.module_utils._facts import to_int
 
 
