@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Opening and closing libvirt connections, and the one place libvirtError is translated.
 
-`Connection.invoke()` runs a libvirt call (for the typed wrappers here, in _domain and in
-the handles of snapshots, checkpoints and pools) and turns libvirtError into the collection's exceptions;
+`Connection.invoke()` runs a libvirt call (only for the typed wrappers: here, _domain,
+_domain_calls, _agent and _jobs) and turns libvirtError into the collection's exceptions;
 calls the caller marks idempotent are retried on transient errors ("cannot acquire state change
 lock") with a bounded backoff that respects a deadline.
 """
@@ -37,7 +37,6 @@ except ImportError:
 else:
     LIBVIRT_IMPORT_ERROR = None
 
-HAS_LIBVIRT = libvirt is not None
 DEFAULT_URI = "qemu:///system"
 URI_ENVIRONMENT_VARIABLE = "LIBVIRT_DEFAULT_URI"
 # libvirt-python has no connect timeout: an open of a daemon that accepts and never answers
@@ -279,6 +278,21 @@ class ConnectionParams:
             readonly=readonly,
         )
 
+    def answer_credentials(self, credentials: list[list[Any]], _opaque: Any) -> int:
+        """libvirt's openAuth callback: fill in each requested credential, or refuse."""
+        for credential in credentials:
+            kind = credential[0]
+            if kind in (libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_USERNAME):
+                value = self.auth_username
+            elif kind in (libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT):
+                value = self.auth_password
+            else:
+                value = None
+            if value is None:
+                return -1
+            credential[4] = value
+        return 0
+
 
 class Connection:
     """One libvirt connection; a context manager that always closes it.
@@ -345,25 +359,10 @@ class Connection:
             return libvirt.openReadOnly(self.uri) if self.params.readonly else libvirt.open(self.uri)
         auth = [
             [libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_USERNAME, libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT],
-            self._answer_credentials,
+            self.params.answer_credentials,
             None,
         ]
         return libvirt.openAuth(self.uri, auth, flags)
-
-    def _answer_credentials(self, credentials, _opaque) -> int:
-        """libvirt's openAuth callback: fill in each requested credential, or refuse."""
-        for credential in credentials:
-            kind = credential[0]
-            if kind in (libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_USERNAME):
-                value = self.params.auth_username
-            elif kind in (libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT):
-                value = self.params.auth_password
-            else:
-                value = None
-            if value is None:
-                return -1
-            credential[4] = value
-        return 0
 
     def redact(self, text: str) -> str:
         """`text` without this connection's secrets (the SASL password, a password in the URI)."""

@@ -120,8 +120,8 @@ def test_credentials_go_through_open_auth(monkeypatch):
 
 
 def test_credentials_callback_refuses_what_it_was_not_given():
-    connection = Connection(ConnectionParams(uri="test:///default", auth_username="admin"))
-    assert connection._answer_credentials([[libvirt.VIR_CRED_PASSPHRASE, "pw", "", "", None]], None) == -1
+    params = ConnectionParams(uri="test:///default", auth_username="admin")
+    assert params.answer_credentials([[libvirt.VIR_CRED_PASSPHRASE, "pw", "", "", None]], None) == -1
 
 
 def test_not_found_is_translated_with_domain_and_operation():
