@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, TypeVar, Union
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import LibvirtCallError, WaitTimeout
 
@@ -226,15 +226,15 @@ class Watch:
             raise self._callback_error
         return arrived
 
-    def wait_until(self, probe: Callable[[], Optional[T]], timeout: float, timed_out: Callable[[], WaitTimeout],
-                   fallback: float = 2.0) -> T:
+    def wait_until(self, probe: Callable[[], Optional[T]], timeout: Union[float, "Deadline"],
+                   timed_out: Callable[[], WaitTimeout], fallback: float = 2.0) -> T:
         """Call `probe` until it returns something other than None; the one wait loop.
 
         Woken by this watch's events; without any (a driver that sends none), the probe runs every
         0.2 s, else every `fallback` seconds in case an event is lost. Raises `timed_out()` when
-        `timeout` seconds pass.
+        `timeout` seconds pass, or at a `Deadline` several waits share.
         """
-        deadline = Deadline(timeout)
+        deadline = timeout if isinstance(timeout, Deadline) else Deadline(timeout)
         interval = fallback if self.live else min(fallback, 0.2)
         while True:
             found = probe()

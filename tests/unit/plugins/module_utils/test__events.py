@@ -245,3 +245,15 @@ def test_a_suspend_from_another_thread_wakes_wait_for_through_its_lifecycle_even
     resumed = running_test_domain.wait_for(["running"], timeout=10, poll_interval=FALLBACK)
     assert resumed == DomainState("running", "unpaused")
     assert time.monotonic() - changed_at["resumed"] < 0.2
+
+
+def test_two_waits_can_share_one_deadline():
+    connection = FakeEventConnection()
+    shared = _events.Deadline(0.4)
+    with watch_of(connection).on(_events.LIFECYCLE) as watch:
+        assert watch.wait_until(lambda: "first", shared, timed_out=lambda: WaitTimeout("first")) == "first"
+        time.sleep(0.2)
+        started = time.monotonic()
+        with pytest.raises(WaitTimeout, match="second"):
+            watch.wait_until(lambda: None, shared, timed_out=lambda: WaitTimeout("second"), fallback=FALLBACK)
+    assert time.monotonic() - started < 0.3, "the second wait ends at the shared deadline, not 0.4 s after it began"
