@@ -257,3 +257,11 @@ def test_two_waits_can_share_one_deadline():
         with pytest.raises(WaitTimeout, match="second"):
             watch.wait_until(lambda: None, shared, timed_out=lambda: WaitTimeout("second"), fallback=FALLBACK)
     assert time.monotonic() - started < 0.3, "the second wait ends at the shared deadline, not 0.4 s after it began"
+
+
+def test_one_event_loop_thread_per_process():
+    for _ in range(3):
+        with Connection(ConnectionParams(uri="test:///default")):
+            _events.EventLoop.ensure_running()
+    loops = [thread for thread in threading.enumerate() if thread.name == "libvirt-event-loop"]
+    assert len(loops) == 1 and loops[0].daemon
