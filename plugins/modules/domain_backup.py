@@ -36,10 +36,10 @@ options:
         the following.
       - A checkpoint (O(checkpoint) alone). V(present) creates it unless it exists (idempotent by name),
         V(absent) deletes it (with its bitmaps) if it exists.
-      - A backup (O(backup)). V(present) runs a push backup (unchanged when all its files exist already)
+      - "A backup (O(backup)). V(present) runs a push backup (unchanged when all its files exist already)
         or starts a pull backup (unchanged while one runs); O(checkpoint) is then the checkpoint the backup
         creates at the same instant. V(absent) ends the domain's running backup job (a pull export); it
-        needs no start option, C(backup: {mode: pull}) or C(backup: {}) is enough.
+        needs no start option, C(backup: {mode: pull}) or C(backup: {}) is enough."
       - Retention (O(retain), with V(present) only), alone or after the checkpoint or backup of the same task.
     type: str
     default: present

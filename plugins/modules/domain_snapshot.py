@@ -7,17 +7,16 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: domain_snapshot
-short_description: Snapshots, checkpoints and backups of libvirt domains
+short_description: Snapshots of libvirt domains
 version_added: 0.1.0
 description:
   - Creates, deletes, reverts to and selects snapshots of a domain, internal (qcow2, with or without
     the memory state) or external (overlays, disk-only or with a memory file), with per-disk choices.
   - Keeps the newest N snapshots whose names start with a prefix (O(retain), O(prefix)).
-  - Creates and deletes checkpoints (dirty-block bitmaps) for incremental backups.
-  - Runs push backups (one file per disk, full or incremental from a checkpoint) and waits for them
-    through libvirt events; starts and ends pull backups (an NBD export).
-  - Everything is validated (disks, snapshot and checkpoint names, the guest agent for O(quiesce),
-    the backup directory) before anything changes.
+  - Checkpoints and backups are the job of M(virtops.libvirt.domain_backup).
+  - Everything is validated (disks, snapshot names, the guest agent for O(quiesce)) before anything
+    changes. Options that do not apply to the task's O(state) are refused, naming the option (for
+    example O(location) with nothing to create, O(memory_file) with O(state=absent)).
   - "What libvirt 9.0 cannot do is refused with a message that says so: reverting to an external
     snapshot (libvirt 9.9.0 or newer can), an internal disk-only snapshot of a running domain, deleting
     an external snapshot whose parent is internal."
@@ -35,13 +34,6 @@ options:
     description:
       - The snapshot's name. Required for snapshot tasks, except a pure retention task (O(retain)).
     type: str
-  checkpoint:
-    description:
-      - A checkpoint's name.
-      - Alone (without O(snapshot) and O(backup)), O(state=present) or O(state=absent) creates or deletes it.
-      - With O(backup), the checkpoint the backup creates at the same instant, the base of a later
-        incremental backup.
-    type: str
   state:
     description:
       - For a snapshot, V(present) creates it when it does not exist. It is idempotent by name; an existing
@@ -56,10 +48,10 @@ options:
         deleted snapshot become children of its parent; check mode predicts exactly that.
       - V(reverted) reverts the domain to it. An action, always performed and always C(changed).
       - V(current) makes it the current snapshot without reverting anything.
-      - For a checkpoint, V(present) or V(absent).
-      - "With O(backup), V(present) runs (push) or starts (pull) the backup; V(absent) ends the running
-        backup job (a pull export), and needs only O(backup.mode) (C(backup: {mode: pull})), none of the
-        start options."
+      - "Which options apply: V(present) takes O(description), O(location), O(memory), O(memory_file),
+        O(disks), O(quiesce), O(atomic), O(live), O(retain), O(prefix); V(absent) takes O(children),
+        O(children_only), O(metadata_only); V(reverted) takes O(revert_state), O(force); V(current) none.
+        Any other option given is refused."
     type: str
     default: present
     choices: [present, absent, reverted, current]
@@ -70,23 +62,22 @@ options:
     description:
       - Where the snapshot of each disk goes unless O(disks) says otherwise. V(internal) inside the
         qcow2 image, V(external) in a new overlay file, which becomes the disk's active image.
+      - V(internal) when not set.
     type: str
     choices: [internal, external]
-    default: internal
   memory:
     description:
       - Include the memory state of a running domain. V(false) takes a disk-only snapshot, which libvirt
         supports for external snapshots only while the domain runs.
-      - An external snapshot with memory needs O(memory_file).
+      - An external snapshot with memory needs O(memory_file). V(true) when not set.
     type: bool
-    default: true
   memory_file:
     description: Where an external snapshot writes the memory state of the running domain.
     type: path
   disks:
     description:
-      - Per-disk choices for a snapshot (the others follow O(location)), or the disks a checkpoint
-        tracks (all by default). A target the domain does not have fails the task before any change.
+      - Per-disk choices for a snapshot (the others follow O(location)). A target the domain does not
+        have fails the task before any change.
     type: list
     elements: dict
     suboptions:
@@ -110,37 +101,29 @@ options:
         A snapshot with memory taken while the file systems are frozen would bring the guest back with
         frozen file systems at every revert, so that combination fails before any change.
     type: bool
-    default: false
   atomic:
     description: Ask libvirt to take the snapshot of all disks atomically or not at all.
     type: bool
-    default: false
   live:
     description: Take an external snapshot with memory while the guest keeps running.
     type: bool
-    default: false
   revert_state:
     description:
-      - The state after O(state=reverted). V(snapshot) is the state the snapshot recorded.
+      - The state after O(state=reverted). V(snapshot) (the state the snapshot recorded) when not set.
     type: str
     choices: [snapshot, running, paused]
-    default: snapshot
   force:
     description: Revert even when libvirt considers it risky (VIR_DOMAIN_SNAPSHOT_REVERT_FORCE).
     type: bool
-    default: false
   children:
     description: With O(state=absent), delete the snapshot's descendants too.
     type: bool
-    default: false
   children_only:
     description: With O(state=absent), delete only the snapshot's descendants.
     type: bool
-    default: false
   metadata_only:
     description: With O(state=absent), forget the snapshots in libvirt but leave their data (images, overlays).
     type: bool
-    default: false
   retain:
     description:
       - Keep the newest O(retain) snapshots whose names start with O(prefix) and delete the others,
@@ -149,68 +132,10 @@ options:
   prefix:
     description: The name prefix of the snapshots O(retain) manages. Other snapshots are never touched.
     type: str
-  backup:
-    description:
-      - A backup of the running domain. A push backup whose files all exist already is unchanged; a
-        backup that fails or takes longer than its timeout is aborted, its files and its new checkpoint
-        are removed, and no job is left behind.
-      - "Restoring: a full backup is a complete image. An incremental one is a qcow2 holding only the
-        changed clusters, backed by the disk image; C(qemu-img rebase -u -F qcow2 -b full.qcow2 inc.qcow2)
-        followed by C(qemu-img convert -O qcow2 inc.qcow2 restored.qcow2) gives the disk at the time of
-        the incremental backup."
-    type: dict
-    suboptions:
-      mode:
-        description: V(push) writes files; V(pull) exports the disks over NBD and returns at once.
-        type: str
-        choices: [push, pull]
-        default: push
-      target_dir:
-        description:
-          - Push mode. Existing directory on the libvirt host, which receives one file per disk, named
-            C(<target>.<format>) (C(vda.qcow2)). Checked for writability first when the URI is local.
-        type: path
-      format:
-        description: The format of the backup files.
-        type: str
-        choices: [qcow2, raw]
-        default: qcow2
-      disks:
-        description: The disk targets to back up; all disks by default.
-        type: list
-        elements: str
-      incremental:
-        description: Back up only what changed since this checkpoint (which must exist).
-        type: str
-      timeout:
-        description: Seconds to wait for a push backup.
-        type: float
-        default: 3600
-      scratch_dir:
-        description: Pull mode. Directory for the scratch files (C(<target>.scratch)).
-        type: path
-      socket:
-        description: Pull mode. The UNIX socket of the NBD server (its directory must be writable by QEMU).
-        type: path
-      host:
-        description: Pull mode. The TCP address of the NBD server (with O(backup.port)).
-        type: str
-        default: localhost
-      port:
-        description: Pull mode. The TCP port of the NBD server.
-        type: int
+seealso:
+  - module: virtops.libvirt.domain_backup
 notes:
-  - Paths (overlays, memory files, backup and scratch directories) are paths on the libvirt host.
-  - "Whether the files of a push backup exist already (the backup is then unchanged) is checked on
-    local and remote URIs alike, in check mode too: with a local URI by looking at the files, with a
-    remote URI through libvirt's storage driver, which lists O(backup.target_dir) as a storage pool
-    (the active pool whose target it is, refreshed first, else a transient directory pool created for
-    the look and destroyed at once). A target directory that does not exist fails the task before
-    any change."
-  - Writability of the backup and scratch directories is probed for local URIs only.
-  - A push backup that fails is undone (job aborted, partial files and its new checkpoint removed);
-    the error says what was removed and what was not. Files on a remote host are not removed (the
-    message lists them).
+  - Paths (overlays, memory files) are paths on the libvirt host.
 """
 
 EXAMPLES = r"""
@@ -252,20 +177,6 @@ EXAMPLES = r"""
     prefix: daily-
     retain: 7
 
-- name: Full backup, and a checkpoint for the next incremental one
-  virtops.libvirt.domain_snapshot:
-    name: db01
-    checkpoint: backup-1
-    backup:
-      target_dir: /srv/backup/db01/full
-
-- name: Incremental backup since backup-1, starting backup-2
-  virtops.libvirt.domain_snapshot:
-    name: db01
-    checkpoint: backup-2
-    backup:
-      target_dir: /srv/backup/db01/inc-2
-      incremental: backup-1
 """
 
 RETURN = r"""
@@ -293,11 +204,6 @@ snapshot:
   description: The entry of RV(snapshots) named by O(snapshot) (null when it does not exist).
   returned: when O(snapshot) is given
   type: dict
-checkpoints:
-  description: The domain's checkpoints after the task, oldest first, with C(name), C(parent), C(creation_time), C(disks).
-  returned: always
-  type: list
-  elements: dict
 deleted:
   description: The snapshots O(retain) deleted (or would delete).
   returned: when O(retain) is given
@@ -308,21 +214,6 @@ quiesce:
     - What freezing did, C(frozen_filesystems) and C(thawed_filesystems) (counts libvirt reports).
   returned: when a snapshot was taken with O(quiesce)
   type: dict
-backup:
-  description: The backup.
-  returned: when O(backup) is given
-  type: dict
-  contains:
-    mode: {description: push or pull., type: str}
-    disks: {description: The disks backed up., type: list, elements: str}
-    files: {description: Disk target -> backup file (push)., type: dict}
-    sizes: {description: "Disk target -> bytes of the backup file (push, local URI).", type: dict}
-    job:
-      description: libvirt's job statistics of the backup (of the completed job for push, of the running one for pull).
-      type: dict
-    seconds: {description: How long the push backup took., type: float}
-    xml: {description: The running pull backup's description (NBD server and export names)., type: str}
-    skipped: {description: Why nothing was done (the backup files exist)., type: str}
 actions:
   description: The operations performed (or, in check mode, that would be), in order.
   returned: always
@@ -330,83 +221,72 @@ actions:
   elements: str
 """
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._backup import BackupOptions, BackupRunner
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import DomainModule
-from ansible_collections.virtops.libvirt.plugins.module_utils._checkpoint import CheckpointRunner
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import SnapshotOptions, SnapshotRunner
-from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts import list_checkpoints, list_snapshots
 
+# no defaults for the options below: an option the task did not set can be told from one it set
+# (and refused when it does not apply); SnapshotOptions fills in the documented defaults
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
     snapshot=dict(type="str"),
-    checkpoint=dict(type="str"),
     state=dict(type="str", default="present", choices=["present", "absent", "reverted", "current"]),
     description=dict(type="str"),
-    location=dict(type="str", default="internal", choices=["internal", "external"]),
-    memory=dict(type="bool", default=True),
+    location=dict(type="str", choices=["internal", "external"]),
+    memory=dict(type="bool"),
     memory_file=dict(type="path"),
     disks=dict(type="list", elements="dict", options=dict(
         target=dict(type="str", required=True),
         snapshot=dict(type="str", choices=["internal", "external", "no"]),
         file=dict(type="path"),
     )),
-    quiesce=dict(type="bool", default=False),
-    atomic=dict(type="bool", default=False),
-    live=dict(type="bool", default=False),
-    revert_state=dict(type="str", default="snapshot", choices=["snapshot", "running", "paused"]),
-    force=dict(type="bool", default=False),
-    children=dict(type="bool", default=False),
-    children_only=dict(type="bool", default=False),
-    metadata_only=dict(type="bool", default=False),
+    quiesce=dict(type="bool"),
+    atomic=dict(type="bool"),
+    live=dict(type="bool"),
+    revert_state=dict(type="str", choices=["snapshot", "running", "paused"]),
+    force=dict(type="bool"),
+    children=dict(type="bool"),
+    children_only=dict(type="bool"),
+    metadata_only=dict(type="bool"),
     retain=dict(type="int"),
     prefix=dict(type="str"),
-    backup=dict(type="dict", options=dict(
-        mode=dict(type="str", default="push", choices=["push", "pull"]),
-        target_dir=dict(type="path"),
-        format=dict(type="str", default="qcow2", choices=["qcow2", "raw"]),
-        disks=dict(type="list", elements="str"),
-        incremental=dict(type="str"),
-        timeout=dict(type="float", default=3600),
-        scratch_dir=dict(type="path"),
-        socket=dict(type="path"),
-        host=dict(type="str", default="localhost"),
-        port=dict(type="int"),
-    )),
 )
+
+CREATING = ("description", "location", "memory", "memory_file", "disks", "quiesce", "atomic", "live")
+# the options each state takes beyond name, snapshot and state
+APPLIES = {
+    "present": CREATING + ("retain", "prefix"),
+    "absent": ("children", "children_only", "metadata_only"),
+    "reverted": ("revert_state", "force"),
+    "current": (),
+}
+
+
+def check_options(params):
+    """Refuse an option that does not apply to what the task does, naming it, before connecting."""
+    state = params["state"]
+    given = [name for name in ARGUMENT_SPEC if name not in ("name", "snapshot", "state") and params[name] is not None]
+    for name in given:
+        if name not in APPLIES[state]:
+            raise InvalidArgument(f"{name} does not apply to state={state} (it takes "
+                                  f"{', '.join(APPLIES[state]) or 'only name and snapshot'})")
+        if name in CREATING and params["snapshot"] is None:
+            raise InvalidArgument(f"{name} applies to a snapshot the task creates (snapshot), and the task names none")
 
 
 def run(module):
     params = module.params
+    check_options(params)
     with module.connect() as connection:
         domain = Domain.lookup(connection, name=params["name"])
-        if params["backup"] is not None:
-            if params["state"] not in ("present", "absent"):
-                raise InvalidArgument("a backup is present (run it) or absent (end the running one)")
-            options = BackupOptions.from_params(params["backup"], params["state"])
-            runner = BackupRunner(domain, module.recorder, connection.uri)
-            result = runner.run(options, params["checkpoint"], params["state"])
-            if "diff" in result:
-                module.set_diff(**result.pop("diff"))
-            result["checkpoints"] = list_checkpoints(domain)
-            result["snapshots"] = list_snapshots(domain)
-            return result
-        if params["snapshot"] is None and params["retain"] is None and params["checkpoint"] is not None:
-            disks = [disk["target"] for disk in params["disks"] or []]
-            result = CheckpointRunner(domain, module.recorder).run(
-                params["checkpoint"], params["state"], disks, params["description"])
-            module.set_diff(**result.pop("diff"))
-            result["snapshots"] = list_snapshots(domain)
-            return result
         result = SnapshotRunner(domain, module.recorder).run(SnapshotOptions.from_params(params))
         module.set_diff(**result.pop("diff"))
-        result["checkpoints"] = list_checkpoints(domain)
         return result
 
 
 def main():
-    DomainModule(ARGUMENT_SPEC, mutually_exclusive=[("snapshot", "backup"), ("children", "children_only")]).run(run)
+    DomainModule(ARGUMENT_SPEC, mutually_exclusive=[("children", "children_only")]).run(run)
 
 
 if __name__ == "__main__":

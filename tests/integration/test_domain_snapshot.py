@@ -1,4 +1,5 @@
-"""domain_snapshot on the real rig: snapshots, external chains, quiesce, backups, retention, bad input.
+"""domain_snapshot on the real rig: snapshots, external chains, quiesce, retention, bad input (backups and
+checkpoints: test_domain_backup.py).
 
 One booted guest serves the whole file (it boots in ~7 s); each test leaves it running with no
 snapshot, checkpoint or job, so the tests do not depend on each other's order.
@@ -240,145 +241,8 @@ def test_quiesce_without_a_running_agent_fails_before_any_change(host_a, guest_n
     assert dom.snapshotNum(0) == 0
 
 
-# --- checkpoints and backups ---------------------------------------------------------------------
-
-
 def qemu_img(*args):
     return subprocess.run(["qemu-img", *args], capture_output=True, text=True, check=True).stdout
-
-
-def test_full_and_incremental_backup_restore_to_the_guest_disk(guest, workdir):
-    full_dir, inc_dir = f"{workdir}/full", f"{workdir}/inc"
-    os.makedirs(full_dir)
-    os.makedirs(inc_dir)
-    sh(guest, "dd if=/dev/urandom of=/mnt/data/big bs=1M count=16 2>/dev/null; sync")
-
-    predicted = ok(snap(guest, check_mode=True, checkpoint="cp-full", backup={"target_dir": full_dir}))
-    assert predicted["changed"] and os.listdir(full_dir) == [] and checkpoint_names(guest) == []
-
-    full = ok(snap(guest, checkpoint="cp-full", backup={"target_dir": full_dir}))
-    assert full["changed"] and full["backup"]["job"]["success"]
-    assert full["diff"] == predicted["diff"] and "cp-full" in str(full["diff"])
-    assert full["backup"]["job"]["disk_processed"] == full["backup"]["job"]["disk_total"] > 0
-    assert checkpoint_names(guest) == ["cp-full"]
-    full_size = os.path.getsize(f"{full_dir}/vda.qcow2")
-    assert full_size == full["backup"]["sizes"]["vda"] > 16 * 1024 * 1024
-    assert not ok(snap(guest, checkpoint="cp-full", backup={"target_dir": full_dir}))["changed"]
-
-    sh(guest, "echo changed-after-full > /mnt/data/small; sync")
-    guest.suspend()  # nothing changes the disk from here on: the restore must equal it exactly
-    inc = ok(snap(guest, checkpoint="cp-inc", backup={"target_dir": inc_dir, "incremental": "cp-full"}))
-    assert inc["backup"]["incremental"] == "cp-full" and inc["backup"]["job"]["success"]
-    inc_size = os.path.getsize(f"{inc_dir}/vda.qcow2")
-    assert inc_size * 10 < full_size, (inc_size, full_size)
-    assert checkpoint_names(guest) == ["cp-full", "cp-inc"]
-    print(f"full backup {full_size} bytes in {full['backup']['seconds']} s, "
-          f"incremental {inc_size} bytes in {inc['backup']['seconds']} s")
-
-    restored = f"{workdir}/restored.qcow2"
-    shutil.copyfile(f"{full_dir}/vda.qcow2", f"{workdir}/full-copy.qcow2")
-    shutil.copyfile(f"{inc_dir}/vda.qcow2", f"{workdir}/inc-copy.qcow2")
-    qemu_img("rebase", "-u", "-F", "qcow2", "-b", f"{workdir}/full-copy.qcow2", f"{workdir}/inc-copy.qcow2")
-    qemu_img("convert", "-O", "qcow2", f"{workdir}/inc-copy.qcow2", restored)
-    qemu_img("compare", "-U", restored, rig_env.data_disk_path(guest.name()))
-    # the full backup alone is NOT the current disk (the comparison can fail)
-    differs = subprocess.run(["qemu-img", "compare", "-U", f"{full_dir}/vda.qcow2",
-                              rig_env.data_disk_path(guest.name())], capture_output=True, check=False)
-    assert differs.returncode == 1
-    guest.resume()
-
-    assert ok(snap(guest, checkpoint="cp-full", state="absent"))["changed"]
-    assert checkpoint_names(guest) == ["cp-inc"]
-
-
-def test_checkpoint_alone_present_and_absent(guest):
-    predicted = ok(snap(guest, check_mode=True, checkpoint="cp"))
-    assert predicted["changed"] and checkpoint_names(guest) == []
-    created = ok(snap(guest, checkpoint="cp"))
-    assert created["changed"] and created["checkpoint"]["disks"][0]["checkpoint"] == "bitmap"
-    assert not ok(snap(guest, checkpoint="cp"))["changed"]
-    assert ok(snap(guest, checkpoint="cp", state="absent"))["changed"]
-    assert not ok(snap(guest, checkpoint="cp", state="absent"))["changed"]
-    assert checkpoint_names(guest) == []
-
-
-def test_bad_backup_input_fails_clearly_and_changes_nothing(guest, workdir):
-    cases = [
-        ({"target_dir": workdir, "disks": ["vdz"]}, "no disk 'vdz'"),
-        ({"target_dir": workdir, "incremental": "nope"}, "no checkpoint 'nope'"),
-        ({"target_dir": f"{workdir}/missing"}, "does not exist"),
-    ]
-    for backup, message in cases:
-        failed = snap(guest, checkpoint="cp-bad", backup=backup)
-        assert failed["failed"] and message in failed["msg"] and guest.name() in failed["msg"], failed
-    readonly = f"{workdir}/ro"
-    os.makedirs(readonly)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", readonly], check=True)
-    try:
-        failed = snap(guest, checkpoint="cp-bad", backup={"target_dir": readonly})
-    finally:
-        subprocess.run(["umount", readonly], check=True)
-    assert failed["failed"] and "not writable" in failed["msg"], failed
-    assert checkpoint_names(guest) == [] and os.listdir(workdir) == ["ro"]
-    assert guest.jobStats(0).get("type", 0) == 0
-
-
-def test_backup_timeout_aborts_the_job_and_removes_what_it_started(guest, workdir):
-    sh(guest, "dd if=/dev/urandom of=/mnt/data/big bs=1M count=40 2>/dev/null; sync")
-    failed = snap(guest, checkpoint="cp-t", backup={"target_dir": workdir, "timeout": 0})
-    assert failed["failed"] and "did not finish within 0 s" in failed["msg"] and "aborted" in failed["msg"], failed
-    assert guest.jobStats(0).get("type", 0) == 0
-    assert os.listdir(workdir) == [] and checkpoint_names(guest) == []
-    sh(guest, "rm /mnt/data/big; sync")
-
-
-def test_pull_backup_exports_over_nbd_until_ended(guest, workdir):
-    os.chmod(workdir, 0o777)  # QEMU (not root) creates the socket
-    scratch = f"{workdir}/scratch"
-    os.makedirs(scratch)
-    socket = f"{workdir}/nbd.sock"
-    backup = {"mode": "pull", "scratch_dir": scratch, "socket": socket}
-    started = ok(snap(guest, backup=backup))
-    assert started["changed"] and started["backup"]["job"]["operation"] == libvirt.VIR_DOMAIN_JOB_OPERATION_BACKUP
-    assert "exportname='vda'" in started["backup"]["xml"]
-    info = qemu_img("info", "--output=json", f"nbd+unix:///vda?socket={socket}")
-    assert '"virtual-size": 67108864' in info
-    assert not ok(snap(guest, backup=backup))["changed"]
-    # ending needs only the domain, not the start options again
-    predicted = ok(snap(guest, check_mode=True, state="absent", backup={"mode": "pull"}))
-    assert predicted["actions"] == ["end the running backup job"] and guest.jobStats(0).get("type", 0) != 0
-    ended = ok(snap(guest, state="absent", backup={"mode": "pull"}))
-    assert ended["changed"] and ended["actions"] == predicted["actions"] and guest.jobStats(0).get("type", 0) == 0
-    assert not ok(snap(guest, state="absent", backup={"mode": "pull"}))["changed"]
-    assert not ok(snap(guest, state="absent", backup=backup))["changed"]
-
-
-def test_push_backup_through_a_remote_uri_is_idempotent(host_a, guest, workdir):
-    """A remote URI cannot stat the host's files: libvirt's storage driver looks (here in-process,
-    with the runner told its URI is remote, since the rig's daemons are all local)."""
-    from ansible_collections.virtops.libvirt.plugins.module_utils._backup import BackupOptions, BackupRunner
-    from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
-    from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-    from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
-
-    remote = "qemu+ssh://root@this-host.example.com/system"
-    pools = sorted(pool.name() for pool in host_a.listAllStoragePools(0))
-    options = BackupOptions.from_params({"target_dir": workdir})
-    with Connection(ConnectionParams(uri=URI)) as connection:
-        domain = Domain.lookup(connection, name=guest.name())
-        first = ChangeRecorder(False)
-        done = BackupRunner(domain, first, remote).run(options, "cp-remote")
-        assert first.actions and done["backup"]["job"]["success"]
-        assert os.path.exists(f"{workdir}/vda.qcow2")
-        for check_mode in (True, False):
-            recorder = ChangeRecorder(check_mode)
-            again = BackupRunner(domain, recorder, remote).run(options, "cp-remote")
-            assert again["backup"]["skipped"] and recorder.actions == [], again
-        missing = BackupOptions.from_params({"target_dir": f"{workdir}/missing"})
-        with pytest.raises(Exception, match="cannot be read on the libvirt host"):
-            BackupRunner(domain, ChangeRecorder(True), remote).run(missing, "cp-other")
-    assert checkpoint_names(guest) == ["cp-remote"]
-    assert sorted(pool.name() for pool in host_a.listAllStoragePools(0)) == pools  # the looks left no pool
 
 
 def test_check_mode_predicts_the_parent_becomes_current_when_the_current_is_deleted(guest):
@@ -439,7 +303,7 @@ def test_remove_all_snapshots_and_checkpoints_removes_their_data(guest, workdir)
 
     base = rig_env.data_disk_path(guest.name())
     earlier = internal_snapshots_in(base)  # what other tests' metadata-only cleanup left in the image
-    ok(snap(guest, checkpoint="cp1"))
+    ok(run_module("domain_backup", {"uri": URI, "name": guest.name(), "checkpoint": "cp1"}))
     os.chmod(workdir, 0o777)
     ok(snap(guest, snapshot="e1", location="external", memory_file=f"{workdir}/e1.mem"))
     ok(snap(guest, snapshot="e2", location="external", memory=False))
@@ -485,7 +349,7 @@ def test_remove_all_works_on_a_shut_off_domain(host_a, guest_name, workdir):
     rig_env.wait_booted(dom, timeout=90)
     base = rig_env.data_disk_path(guest_name)
     args = {"uri": URI, "name": guest_name}
-    ok(run_module("domain_snapshot", {**args, "checkpoint": "cp1"}))
+    ok(run_module("domain_backup", {**args, "checkpoint": "cp1"}))
     ok(run_module("domain_snapshot", {**args, "snapshot": "e1", "location": "external", "memory": False}))
     ok(run_module("domain_snapshot", {**args, "snapshot": "i1"}))  # internal, in the overlay
     dom.destroy()

@@ -85,3 +85,43 @@ def test_retention_keeps_the_newest_with_the_prefix_and_counts_the_new_one(capsy
     pruned = run(capsys, prefix="n-", retain=1)
     assert pruned["deleted"] == ["n-3"] and names(conn) == ["n-4", "other"]
 
+
+
+# --- domain_snapshot after the split: snapshots only, options that do not apply refused ---------
+
+
+def run_snapshot(capsys, **args):
+    from ansible_collections.virtops.libvirt.plugins.modules import domain_snapshot  # pylint: disable=import-outside-toplevel
+    with patch_module_args({"uri": URI, "name": "test", **args}):
+        with pytest.raises(SystemExit):
+            domain_snapshot.main()
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"checkpoint": "cp"}, "Unsupported parameters"),
+    ({"snapshot": "s", "backup": {"target_dir": "/b"}}, "Unsupported parameters"),
+    ({"prefix": "d-", "retain": 2, "location": "external"},
+     "location applies to a snapshot the task creates (snapshot), and the task names none"),
+    ({"prefix": "d-", "retain": 2, "memory": False}, "memory applies to a snapshot the task creates"),
+    ({"snapshot": "s", "state": "absent", "memory_file": "/m"}, "memory_file does not apply to state=absent"),
+    ({"snapshot": "s", "state": "absent", "location": "internal"}, "location does not apply to state=absent"),
+    ({"snapshot": "s", "state": "absent", "revert_state": "running"}, "revert_state does not apply to state=absent"),
+    ({"snapshot": "s", "children": True}, "children does not apply to state=present"),
+    ({"snapshot": "s", "force": True}, "force does not apply to state=present"),
+    ({"snapshot": "s", "state": "reverted", "quiesce": True}, "quiesce does not apply to state=reverted"),
+    ({"snapshot": "s", "state": "current", "metadata_only": True}, "metadata_only does not apply to state=current"),
+    ({"snapshot": "s", "state": "absent", "retain": 1, "prefix": "s"}, "retain does not apply to state=absent"),
+])
+def test_domain_snapshot_refuses_options_that_do_not_apply(capsys, conn, args, message):
+    result = run_snapshot(capsys, **args)
+    assert result.get("failed") and message in result["msg"], result
+    assert not result.get("changed") and conn.lookupByName("test").snapshotNum(0) == 0
+
+
+def test_domain_snapshot_still_takes_a_snapshot_with_the_options_that_apply(capsys, conn):
+    created = run_snapshot(capsys, snapshot="s1", description="d", location="internal", memory=True)
+    assert not created.get("failed"), created
+    assert created["changed"] and "checkpoints" not in created
+    assert not run_snapshot(capsys, snapshot="s1", state="absent", children=False).get("failed")
+    assert conn.lookupByName("test").snapshotNum(0) == 0
