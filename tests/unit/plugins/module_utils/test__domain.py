@@ -7,7 +7,6 @@ import libvirt
 import pytest
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams, RetryPolicy
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain, DomainState
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
@@ -16,6 +15,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     TransientError,
     WaitTimeout,
 )
+from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls
 
 # test:///default keeps one shared state per process: every connection sees the others' changes.
 SHARED_TEST_URI = "test:///default"
@@ -202,7 +202,7 @@ class FlakyVirDomain:
 
 ANSWERS = {"state": [1, 1], "XMLDesc": "<domain/>", "isPersistent": 1, "autostart": 0, "hasManagedSaveImage": 0,
            "isActive": 1, "create": 0, "createWithFlags": 0, "snapshotCreateXML": None, "backupBegin": 0,
-           "shutdownFlags": 0, "undefineFlags": 0}
+           "shutdownFlags": 0, "undefineFlags": 0, "isUpdated": 0, "snapshotNum": 2, "diskErrors": {}}
 
 
 def lock_timeout():
@@ -225,6 +225,9 @@ def test_reads_are_retried_after_a_transient_error(flaky_domain):
     assert flaky_domain.autostart() is False
     assert flaky_domain.has_managed_save() is False
     assert flaky_domain.is_active() is True
+    assert flaky_domain.details.is_updated() is False
+    assert flaky_domain.details.disk_errors() == {}
+    assert flaky_domain.snapshots.count() == 2
 
 
 @pytest.mark.parametrize("method, change", [
@@ -248,3 +251,16 @@ def test_is_active_goes_through_the_error_layer(connection):
     gone.virdomain.destroy()
     with pytest.raises(DomainNotFound, match="domain 'vanishing'"):
         gone.is_active()
+
+
+def test_the_id_is_none_while_the_domain_is_not_running(connection):
+    running = Domain.lookup(connection, name="test")
+    if not running.virdomain.isActive():
+        running.virdomain.create()
+    assert running.id() == running.virdomain.ID() >= 0
+    inactive = Domain(connection, connection.conn.defineXML(
+        "<domain type='test'><name>never-started</name><memory>1024</memory><os><type>hvm</type></os></domain>"))
+    try:
+        assert inactive.id() is None
+    finally:
+        inactive.virdomain.undefine()
