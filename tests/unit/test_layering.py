@@ -12,6 +12,9 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+import libvirt
+import libvirt_qemu
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 PLUGINS = REPOSITORY / "plugins"
 MODULE_UTILS = PLUGINS / "module_utils"
@@ -24,6 +27,14 @@ READ_SIDE = {"module_utils/_facts.py", "module_utils/_gather.py", "module_utils/
 KNOWN_RUNNERS = {"_snapshot", "_backup", "_checkpoint", "_lifecycle", "_definition", "_removal"}
 # The receivers of libvirt objects in the wrappers, and which libvirt object each one is.
 RECEIVERS = {"virdomain": "virDomain", "conn": "virConnect", "_conn": "virConnect", "handle": None}
+# libvirt-python's camelCase method names are found whatever the receiver is called (lower-case
+# ones such as destroy or resume are also the wrappers' own names: those are found by receiver).
+# Not the libvirt module's own functions (libvirt.getVersion, the client library's version): they
+# act on no connection or domain.
+LIBVIRT_CLASSES = (libvirt.virConnect, libvirt.virDomain, libvirt.virDomainSnapshot, libvirt.virDomainCheckpoint,
+                   libvirt.virStoragePool, libvirt.virStorageVol, libvirt.virNetwork, libvirt_qemu)
+CAMEL_CASE_METHODS = {name for owner in LIBVIRT_CLASSES for name in dir(owner)
+                      if not name.startswith("_") and name != name.lower() and callable(getattr(owner, name))}
 
 
 def sources():
@@ -31,7 +42,7 @@ def sources():
 
 
 def relative(path):
-    return path.relative_to(PLUGINS).as_posix()
+    return path.relative_to(PLUGINS).as_posix() if path.is_relative_to(PLUGINS) else path.name
 
 
 def parsed(path):
@@ -39,7 +50,8 @@ def parsed(path):
 
 
 def libvirt_method_uses(path):
-    """(libvirt object, method) -> where, for each `<...>.virdomain.m`, `self.conn.m`, `<...>.handle.m`.
+    """(libvirt object, method) -> where, for each `<...>.virdomain.m`, `self.conn.m`, `<...>.handle.m`
+    and any `<...>.someLibvirtMethod`.
 
     A `handle` is the wrapped libvirt object of its class (Snapshot, Checkpoint, StoragePool),
     so its methods are told apart by that class.
@@ -51,12 +63,28 @@ def libvirt_method_uses(path):
             visit(child, child.name if isinstance(child, ast.ClassDef) else owner)
         if isinstance(node, ast.Attribute) and isinstance(node.value, (ast.Attribute, ast.Name)):
             receiver = node.value.attr if isinstance(node.value, ast.Attribute) else node.value.id
-            if receiver in RECEIVERS:
-                libvirt_object = RECEIVERS[receiver] or f"the handle of {owner}"
-                found[(libvirt_object, node.attr)].append(f"{relative(path)}:{node.lineno}")
+            if receiver == "handle":
+                found[(f"the handle of {owner}", node.attr)].append(f"{relative(path)}:{node.lineno}")
+            elif receiver in RECEIVERS or (node.attr in CAMEL_CASE_METHODS and receiver != "libvirt"):
+                found[("libvirt", node.attr)].append(f"{relative(path)}:{node.lineno} ({receiver})")
 
     visit(parsed(path), None)
     return found
+
+
+def test_the_scan_finds_libvirt_calls_whatever_the_receiver(tmp_path):
+    sample = tmp_path / "_sample.py"
+    sample.write_text(
+        "class Snapshot:\n"
+        "    def read(self, dom, handle):\n"
+        "        self.domain.virdomain.blockInfo('vda', 0)\n"
+        "        dom.createWithFlags(0)\n"
+        "        handle.getName()\n"
+        "        self.conn.destroy()\n"
+        "        libvirt.getVersion()\n", encoding="utf-8")
+    assert sorted(libvirt_method_uses(sample)) == [
+        ("libvirt", "blockInfo"), ("libvirt", "createWithFlags"), ("libvirt", "destroy"),
+        ("the handle of Snapshot", "getName")]
 
 
 def test_every_libvirt_method_is_called_from_one_place_only():
@@ -65,7 +93,7 @@ def test_every_libvirt_method_is_called_from_one_place_only():
         for key, where in libvirt_method_uses(path).items():
             places[key].extend(where)
     assert places, "the scan must find the wrappers' calls"
-    assert ("virDomain", "createWithFlags") in places
+    assert ("libvirt", "createWithFlags") in places and ("libvirt", "qemuAgentCommand") in places
     repeated = {f"{obj}.{method}": where for (obj, method), where in places.items() if len(where) > 1}
     assert not repeated, f"call these through their one typed wrapper: {repeated}"
 
@@ -141,6 +169,7 @@ def reachable_imports(path):
 def test_the_read_side_imports_no_runner():
     write_side = runners()
     assert {"_snapshot", "_backup", "_lifecycle"} <= write_side
+    assert {"_domain", "_connection", "_events"} <= reachable_imports(PLUGINS / "inventory/libvirt.py"), "indirect too"
     crossing = {}
     for name in sorted(READ_SIDE):
         path = PLUGINS / name
