@@ -74,7 +74,7 @@ class AgentLifecycleEvent(NamedTuple):
 
 
 class BlockJobEvent(NamedTuple):
-    disk: str  # the target (vda) or the source path, as libvirt reports it
+    disk: str  # the disk's target (vda): BLOCK_JOB_2 names targets where BLOCK_JOB named source paths
     job_type: int  # VIR_DOMAIN_BLOCK_JOB_TYPE_*
     status: int  # VIR_DOMAIN_BLOCK_JOB_COMPLETED, _FAILED, _CANCELED, _READY
 
@@ -108,7 +108,7 @@ class EventKind:
 
     name: str
     constant: str
-    convert: Callable[..., Any]  # the callback's arguments after (conn, dom) -> a typed event
+    convert: Callable[..., Any]  # libvirt's arguments between (conn, dom) and opaque -> a typed event
 
     @property
     def event_id(self) -> Optional[int]:
@@ -120,19 +120,18 @@ def _agent_event(state: int, reason: int) -> AgentLifecycleEvent:
     return AgentLifecycleEvent(state == connected, reason)
 
 
-LIFECYCLE = EventKind("lifecycle", "VIR_DOMAIN_EVENT_ID_LIFECYCLE", lambda event, detail: LifecycleEvent(event, detail))
-REBOOT = EventKind("reboot", "VIR_DOMAIN_EVENT_ID_REBOOT", lambda *args: RebootEvent())
+LIFECYCLE = EventKind("lifecycle", "VIR_DOMAIN_EVENT_ID_LIFECYCLE", LifecycleEvent)
+REBOOT = EventKind("reboot", "VIR_DOMAIN_EVENT_ID_REBOOT", RebootEvent)
 AGENT_LIFECYCLE = EventKind("agent lifecycle", "VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE", _agent_event)
-BLOCK_JOB = EventKind("block job", "VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2", lambda disk, kind, status: BlockJobEvent(disk, kind, status))
+BLOCK_JOB = EventKind("block job", "VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2", BlockJobEvent)
 JOB_COMPLETED = EventKind("job completed", "VIR_DOMAIN_EVENT_ID_JOB_COMPLETED",
                           lambda stats: JobCompletedEvent(dict(stats or {})))
 MIGRATION_ITERATION = EventKind("migration iteration", "VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION",
-                                lambda iteration: MigrationIterationEvent(iteration))
-DEVICE_REMOVED = EventKind("device removed", "VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED", lambda alias: DeviceRemovedEvent(alias))
+                                MigrationIterationEvent)
+DEVICE_REMOVED = EventKind("device removed", "VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED", DeviceRemovedEvent)
 DEVICE_REMOVAL_FAILED = EventKind("device removal failed", "VIR_DOMAIN_EVENT_ID_DEVICE_REMOVAL_FAILED",
-                                  lambda alias: DeviceRemovalFailedEvent(alias))
-THRESHOLD = EventKind("block threshold", "VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD",
-                      lambda disk, path, threshold, excess: ThresholdEvent(disk, path, threshold, excess))
+                                  DeviceRemovalFailedEvent)
+THRESHOLD = EventKind("block threshold", "VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD", ThresholdEvent)
 
 
 # --- watching one domain ---------------------------------------------------------------------------
@@ -163,7 +162,7 @@ class Watch:
 
     def on_block_job(self, disk: Optional[str] = None, callback: Optional[Callable[[BlockJobEvent], None]] = None,
                      paths: tuple[str, ...] = ()) -> "Watch":
-        """Block-job events of one disk (its target, or any of `paths`, as BLOCK_JOB_2 may name either)."""
+        """Block-job events of one disk: its target, or any of `paths` (other names it may go by)."""
         names = {name for name in (disk, *paths) if name}
         return self.on(BLOCK_JOB, callback, (lambda event: event.disk in names) if names else None)
 
