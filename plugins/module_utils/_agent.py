@@ -50,7 +50,8 @@ RESPONSE_TIMEOUT_DEFAULT = getattr(libvirt, "VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_D
 RESPONSE_TIMEOUT_NOWAIT = getattr(libvirt, "VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_NOWAIT", 0)
 # Argument names whose values are secrets in raw agent commands (guest-set-user-password's "password"...).
 SECRET_WORDS = ("password", "passwd", "secret", "key", "token")
-_OPERATION_DENIED = getattr(libvirt, "VIR_ERR_OPERATION_DENIED", 55)
+_OPERATION_DENIED = getattr(libvirt, "VIR_ERR_OPERATION_DENIED", 29)
+_AGENT_UNRESPONSIVE = getattr(libvirt, "VIR_ERR_AGENT_UNRESPONSIVE", 86)
 
 
 class GuestAgent:
@@ -113,8 +114,15 @@ class GuestAgent:
         with self.bounded():
             return self.domain.invoke("read guest info", self.domain.virdomain.guestInfo, types, 0, idempotent=True)
 
-    def hostname(self) -> Optional[str]:
-        return self.guest_info(libvirt.VIR_DOMAIN_GUEST_INFO_HOSTNAME).get("hostname")
+    def hostname(self) -> str:
+        """The guest's hostname: an answer from the agent (LibvirtCallError when there is none)."""
+        hostname = self.guest_info(libvirt.VIR_DOMAIN_GUEST_INFO_HOSTNAME).get("hostname")
+        if not hostname:
+            # libvirt 9.0 answers {} instead of an error when the agent let the call time out (seen on the rig)
+            raise LibvirtCallError(
+                f"the guest agent of domain '{self.domain.name}' gave no hostname: it did not answer in time",
+                code=_AGENT_UNRESPONSIVE, domain=self.domain.name, operation="read guest info")
+        return hostname
 
     def ping(self) -> bool:
         """Whether the agent answers now (through guestInfo: no custom-ga-command taint)."""

@@ -68,6 +68,8 @@ class AgentVirDomain:
 
     def guestInfo(self, types=0, _flags=0):  # noqa: N802
         self.calls.append(("guestInfo", types))
+        if self.connected == "silent":
+            return {}  # libvirt 9.0's answer when a stopped agent lets the call time out (seen on the rig)
         if self.connected is False or (self.connected is None and self.unanswered):
             if self.connected is None:
                 self.unanswered -= 1
@@ -215,6 +217,17 @@ def test_ping_says_whether_the_agent_answers_now():
     agent = GuestAgent(agent_domain(virdomain))
     assert agent.ping() is False
     assert agent.ping() is True
+
+
+def test_an_empty_guest_info_is_no_answer_from_the_agent():
+    virdomain = AgentVirDomain()
+    virdomain.connected = "silent"
+    agent = GuestAgent(agent_domain(virdomain))
+    assert agent.ping() is False
+    with pytest.raises(LibvirtCallError, match="the guest agent of domain 'agent-guest' gave no hostname"):
+        agent.hostname()
+    with pytest.raises(WaitTimeout, match=r"did not answer within 0.3 s \(last error: the guest agent .*gave no hostname"):
+        agent.wait(timeout=0.3)
 
 
 # --- bounded calls -----------------------------------------------------------------------------------
