@@ -190,3 +190,13 @@ def test_only_module_imports_ansible_module():
                     alias.name.split(".")[-1] == "AnsibleModule" for alias in node.names):
                 importing.append(path.name)
     assert not importing, f"only _module builds the AnsibleModule; runners take their options: {sorted(importing)}"
+
+
+def test_the_facts_of_snapshots_and_checkpoints_live_on_the_read_side():
+    readers = {"list_snapshots", "list_checkpoints", "snapshot_facts", "checkpoint_facts", "sorted_oldest_first"}
+    defined = defaultdict(list)
+    for path in sources():
+        for node in ast.walk(parsed(path)):
+            if isinstance(node, ast.FunctionDef) and node.name in readers:
+                defined[node.name].append(relative(path))
+    assert dict(defined) == {name: ["module_utils/_snapshot_facts.py"] for name in readers}
