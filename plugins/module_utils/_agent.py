@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, virtops.libvirt contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The guest agent of one domain: bounded calls, waiting for it, file-system freezes that always thaw.
+"""The guest agent of one domain: bounded calls, waiting for it, file-system freezes that always thaw, raw commands.
 
 libvirt's own agent APIs (guestInfo, fsFreeze, fsThaw, setUserPassword...) come first: a raw
 agent command (qemuAgentCommand) marks the domain tainted ("custom-ga-command"), so it is only
@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Iterable, Iterator, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
@@ -140,74 +140,13 @@ class GuestAgent:
         with self.bounded(self.freeze_timeout):
             return self.domain.invoke("thaw guest filesystems", self.domain.virdomain.fsThaw, mountpoints, 0)
 
-    @contextmanager
-    def frozen(self, report: dict[str, Any], mountpoints: Optional[list[str]] = None) -> Iterator[None]:
-        """File systems frozen for the block, thawed after it whatever happens.
+    def frozen(self, report: dict[str, Any], mountpoints: Optional[list[str]] = None) -> AbstractContextManager[None]:
+        """File systems frozen for a `with` block, always thawed after it (see FrozenFileSystems)."""
+        return FrozenFileSystems(self, mountpoints).frozen(report)
 
-        `report` receives frozen_filesystems and thawed_filesystems. A failed thaw never hides
-        the block's own error; after a block that succeeded it raises with after_change set,
-        since whatever the block did (a snapshot) exists. A freeze that fails (or is interrupted)
-        is thawed too: an agent that timed out may still freeze some file systems after libvirt
-        gave up on it.
-        """
-        with self.bounded(self.freeze_timeout):
-            try:
-                report["frozen_filesystems"] = self.fs_freeze(mountpoints)
-            except BaseException:
-                self._thaw_quietly(mountpoints)
-                raise
-            try:
-                yield
-            except VirtopsError as failed:
-                self._thaw_after(failed, report, mountpoints)
-                raise
-            except BaseException:  # KeyboardInterrupt, SystemExit...: a frozen guest must never stay frozen
-                self._thaw_quietly(mountpoints)
-                raise
-            try:
-                report["thawed_filesystems"] = self.fs_thaw(mountpoints)
-            except VirtopsError as error:
-                error.after_change = True
-                raise
-
-    def _thaw_after(self, failed: VirtopsError, report: dict[str, Any], mountpoints: Optional[list[str]]) -> None:
-        """Thaw after the block failed; a failed thaw is added to the block's own error."""
-        try:
-            report["thawed_filesystems"] = self.fs_thaw(mountpoints)
-        except VirtopsError as error:
-            failed.message = f"{failed.message} (thawing the guest's file systems failed too: {error.message})"
-            failed.args = (failed.message,)
-
-    def _thaw_quietly(self, mountpoints: Optional[list[str]]) -> None:
-        try:
-            self.fs_thaw(mountpoints)
-        except VirtopsError:
-            pass  # the original exception is the one to report
-
-    def command(self, execute: str, arguments: Optional[dict[str, Any]] = None,
-                secrets: Iterable[str] = ()) -> Any:
-        """A raw agent command (taints the domain: only where libvirt has no API); its decoded "return".
-
-        Values in `secrets`, and values of arguments named like secrets (at any depth), are masked
-        in any error, also as they appear JSON-escaped.
-        """
-        request: dict[str, Any] = {"execute": execute}
-        if arguments is not None:
-            request["arguments"] = arguments
-        hidden = _masks(list(secrets) + _secret_values(arguments or {}))
-        try:
-            reply = self.domain.invoke(f"guest agent {execute}", libvirt_qemu.qemuAgentCommand, self.domain.virdomain,
-                                       json.dumps(request), max(1, math.ceil(self.timeout)), 0)
-        except LibvirtCallError as error:
-            error.message = redact(error.message, hidden)
-            error.libvirt_message = redact(error.libvirt_message or "", hidden) or None
-            error.args = (error.message,)
-            raise
-        try:
-            return json.loads(reply).get("return")
-        except (TypeError, ValueError, AttributeError):
-            raise VirtopsError(f"domain '{self.domain.name}': the guest agent's answer to {execute} is not a JSON "
-                               "object", domain=self.domain.name, operation=f"guest agent {execute}") from None
+    def command(self, execute: str, arguments: Optional[dict[str, Any]] = None, secrets: Iterable[str] = ()) -> Any:
+        """A raw agent command, its secrets masked in any error (see RawAgentCommand)."""
+        return RawAgentCommand(self.domain, self.timeout).run(execute, arguments, secrets)
 
     def require_channel(self, operation: str) -> None:
         if not self.has_channel():
@@ -246,6 +185,90 @@ class GuestAgent:
         # each probe gives up within the wait's own limit, so a hung agent cannot outlast the deadline
         with self.bounded(min(self.timeout, max(timeout, 1))), self.domain.watch().on(AGENT_LIFECYCLE) as watch:
             return watch.wait_until(answers, timeout, timed_out, fallback=1.0)
+
+
+class FrozenFileSystems:
+    """A guest's file systems frozen for a block and thawed after it, whatever happens (quiesced snapshots)."""
+
+    def __init__(self, agent: GuestAgent, mountpoints: Optional[list[str]] = None) -> None:
+        self.agent = agent
+        self.mountpoints = mountpoints
+
+    @contextmanager
+    def frozen(self, report: dict[str, Any]) -> Iterator[None]:
+        """File systems frozen for the block, thawed after it whatever happens.
+
+        `report` receives frozen_filesystems and thawed_filesystems. A failed thaw never hides
+        the block's own error; after a block that succeeded it raises with after_change set,
+        since whatever the block did (a snapshot) exists. A freeze that fails (or is interrupted)
+        is thawed too: an agent that timed out may still freeze some file systems after libvirt
+        gave up on it.
+        """
+        with self.agent.bounded(self.agent.freeze_timeout):
+            try:
+                report["frozen_filesystems"] = self.agent.fs_freeze(self.mountpoints)
+            except BaseException:
+                self._thaw_quietly()
+                raise
+            try:
+                yield
+            except VirtopsError as failed:
+                self._thaw_after(failed, report)
+                raise
+            except BaseException:  # KeyboardInterrupt, SystemExit...: a frozen guest must never stay frozen
+                self._thaw_quietly()
+                raise
+            try:
+                report["thawed_filesystems"] = self.agent.fs_thaw(self.mountpoints)
+            except VirtopsError as error:
+                error.after_change = True
+                raise
+
+    def _thaw_after(self, failed: VirtopsError, report: dict[str, Any]) -> None:
+        """Thaw after the block failed; a failed thaw is added to the block's own error."""
+        try:
+            report["thawed_filesystems"] = self.agent.fs_thaw(self.mountpoints)
+        except VirtopsError as error:
+            failed.message = f"{failed.message} (thawing the guest's file systems failed too: {error.message})"
+            failed.args = (failed.message,)
+
+    def _thaw_quietly(self) -> None:
+        try:
+            self.agent.fs_thaw(self.mountpoints)
+        except VirtopsError:
+            pass  # the original exception is the one to report
+
+
+class RawAgentCommand:
+    """qemuAgentCommand, for what libvirt has no API for: it taints the domain ("custom-ga-command")."""
+
+    def __init__(self, domain: Domain, timeout: float = DEFAULT_CALL_TIMEOUT) -> None:
+        self.domain = domain
+        self.timeout = timeout
+
+    def run(self, execute: str, arguments: Optional[dict[str, Any]] = None, secrets: Iterable[str] = ()) -> Any:
+        """A raw agent command (taints the domain: only where libvirt has no API); its decoded "return".
+
+        Values in `secrets`, and values of arguments named like secrets (at any depth), are masked
+        in any error, also as they appear JSON-escaped.
+        """
+        request: dict[str, Any] = {"execute": execute}
+        if arguments is not None:
+            request["arguments"] = arguments
+        hidden = _masks(list(secrets) + _secret_values(arguments or {}))
+        try:
+            reply = self.domain.invoke(f"guest agent {execute}", libvirt_qemu.qemuAgentCommand, self.domain.virdomain,
+                                       json.dumps(request), max(1, math.ceil(self.timeout)), 0)
+        except LibvirtCallError as error:
+            error.message = redact(error.message, hidden)
+            error.libvirt_message = redact(error.libvirt_message or "", hidden) or None
+            error.args = (error.message,)
+            raise
+        try:
+            return json.loads(reply).get("return")
+        except (TypeError, ValueError, AttributeError):
+            raise VirtopsError(f"domain '{self.domain.name}': the guest agent's answer to {execute} is not a JSON "
+                               "object", domain=self.domain.name, operation=f"guest agent {execute}") from None
 
 
 def _secret_values(arguments: Any) -> list[str]:
