@@ -102,6 +102,12 @@ def progress_text(stats: dict[str, Any]) -> str:
     return f"{processed} of {total} bytes copied"
 
 
+def _attach_job(error: VirtopsError, stats: dict[str, Any], seconds: float) -> None:
+    """The failed job's final stats travel with its error (into the failed task's result)."""
+    reason = error.libvirt_message if isinstance(error, LibvirtCallError) else None
+    error.result["job"] = final_stats(stats, seconds, False, reason or error.message)
+
+
 class _Worker(Generic[T]):
     """A blocking call in a daemon thread; wakes the watch when it returns."""
 
@@ -128,13 +134,13 @@ class LongJob:
     """One long job of one domain, watched until it ends, aborted when it fails or outlasts `timeout`."""
 
     def __init__(self, domain: Domain, what: str, timeout: float, disks: tuple[str, ...] = (),
-                 fallback: float = FALLBACK) -> None:
+                 fallback: Optional[float] = None) -> None:
         self.domain = domain
         self.calls = JobCalls(domain)
         self.what = what  # "backup", "migration": names the job in messages
         self.timeout = timeout
         self.disks = disks  # block-job events of other disks do not wake the wait
-        self.fallback = fallback
+        self.fallback = FALLBACK if fallback is None else fallback
         self.progress: dict[str, Any] = {}
         self._completion: dict[str, Any] = {}
 
@@ -160,12 +166,10 @@ class LongJob:
             worker.start(watch.wake)
             self._await(watch, lambda: self._returned(worker), started, worker)
         stats = {**self._completion, **self.calls.job_stats(completed=True)}
+        if isinstance(worker.error, VirtopsError):
+            _attach_job(worker.error, stats, time.monotonic() - started)
         if worker.error is not None:
-            error = worker.error
-            if isinstance(error, VirtopsError):
-                message = error.libvirt_message if isinstance(error, LibvirtCallError) else None
-                error.result["job"] = final_stats(stats, time.monotonic() - started, False, message or error.message)
-            raise error
+            raise worker.error
         return worker.value, final_stats(stats, time.monotonic() - started, True)
 
     # --- waiting ------------------------------------------------------------------------------

@@ -86,7 +86,6 @@ def test_retention_keeps_the_newest_with_the_prefix_and_counts_the_new_one(capsy
     assert pruned["deleted"] == ["n-3"] and names(conn) == ["n-4", "other"]
 
 
-
 # --- domain_snapshot after the split: snapshots only, options that do not apply refused ---------
 
 
