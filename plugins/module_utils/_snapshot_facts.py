@@ -92,5 +92,3 @@ def list_checkpoints(domain: Domain) -> list[dict[str, Any]]:
     found = domain.checkpoints.list_all()
     checkpoints = [checkpoint_facts(domain, checkpoint) for checkpoint in found]
     return sorted(checkpoints, key=lambda item: (item["creation_time"] or 0, item["name"]))
-
-
