@@ -261,8 +261,8 @@ def test_a_driver_or_connection_that_cannot_bound_the_agent_still_gets_the_call(
 
 
 def test_any_other_failure_to_bound_the_agent_is_reported():
-    virdomain = AgentVirDomain(unanswered=0, set_timeout_error=libvirt_error("the domain is not running",
-                                                                               libvirt.VIR_ERR_OPERATION_INVALID))
+    refused = libvirt_error("the domain is not running", libvirt.VIR_ERR_OPERATION_INVALID)
+    virdomain = AgentVirDomain(unanswered=0, set_timeout_error=refused)
     with pytest.raises(LibvirtCallError, match="set the guest agent's response timeout failed: the domain is not"):
         GuestAgent(agent_domain(virdomain)).hostname()
     assert not calls_named(virdomain, "guestInfo")
