@@ -260,7 +260,7 @@ def test_two_waits_can_share_one_deadline():
 
 
 def test_one_event_loop_thread_per_process():
-    for _ in range(3):
+    for _attempt in range(3):
         with Connection(ConnectionParams(uri="test:///default")):
             _events.EventLoop.ensure_running()
     loops = [thread for thread in threading.enumerate() if thread.name == "libvirt-event-loop"]
