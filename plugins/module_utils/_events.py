@@ -167,6 +167,8 @@ class Watch:
         return self.on(BLOCK_JOB, callback, (lambda event: event.disk in names) if names else None)
 
     def __enter__(self) -> "Watch":
+        self._woke.clear()  # a watch used again starts afresh
+        self._callback_error = None
         try:
             for kind, callback, only in self._wanted:
                 self._register(kind, callback, only)

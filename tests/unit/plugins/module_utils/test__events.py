@@ -265,3 +265,15 @@ def test_one_event_loop_thread_per_process():
             _events.EventLoop.ensure_running()
     loops = [thread for thread in threading.enumerate() if thread.name == "libvirt-event-loop"]
     assert len(loops) == 1 and loops[0].daemon
+
+
+def test_a_watch_used_again_starts_without_the_last_blocks_wake_up():
+    connection = FakeEventConnection()
+    lifecycle = event_id("VIR_DOMAIN_EVENT_ID_LIFECYCLE")
+    watch = watch_of(connection).on(_events.LIFECYCLE)
+    with watch:
+        connection.emit(lifecycle, 0, 0, delay=0).join()  # arrives, nobody waits for it
+    with watch:
+        assert len(connection.registered) == 1
+        assert not watch.woke(0.05), "an event of the earlier block must not wake this one"
+    assert not connection.registered
