@@ -94,6 +94,8 @@ def plan_transition(current: str, target: str, *, pm_target: str = "mem", force_
     if steps is None:
         raise InvalidArgument(f"cannot bring a domain in state '{current}' to '{target}'")
     return list(steps)
+
+
 # Every state the state option accepts: the transition targets and "absent" (see _removal).
 TARGET_STATES = (*_TRANSITIONS, "absent")
 
