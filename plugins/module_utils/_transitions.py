@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestAgent
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import libvirt
-from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, WaitTimeout
 from ansible_collections.virtops.libvirt.plugins.module_utils._events import REBOOT
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import REBOOT_MODES, START_FLAGS, combine, flag
@@ -135,7 +135,11 @@ class StateSteps:
         return steps
 
     def destroy(self, wait: bool = True) -> StateStep:
-        return self._simple("destroy", lambda: self.context.domain.destroy(), wait, ["shutoff", ABSENT])
+        return self._simple("destroy", self._on_domain(Domain.destroy), wait, ["shutoff", ABSENT])
+
+    def _on_domain(self, call: Callable[[Domain], None]) -> Callable[[], None]:
+        """`call` on the domain handle as it is when the step runs (a step may follow the define)."""
+        return lambda: call(self.context.domain)
 
     def _simple(self, action: str, apply: Callable[[], None], wait: bool, states: list[str]) -> StateStep:
         return StateStep(action, apply, settle=(lambda: self.context.await_states(states)) if wait else None)
@@ -162,19 +166,19 @@ class StateSteps:
                             wait, ["paused"])
 
     def _resume(self, _state: str, wait: bool) -> StateStep:
-        return self._simple("resume", lambda: self.context.domain.resume(), wait, ["running"])
+        return self._simple("resume", self._on_domain(Domain.resume), wait, ["running"])
 
     def _suspend(self, _state: str, wait: bool) -> StateStep:
-        return self._simple("suspend", lambda: self.context.domain.suspend(), wait, ["paused"])
+        return self._simple("suspend", self._on_domain(Domain.suspend), wait, ["paused"])
 
     def _wakeup(self, _state: str, wait: bool) -> StateStep:
-        return self._simple("pm_wakeup", lambda: self.context.domain.pm_wakeup(), wait, ["running"])
+        return self._simple("pm_wakeup", self._on_domain(Domain.pm_wakeup), wait, ["running"])
 
     def _destroy(self, _state: str, wait: bool) -> StateStep:
         return self.destroy(wait)
 
     def _managed_save(self, _state: str, _wait: bool) -> StateStep:
-        return StateStep("managed_save", lambda: self.context.domain.managed_save())
+        return StateStep("managed_save", self._on_domain(Domain.managed_save))
 
     def _wait_shutoff(self, _state: str, _wait: bool) -> StateStep:
         """The guest is powering off by itself: no action, only the wait (always: the next step needs it)."""
@@ -196,7 +200,7 @@ class StateSteps:
         return self._simple(f"pm_suspend({target})", apply, wait, ["pmsuspended"] if target != "disk" else ["shutoff"])
 
     def _reset(self, _state: str, _wait: bool) -> StateStep:
-        return StateStep("reset", lambda: self.context.domain.reset())
+        return StateStep("reset", self._on_domain(Domain.reset))
 
     def _reboot(self, _state: str, wait: bool) -> StateStep:
         context, modes = self.context, self.context.options.shutdown_modes
