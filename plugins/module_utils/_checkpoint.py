@@ -42,6 +42,9 @@ def retention_victims(names: list[str], prefix: str, retain: int, newest: Option
     return managed[:max(0, len(managed) - retain)]
 
 
+CHECKPOINT_STATES = ("present", "absent")
+
+
 class CheckpointRunner:
     """A named checkpoint present or absent, and retention (backups create theirs through _backup)."""
 

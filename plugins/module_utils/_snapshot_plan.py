@@ -46,6 +46,8 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts im
 SNAPSHOT_STATES = ("present", "absent", "reverted", "current")
 DISK_SNAPSHOT_KINDS = ("internal", "external", "no")
 REVERT_STATES = {"running": "VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING", "paused": "VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED"}
+LOCATIONS = tuple(kind for kind in DISK_SNAPSHOT_KINDS if kind != "no")  # where a snapshot keeps its disks
+REVERT_STATE_CHOICES = ("snapshot",) + tuple(REVERT_STATES)  # "snapshot": the state the snapshot recorded
 EXTERNAL_REVERT_VERSION = (9, 9, 0)  # qemu driver: reverting to external snapshots
 
 

@@ -251,8 +251,8 @@ actions:
   elements: str
 """
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._backup import BackupOptions, BackupRunner
-from ansible_collections.virtops.libvirt.plugins.module_utils._checkpoint import CheckpointRunner, retention_victims
+from ansible_collections.virtops.libvirt.plugins.module_utils._backup import FORMATS, MODES, BackupOptions, BackupRunner
+from ansible_collections.virtops.libvirt.plugins.module_utils._checkpoint import CHECKPOINT_STATES, CheckpointRunner, retention_victims
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import DomainModule
@@ -261,7 +261,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts im
 
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
-    state=dict(type="str", default="present", choices=["present", "absent"]),
+    state=dict(type="str", default="present", choices=list(CHECKPOINT_STATES)),
     checkpoint=dict(type="str"),
     description=dict(type="str"),
     disks=dict(type="list", elements="str"),
@@ -269,9 +269,9 @@ ARGUMENT_SPEC = dict(
     prefix=dict(type="str"),
     # no defaults below: an option the task did not set can be told from one it set (and refused)
     backup=dict(type="dict", options=dict(
-        mode=dict(type="str", choices=["push", "pull"]),
+        mode=dict(type="str", choices=list(MODES)),
         target_dir=dict(type="path"),
-        format=dict(type="str", choices=["qcow2", "raw"]),
+        format=dict(type="str", choices=list(FORMATS)),
         disks=dict(type="list", elements="str"),
         incremental=dict(type="str"),
         timeout=dict(type="float"),

@@ -225,26 +225,27 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Dom
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import DomainModule
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import SnapshotOptions, SnapshotRunner
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_plan import DISK_SNAPSHOT_KINDS, LOCATIONS, REVERT_STATE_CHOICES, SNAPSHOT_STATES
 
 # no defaults for the options below: an option the task did not set can be told from one it set
 # (and refused when it does not apply); SnapshotOptions fills in the documented defaults
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
     snapshot=dict(type="str"),
-    state=dict(type="str", default="present", choices=["present", "absent", "reverted", "current"]),
+    state=dict(type="str", default="present", choices=list(SNAPSHOT_STATES)),
     description=dict(type="str"),
-    location=dict(type="str", choices=["internal", "external"]),
+    location=dict(type="str", choices=list(LOCATIONS)),
     memory=dict(type="bool"),
     memory_file=dict(type="path"),
     disks=dict(type="list", elements="dict", options=dict(
         target=dict(type="str", required=True),
-        snapshot=dict(type="str", choices=["internal", "external", "no"]),
+        snapshot=dict(type="str", choices=list(DISK_SNAPSHOT_KINDS)),
         file=dict(type="path"),
     )),
     quiesce=dict(type="bool"),
     atomic=dict(type="bool"),
     live=dict(type="bool"),
-    revert_state=dict(type="str", choices=["snapshot", "running", "paused"]),
+    revert_state=dict(type="str", choices=list(REVERT_STATE_CHOICES)),
     force=dict(type="bool"),
     children=dict(type="bool"),
     children_only=dict(type="bool"),
