@@ -16,7 +16,7 @@ LONG_FALLBACK = 30.0  # far longer than any of these tests may take: only an eve
 
 
 def started_job(virdomain):
-    return lambda: virdomain.start_job()
+    return virdomain.start_job
 
 
 def test_an_event_wakes_the_wait_of_a_started_job_at_once():
