@@ -212,14 +212,20 @@ class StateSteps:
         def reboot_and_wait() -> None:
             # A reboot request only asks the guest; one that ignores it (no ACPI handling, say) would
             # otherwise be reported as rebooted. Registered before the request, so no event is missed.
-            with context.domain.watch().on(REBOOT) as rebooted:
+            seen: list[Any] = []
+
+            def ignored() -> WaitTimeout:
+                return WaitTimeout(
+                    f"domain '{context.domain.name}' did not reboot within {context.options.timeout:g} s of "
+                    f"{label}: the guest ignored the request (an ACPI request needs a guest that handles the "
+                    "power button; shutdown_mode=[agent] needs its guest agent)",
+                    domain=context.domain.name, operation="reboot")
+
+            with context.domain.watch().on(REBOOT, seen.append) as rebooted:
                 context.domain.reboot(flags)
-                if rebooted.live and not rebooted.woke(context.options.timeout):
-                    raise WaitTimeout(
-                        f"domain '{context.domain.name}' did not reboot within {context.options.timeout:g} s of "
-                        f"{label}: the guest ignored the request (an ACPI request needs a guest that handles the "
-                        "power button; shutdown_mode=[agent] needs its guest agent)",
-                        domain=context.domain.name, operation="reboot")
+                if rebooted.live:  # only the event tells a reboot: there is no state to poll
+                    rebooted.wait_until(lambda: True if seen else None, context.options.timeout, ignored,
+                                        fallback=context.options.timeout)
 
         return StateStep(label, reboot_and_wait)
 
