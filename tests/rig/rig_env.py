@@ -277,8 +277,14 @@ def crash_guest(dom, timeout=60):
 
     Right after boot the agent channel can flap: libvirt then refuses the command without sending
     it ("Guest agent not available for now"), so waiting for the agent and asking again is safe.
+    The same answer also comes when the command did reach the guest and the panic closed the
+    channel before the reply: then the domain is crashed already, which is what was asked for.
     """
     import libvirt
+
+    def crashed():
+        return dom.state()[0] == libvirt.VIR_DOMAIN_CRASHED
+
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -287,9 +293,16 @@ def crash_guest(dom, timeout=60):
             return
         except libvirt.libvirtError as error:
             remaining = deadline - time.monotonic()
+            if crashed():
+                return
             if "not available for now" not in str(error) or remaining <= 0:
                 raise
-            wait_agent(dom, timeout=remaining)
+            try:
+                wait_agent(dom, timeout=remaining)
+            except TimeoutError:
+                if not crashed():
+                    raise
+                return
 
 
 def wait_state(dom, state, timeout=30) -> float:
