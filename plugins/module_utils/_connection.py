@@ -399,6 +399,15 @@ class Connection:
         """'QEMU', 'Test', ...: the hypervisor driver behind this connection."""
         return self.invoke("read driver type", self.conn.getType, idempotent=True)
 
+    def hostname(self) -> str:
+        return self.invoke("read the host name", self.conn.getHostname, idempotent=True)
+
+    def compare_hypervisor_cpu(self, cpu_xml: str, emulator: Optional[str], arch: Optional[str],
+                               machine: Optional[str], virttype: Optional[str]) -> int:
+        """virConnectCompareHypervisorCPU: whether this host's hypervisor can provide the CPU described."""
+        return self.invoke("compare the CPU with the hypervisor's", self.conn.compareHypervisorCPU, emulator, arch,
+                           machine, virttype, cpu_xml, 0, idempotent=True)
+
     def list_all_domains(self, flags: int, what: str = "domains") -> list[Any]:
         return self.invoke(f"list {what}", self.conn.listAllDomains, flags, idempotent=True)
 

@@ -19,8 +19,8 @@ import time
 from typing import Any, Callable, Generic, Optional, TypeVar
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import LibvirtCallError, VirtopsError, WaitTimeout
-from ansible_collections.virtops.libvirt.plugins.module_utils._events import JOB_COMPLETED, JobCompletedEvent, Watch
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import DomainNotFound, LibvirtCallError, VirtopsError, WaitTimeout
+from ansible_collections.virtops.libvirt.plugins.module_utils._events import JOB_COMPLETED, Deadline, EventKind, JobCompletedEvent, Watch
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 
 T = TypeVar("T")
@@ -29,6 +29,7 @@ T = TypeVar("T")
 JOB_TYPE_NAMES: tuple[str, ...] = ("none", "bounded", "unbounded", "completed", "failed", "cancelled")
 COMPLETED = 3
 ABORT_WAIT = 30.0  # seconds for an aborted job to go away
+EVENT_GRACE = 2.0  # seconds the job-completed event may trail a blocking call's return
 FALLBACK = 2.0  # the job statistics are re-read this often in case an event is lost
 
 
@@ -143,17 +144,30 @@ class LongJob:
         self.fallback = FALLBACK if fallback is None else fallback
         self.progress: dict[str, Any] = {}
         self._completion: dict[str, Any] = {}
+        self.deadline = Deadline(timeout)
+        # What a job's owner adds: more events to wake on, and a look at each progress reading
+        # (a migration switches to post-copy or tunes itself from there).
+        self.events: list[tuple[EventKind, Callable[[Any], None]]] = []
+        self.on_progress: Optional[Callable[[dict[str, Any]], None]] = None
 
     def watch(self) -> Watch:
         def on_completed(event: JobCompletedEvent) -> None:
             self._completion.update(event.stats)
 
-        return self.domain.watch().on(JOB_COMPLETED, on_completed).on_block_job(paths=self.disks)
+        watch = self.domain.watch().on(JOB_COMPLETED, on_completed).on_block_job(paths=self.disks)
+        for kind, callback in self.events:
+            watch.on(kind, callback)
+        return watch
+
+    def wait_without_deadline(self) -> None:
+        """From now on the job runs to its end whatever `timeout` said (a post-copy migration cannot be aborted)."""
+        self.deadline.at = float("inf")
 
     def run_started(self, start: Callable[[], Any]) -> dict[str, Any]:
         """Run `start` (a call that starts the job and returns), wait for the job's end; its final stats."""
         with self.watch() as watch:
             started = time.monotonic()
+            self.deadline = Deadline(self.timeout)
             start()
             stats = self._await(watch, self._ended, started)
         return self._verdict(stats, started)
@@ -163,9 +177,11 @@ class LongJob:
         worker: _Worker[T] = _Worker(call)
         with self.watch() as watch:
             started = time.monotonic()
+            self.deadline = Deadline(self.timeout)
             worker.start(watch.wake)
             self._await(watch, lambda: self._returned(worker), started, worker)
-        stats = {**self._completion, **self.calls.job_stats(completed=True)}
+            completion = self._awaited_completion(watch) if worker.error is None else self._completion
+            stats = {**completion, **self._completed_stats()}
         if isinstance(worker.error, VirtopsError):
             _attach_job(worker.error, stats, time.monotonic() - started)
         if worker.error is not None:
@@ -177,7 +193,7 @@ class LongJob:
     def _ended(self) -> Optional[dict[str, Any]]:
         stats = self.calls.job_stats()
         if is_running(stats):
-            self.progress = stats
+            self._note_progress(stats)
             return None
         # the completed job's stats carry the byte counts; the event's parameters the verdict
         return {**self._completion, **self.calls.job_stats(completed=True)}
@@ -185,10 +201,36 @@ class LongJob:
     def _returned(self, worker: _Worker[Any]) -> Optional[bool]:
         if worker.done.is_set():
             return True
-        stats = self.calls.job_stats()
+        try:
+            stats = self.calls.job_stats()
+        except DomainNotFound:  # a migrated domain leaves the source before the call returns
+            return None
         if is_running(stats):
-            self.progress = stats
+            self._note_progress(stats)
         return None
+
+    def _note_progress(self, stats: dict[str, Any]) -> None:
+        self.progress = stats
+        if self.on_progress is not None:
+            self.on_progress(stats)
+
+    def _completed_stats(self) -> dict[str, Any]:
+        """The finished job's statistics as the domain keeps them (none when the domain left, as after a migration)."""
+        try:
+            return self.calls.job_stats(completed=True)
+        except DomainNotFound:
+            return {}
+
+    def _awaited_completion(self, watch: Watch) -> dict[str, Any]:
+        """The job-completed event's statistics, which may trail the blocking call's return a little."""
+        def arrived() -> Optional[bool]:
+            return True if self._completion else None
+
+        try:
+            watch.wait_until(arrived, EVENT_GRACE, lambda: WaitTimeout("no job-completed event"), fallback=EVENT_GRACE)
+        except WaitTimeout:
+            pass  # a driver without the event: the kept statistics are all there is
+        return dict(self._completion)
 
     def _await(self, watch: Watch, probe: Callable[[], Optional[T]], started: float,
                worker: Optional[_Worker[Any]] = None) -> T:
@@ -197,7 +239,7 @@ class LongJob:
                                f"({progress_text(self.progress)})", domain=self.domain.name, operation=self.what)
 
         try:
-            return watch.wait_until(probe, self.timeout, timed_out, fallback=self.fallback)
+            return watch.wait_until(probe, self.deadline, timed_out, fallback=self.fallback)
         except WaitTimeout as error:
             error.message = f"{error.message}; {self.abort(watch, worker)}"
             error.args = (error.message,)
