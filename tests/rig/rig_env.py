@@ -19,6 +19,7 @@ destroys and undefines exactly those, on both hosts.
 
 Running ``python3 rig_env.py`` prints shell ``export`` lines for these settings.
 """
+import base64
 import json
 import os
 import shutil
@@ -303,6 +304,85 @@ def crash_guest(dom, timeout=60):
                 if not crashed():
                     raise
                 return
+
+
+def guest_shell(dom, command, timeout=30) -> str:
+    """Run COMMAND with the guest's /bin/sh through the agent's guest-exec; return its stdout.
+
+    Raises RuntimeError when it exits non-zero or TimeoutError when it is still running after
+    TIMEOUT seconds."""
+    pid = agent_command(dom, "guest-exec", {"path": "/bin/sh", "arg": ["-c", command],
+                                            "capture-output": True})["pid"]
+    deadline = time.monotonic() + timeout
+    while True:
+        status = agent_command(dom, "guest-exec-status", {"pid": pid})
+        if status["exited"]:
+            out = base64.b64decode(status.get("out-data", "")).decode()
+            if status.get("exitcode") != 0:
+                err = base64.b64decode(status.get("err-data", "")).decode()
+                raise RuntimeError(f"{command!r} in {dom.name()} exited {status.get('exitcode')}: {err}")
+            return out
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{command!r} in {dom.name()} still runs after {timeout}s")
+        time.sleep(0.1)
+
+
+#: Where start_memory_dirtier keeps its pid and data inside the guest (the initramfs is RAM).
+_DIRTIER = "/tmp/virtops-dirtier"
+
+
+def start_memory_dirtier(dom, mib=32):
+    """Start a loop in the guest that rewrites MIB MiB of random data in RAM without pause.
+
+    A migration limited to a few MiB/s then cannot converge in pre-copy (post-copy can).
+    Random data, because QEMU sends zero pages almost for free. Stop it with
+    stop_memory_dirtier()."""
+    guest_shell(dom, f"dd if=/dev/urandom of={_DIRTIER}.src bs=1M count={int(mib)} 2>/dev/null; "
+                     f"(while :; do cp {_DIRTIER}.src {_DIRTIER}.copy; done) >/dev/null 2>&1 "
+                     f"</dev/null & echo $! > {_DIRTIER}.pid", timeout=60)
+
+
+def stop_memory_dirtier(dom):
+    """Stop the loop of start_memory_dirtier() and free its memory."""
+    guest_shell(dom, f"kill $(cat {_DIRTIER}.pid); rm -f {_DIRTIER}.*")
+
+
+def write_guest_data(dom, name="payload", mib=4):
+    """Write MIB MiB of random data to GUEST_DATA_MOUNT/NAME, sync; return its md5 (hex)."""
+    path = f"{GUEST_DATA_MOUNT}/{name}"
+    return guest_shell(dom, f"dd if=/dev/urandom of={path} bs=1M count={int(mib)} 2>/dev/null && sync "
+                            f"&& md5sum {path}").split()[0]
+
+
+def guest_data_md5(dom, name="payload"):
+    """md5 (hex) of GUEST_DATA_MOUNT/NAME as the guest reads it FROM ITS DISK.
+
+    The guest's page cache is dropped first, so a disk that was not copied (or copied
+    wrongly) shows, rather than the memory the migration carried."""
+    return guest_shell(dom, f"sync; echo 3 > /proc/sys/vm/drop_caches; "
+                            f"md5sum {GUEST_DATA_MOUNT}/{name}").split()[0]
+
+
+def domain_places(conns, name):
+    """{label: None or (state name, persistent)} for NAME on each of CONNS ({label: conn}).
+
+    The hosts' own view of a domain, to compare with what a module reported."""
+    import libvirt
+    places = {}
+    for label, conn in conns.items():
+        try:
+            dom = conn.lookupByName(name)
+        except libvirt.libvirtError as e:
+            if e.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise
+            places[label] = None
+            continue
+        places[label] = (_STATE_NAMES.get(dom.state()[0], str(dom.state()[0])), bool(dom.isPersistent()))
+    return places
+
+
+_STATE_NAMES = {0: "nostate", 1: "running", 2: "blocked", 3: "paused", 4: "shutdown",
+                5: "shutoff", 6: "crashed", 7: "pmsuspended"}
 
 
 def wait_state(dom, state, timeout=30) -> float:
