@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._disks import disks_of
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, XmlError
 
 # The <source> attributes holding a local path: a file, or a block device.
 PATH_ATTRIBUTES = ("file", "dev")
@@ -22,7 +22,10 @@ PATH_ATTRIBUTES = ("file", "dev")
 
 def parse_domain(text: str, what: str) -> Any:
     """`text` parsed, refused (naming `what`, the option) unless it is a <domain>."""
-    root = _xml.parse(text, what=what)
+    try:
+        root = _xml.parse(text, what=what)
+    except XmlError as error:  # a task option: refused like every other one
+        raise InvalidArgument(error.message) from None
     if root.tag != "domain":
         raise InvalidArgument(f"{what} must be a <domain> definition, not <{root.tag}>")
     return root
