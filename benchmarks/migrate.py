@@ -1,0 +1,425 @@
+#!/usr/bin/env python
+"""Benchmark: domain_migrate against `virsh migrate`, a batch against one guest, pre-copy against post-copy.
+
+Needs the rig (`tests/rig/rig up`, as root: hosts A and B). Only one migration-heavy run at a time on
+this machine, so wrap it in the shared lock:
+
+    flock /tmp/virtops-migrate.lock python3 benchmarks/migrate.py [--rounds 3] [--parts overhead,parallel,dirty]
+
+Parts (each prints its figures; ratios are measured within the same run):
+
+* overhead: one tiny guest A -> B -> A, --rounds times, with `virsh migrate --live --unsafe --persistent
+  --undefinesource` and with domain_migrate (same flags, same guest, same data URI), interleaved.
+* parallel: --guests guests A -> B -> A in one task (parallel = --guests) against one guest in one task.
+* dirty: a guest dirtying memory faster than --bandwidth allows: pre-copy with auto_converge against
+  post-copy with postcopy_after; downtime and total time of both.
+
+--virsh-only runs what needs no module (the virsh baseline of "overhead" and "parallel").
+Guests are named rig_env.PREFIX + "bench-migrate-..."; they and their disks are removed from both hosts
+at the end, also on failure, Ctrl-C or SIGTERM.
+"""
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+sys.path.insert(0, str(TESTS))
+sys.path.insert(0, str(TESTS / "integration"))
+
+import collection_path  # noqa: E402  pylint: disable=wrong-import-position
+
+collection_path.make_collection_importable()
+from harness import module_environment, rig_env, run_module  # noqa: E402  pylint: disable=wrong-import-position
+
+A = rig_env.HOST_A_URI
+B = rig_env.HOST_B_URI
+NAME_STEM = f"{rig_env.PREFIX}bench-migrate-"
+MODULE = "domain_migrate"
+MODULE_PATH = f"ansible_collections.virtops.libvirt.plugins.modules.{MODULE}"
+#: Concurrent migrations must not share the rig's fixed ports: the destination picks a free one.
+ANY_PORT = "tcp://127.0.0.1"
+
+
+class Direction:
+    """One way between the rig's hosts: source URI, destination URI, fixed data URI."""
+
+    def __init__(self, label, source, dest, data_uri):
+        self.label, self.source, self.dest, self.data_uri = label, source, dest, data_uri
+
+
+A_TO_B = Direction("A -> B", A, B, rig_env.MIGRATION_URI_TO_B)
+B_TO_A = Direction("B -> A", B, A, rig_env.MIGRATION_URI_TO_A)
+BOTH_WAYS = (A_TO_B, B_TO_A)
+
+
+# ------------------------------------------------------------------ guests
+def guest_names(kind, count):
+    return [f"{NAME_STEM}{kind}-{index}" for index in range(count)]
+
+
+def boot_guests(conn, names, memory_mib):
+    """Define and start NAMES on CONN (tiny guest with its own data disk) and wait for their agents."""
+    for name in names:
+        forget(name)
+        rig_env.define_guest(conn, name, memory_mib=memory_mib)
+    for name in names:
+        rig_env.wait_agent(conn.lookupByName(name), timeout=300)
+
+
+def forget(name):
+    """The guest NAME and its disk gone from both hosts, wherever it was left."""
+    for uri in (A, B):
+        conn = rig_env.connect(uri)
+        try:
+            rig_env.cleanup_domain(conn, name)
+        finally:
+            conn.close()
+    rig_env.remove_data_disk(name)
+
+
+def running_at(uri, name):
+    conn = rig_env.connect(uri)
+    try:
+        return any(dom.name() == name for dom in conn.listAllDomains(1))  # VIR_CONNECT_LIST_DOMAINS_ACTIVE
+    finally:
+        conn.close()
+
+
+def check_moved(names, direction):
+    for name in names:
+        if not running_at(direction.dest, name) or running_at(direction.source, name):
+            raise RuntimeError(f"{name} did not move {direction.label}")
+
+
+def completed_job(uri, name):
+    """libvirt's statistics of the last completed job of NAME on URI (the incoming migration)."""
+    conn = rig_env.connect(uri)
+    try:
+        return conn.lookupByName(name).jobStats(1)  # VIR_DOMAIN_JOB_STATS_COMPLETED
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------------------------ the dirtying workload
+#: Copies a 32 MiB random blob into a fresh 32 MiB buffer, over and over: about 64 MiB of non-zero
+#: pages stay dirty (zero pages cost the migration nothing, so /dev/zero would not do).
+DIRTY_LOOP = ("dd if=/dev/urandom of=/tmp/virtops-blob bs=1M count=32 2>/dev/null; "
+              "while :; do dd if=/tmp/virtops-blob of=/dev/null bs=32M 2>/dev/null; done")
+
+
+def guest_exec(dom, command):
+    """Start COMMAND with /bin/sh in the guest through the agent's guest-exec; return its guest pid."""
+    return rig_env.agent_command(dom, "guest-exec", {"path": "/bin/sh", "arg": ["-c", command]})["pid"]
+
+
+def guest_process_running(dom, pid):
+    status = rig_env.agent_command(dom, "guest-exec-status", {"pid": pid})
+    return not status.get("exited"), status
+
+
+# ------------------------------------------------------------------ the two ways to migrate
+def virsh_migrate(name, direction, data_uri=None):
+    command = ["virsh", "-c", direction.source, "migrate", "--live", "--unsafe", "--persistent", "--undefinesource",
+               name, direction.dest, data_uri or direction.data_uri]
+    started = time.monotonic()
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=900)
+    seconds = time.monotonic() - started
+    if completed.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed: {completed.stderr.strip()}")
+    return seconds
+
+
+def virsh_migrate_all(names, direction):
+    """One `virsh migrate` process per guest, all at once; wall time until the last one ends."""
+    started = time.monotonic()
+    processes = [subprocess.Popen(["virsh", "-c", direction.source, "migrate", "--live", "--unsafe", "--persistent",
+                                   "--undefinesource", name, direction.dest, ANY_PORT],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in names]
+    errors = [process.communicate(timeout=900)[1].strip() for process in processes]
+    seconds = time.monotonic() - started
+    if any(process.returncode for process in processes):
+        raise RuntimeError(f"concurrent virsh migrate failed: {errors}")
+    return seconds
+
+
+def module_args(names, direction, data_uri=None, **extra):
+    return {"uri": direction.source, "name": names, "dest_uri": direction.dest,
+            "migrate_uri": data_uri or direction.data_uri, "unsafe": True, **extra}
+
+
+def module_migrate(names, direction, data_uri=None, **extra):
+    """domain_migrate in its own process, as harness.run_module runs it (the module's JSON args file)."""
+    result = run_module(MODULE, module_args(names, direction, data_uri, **extra))
+    if result.get("failed"):
+        raise RuntimeError(f"domain_migrate failed {direction.label}: {result.get('msg')}")
+    entries = result["domains"]
+    wrong = [entry["name"] for entry in entries if entry.get("location") != "destination" or not entry.get("changed")]
+    if wrong:
+        raise RuntimeError(f"domain_migrate did not move {wrong} {direction.label}: {entries}")
+    return result.seconds, entries
+
+
+def adhoc_migrate(names, direction, data_uri=None, **extra):
+    """`ansible localhost -m virtops.libvirt.domain_migrate -a '<json>'`, what a user types (AnsiballZ included)."""
+    command = ["ansible", "localhost", "-m", f"virtops.libvirt.{MODULE}",
+               "-a", json.dumps(module_args(names, direction, data_uri, **extra)),
+               "-e", f"ansible_python_interpreter={sys.executable}"]
+    seconds, output = run_ansible(command)
+    if '"changed": true' not in output or "FAILED" in output:
+        raise RuntimeError(f"ad-hoc domain_migrate did not move {names} {direction.label}: {output[-2000:]}")
+    return seconds
+
+
+def run_ansible(command):
+    environment = module_environment()
+    environment.update(ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+    started = time.monotonic()
+    completed = subprocess.run(command, capture_output=True, text=True, check=False, env=environment, timeout=900)
+    seconds = time.monotonic() - started
+    if completed.returncode:
+        raise RuntimeError(f"{' '.join(command[:4])} failed: {completed.stdout[-2000:]} {completed.stderr[-2000:]}")
+    return seconds, completed.stdout
+
+
+def adhoc_startup():
+    """What any ad-hoc task costs before its module runs: `ansible localhost -m ansible.builtin.ping`."""
+    return run_ansible(["ansible", "localhost", "-m", "ansible.builtin.ping",
+                        "-e", f"ansible_python_interpreter={sys.executable}"])[0]
+
+
+def profile_module(names, direction, output):
+    """domain_migrate once under cProfile (same process shape as run_module); return the stats text."""
+    payload = {"ANSIBLE_MODULE_ARGS": {**module_args(names, direction), "_ansible_check_mode": False,
+                                       "_ansible_diff": False}}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(payload, handle)
+    try:
+        started = time.monotonic()
+        completed = subprocess.run([sys.executable, "-m", "cProfile", "-o", output, "-m", MODULE_PATH, handle.name],
+                                   capture_output=True, text=True, env=module_environment(), timeout=900, check=False)
+        seconds = time.monotonic() - started
+    finally:
+        os.unlink(handle.name)
+    if '"failed": true' in completed.stdout or not completed.stdout.strip():
+        raise RuntimeError(f"profiled domain_migrate failed: {completed.stdout[-2000:]} {completed.stderr[-2000:]}")
+    import io  # pylint: disable=import-outside-toplevel
+    import pstats  # pylint: disable=import-outside-toplevel
+    text = io.StringIO()
+    pstats.Stats(output, stream=text).sort_stats("cumulative").print_stats(35)
+    return seconds, text.getvalue()
+
+
+# ------------------------------------------------------------------ parts
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def part_overhead(arguments, report):
+    """virsh vs the module, one guest, A -> B -> A per round, interleaved."""
+    name = guest_names("one", 1)[0]
+    host_a = rig_env.connect(A)
+    try:
+        boot_guests(host_a, [name], arguments.memory)
+    finally:
+        host_a.close()
+    times = {"virsh": [], "module": [], "module_job": [], "virsh_libvirt": [], "adhoc": []}
+    flags = None
+    for _ in range(arguments.rounds):
+        for direction in BOTH_WAYS:
+            times["virsh"].append(virsh_migrate(name, direction))
+            check_moved([name], direction)
+            times["virsh_libvirt"].append(completed_job(direction.dest, name).get("time_elapsed", 0) / 1000)
+        if arguments.virsh_only:
+            continue
+        for direction in BOTH_WAYS:
+            seconds, entries = module_migrate([name], direction)
+            check_moved([name], direction)
+            times["module"].append(seconds)
+            job = entries[0].get("job") or {}
+            times["module_job"].append(job.get("seconds", float("nan")))
+            flags = entries[0].get("flags")
+        if arguments.adhoc:
+            for direction in BOTH_WAYS:
+                times["adhoc"].append(adhoc_migrate([name], direction))
+                check_moved([name], direction)
+    figures = {key: median(values) for key, values in times.items()}
+    figures["all"] = times
+    figures["flags"] = flags
+    if arguments.adhoc:
+        figures["adhoc_startup"] = median([adhoc_startup() for _ in range(3)])
+    if arguments.profile and not arguments.virsh_only:
+        figures["profile_seconds"], figures["profile"] = profile_module([name], A_TO_B, arguments.profile)
+        module_migrate([name], B_TO_A)
+    report["overhead"] = figures
+    forget(name)
+
+
+def part_parallel(arguments, report):
+    """N guests in one task (parallel N) against one guest in one task; virsh: N processes at once vs one."""
+    names = guest_names("batch", arguments.guests)
+    host_a = rig_env.connect(A)
+    try:
+        boot_guests(host_a, names, arguments.memory)
+    finally:
+        host_a.close()
+    times = {"module_1": [], "module_n": [], "virsh_1": [], "virsh_n": []}
+    for _ in range(arguments.rounds):
+        for direction in BOTH_WAYS:
+            times["virsh_1"].append(virsh_migrate_all(names[:1], direction))
+            check_moved(names[:1], direction)
+        for direction in BOTH_WAYS:
+            times["virsh_n"].append(virsh_migrate_all(names, direction))
+            check_moved(names, direction)
+        if arguments.virsh_only:
+            continue
+        for direction in BOTH_WAYS:
+            times["module_1"].append(module_migrate(names[:1], direction, ANY_PORT, parallel=len(names))[0])
+            check_moved(names[:1], direction)
+        for direction in BOTH_WAYS:
+            times["module_n"].append(module_migrate(names, direction, ANY_PORT, parallel=len(names))[0])
+            check_moved(names, direction)
+    figures = {key: median(values) for key, values in times.items()}
+    figures["all"] = times
+    report["parallel"] = figures
+    for name in names:
+        forget(name)
+
+
+def dirty_case(name, pid, direction, arguments, **options):
+    """Migrate the dirtying guest with OPTIONS; its figures, after checking the workload (guest PID) still runs."""
+    seconds, entries = module_migrate([name], direction, bandwidth=arguments.bandwidth,
+                                      timeout=arguments.dirty_timeout, **options)
+    check_moved([name], direction)
+    job = entries[0].get("job") or {}
+    conn = rig_env.connect(direction.dest)
+    try:
+        busy = guest_process_running(conn.lookupByName(name), pid)[0]
+    finally:
+        conn.close()
+    return {"wall": seconds, "seconds": job.get("seconds"), "time_elapsed_ms": job.get("time_elapsed"),
+            "downtime_ms": job.get("downtime"), "iterations": job.get("memory_iteration"),
+            "dirty_rate_pages": job.get("memory_dirty_rate"), "transferred": job.get("memory_transferred"),
+            "postcopy_requests": job.get("memory_postcopy_requests"), "postcopy": entries[0].get("postcopy"),
+            "flags": entries[0].get("flags"), "workload_alive": busy}
+
+
+def part_dirty(arguments, report):
+    """Pre-copy with auto_converge A -> B, then post-copy with postcopy_after B -> A, same guest and workload."""
+    name = guest_names("dirty", 1)[0]
+    host_a = rig_env.connect(A)
+    try:
+        boot_guests(host_a, [name], arguments.dirty_memory)
+        dom = host_a.lookupByName(name)
+        pid = guest_exec(dom, DIRTY_LOOP)
+        time.sleep(3)  # the blob is written; the copy loop runs
+        alive, status = guest_process_running(dom, pid)
+        if not alive:
+            raise RuntimeError(f"the dirtying loop ended in the guest: {status}")
+    finally:
+        host_a.close()
+    figures = {"bandwidth": arguments.bandwidth, "postcopy_after": arguments.postcopy_after}
+    figures["precopy"] = dirty_case(name, pid, A_TO_B, arguments, auto_converge={})
+    figures["postcopy"] = dirty_case(name, pid, B_TO_A, arguments, postcopy=True, postcopy_after=arguments.postcopy_after)
+    report["dirty"] = figures
+    forget(name)
+
+
+# ------------------------------------------------------------------ output
+def versions():
+    conn = rig_env.connect(A)
+    try:
+        libvirt_version, qemu_version = conn.getLibVersion(), conn.getVersion()
+    finally:
+        conn.close()
+
+    def dotted(number):
+        return f"{number // 1000000}.{number // 1000 % 1000}.{number % 1000}"
+    return {"libvirt": dotted(libvirt_version), "qemu": dotted(qemu_version), "cores": os.cpu_count(),
+            "python": sys.version.split()[0], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def print_report(report):
+    print(f"machine: {report['machine']}")
+    overhead = report.get("overhead")
+    if overhead:
+        print(f"\n1. one guest, {len(overhead['all']['virsh'])} migrations per way to migrate (A -> B, B -> A alternating), medians:")
+        print(f"   virsh migrate (wall):                    {overhead['virsh']:6.2f} s"
+              f"   (libvirt's job time_elapsed {overhead['virsh_libvirt']:.2f} s)")
+        if overhead["all"]["module"]:
+            print(f"   domain_migrate module process (wall):    {overhead['module']:6.2f} s"
+                  f"   (its job.seconds {overhead['module_job']:.2f} s)")
+            print(f"   module - virsh:                          {overhead['module'] - overhead['virsh']:+6.2f} s"
+                  "   (target <= +0.5 s)")
+            print(f"   flags: {overhead['flags']}")
+        if overhead["all"]["adhoc"]:
+            print(f"   ansible localhost -m domain_migrate:     {overhead['adhoc']:6.2f} s"
+                  f"   (ansible localhost -m ping: {overhead['adhoc_startup']:.2f} s)")
+        if overhead.get("profile"):
+            print(f"   profiled module run A -> B: {overhead['profile_seconds']:.2f} s\n{overhead['profile']}")
+    parallel = report.get("parallel")
+    if parallel:
+        count = report["arguments"]["guests"]
+        print(f"\n2. {count} guests at once vs one (migrate_uri {ANY_PORT}), medians over both directions:")
+        print(f"   virsh, 1 process:       {parallel['virsh_1']:6.2f} s;  {count} processes at once: "
+              f"{parallel['virsh_n']:6.2f} s  ratio {parallel['virsh_n'] / parallel['virsh_1']:.2f}")
+        if parallel["all"]["module_1"]:
+            print(f"   domain_migrate, 1 guest: {parallel['module_1']:6.2f} s;  {count} guests, parallel {count}: "
+                  f"{parallel['module_n']:6.2f} s  ratio {parallel['module_n'] / parallel['module_1']:.2f}"
+                  "  (target <= 1.5)")
+    dirty = report.get("dirty")
+    if dirty:
+        print(f"\n3. guest dirtying ~64 MiB of non-zero pages continuously, bandwidth {dirty['bandwidth']} MiB/s:")
+        for label, case in (("pre-copy, auto_converge: {}", dirty["precopy"]),
+                            (f"post-copy, postcopy_after {dirty['postcopy_after']} s", dirty["postcopy"])):
+            print(f"   {label:34s} total {case['wall']:6.2f} s (job {case['seconds']} s), downtime "
+                  f"{case['downtime_ms']} ms, iterations {case['iterations']}, dirty rate "
+                  f"{case['dirty_rate_pages']} pages/s, post-copy {case['postcopy']}, "
+                  f"page requests {case['postcopy_requests']}, workload alive after: {case['workload_alive']}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="overhead,parallel,dirty")
+    parser.add_argument("--rounds", type=int, default=3, help="A -> B -> A round trips per case")
+    parser.add_argument("--guests", type=int, default=4)
+    parser.add_argument("--memory", type=int, default=192, help="MiB per guest (overhead, parallel)")
+    parser.add_argument("--dirty-memory", type=int, default=256)
+    parser.add_argument("--bandwidth", type=int, default=8, help="MiB/s for the dirty guest")
+    parser.add_argument("--postcopy-after", type=float, default=10.0)
+    parser.add_argument("--dirty-timeout", type=float, default=600.0)
+    parser.add_argument("--virsh-only", action="store_true", help="only what needs no module")
+    parser.add_argument("--adhoc", action="store_true", help="also time `ansible localhost -m ...` runs")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile one module run A -> B into FILE")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    arguments = parser.parse_args()
+    parts = {"overhead": part_overhead, "parallel": part_parallel, "dirty": part_dirty}
+    chosen = arguments.parts.split(",")
+    unknown = set(chosen) - set(parts)
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {sorted(parts)}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
+    rig_env.check_rig()
+    report = {"machine": versions(), "arguments": vars(arguments)}
+    try:
+        for part in chosen:
+            if part == "dirty" and arguments.virsh_only:
+                continue
+            parts[part](arguments, report)
+    finally:
+        for name in guest_names("one", 1) + guest_names("batch", arguments.guests) + guest_names("dirty", 1):
+            forget(name)
+    print_report(report)
+    if arguments.json:
+        Path(arguments.json).write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
