@@ -109,20 +109,13 @@ def completed_job(uri, name):
 
 
 # ------------------------------------------------------------------ the dirtying workload
-#: Copies a 32 MiB random blob into a fresh 32 MiB buffer, over and over: about 64 MiB of non-zero
-#: pages stay dirty (zero pages cost the migration nothing, so /dev/zero would not do).
-DIRTY_LOOP = ("dd if=/dev/urandom of=/tmp/virtops-blob bs=1M count=32 2>/dev/null; "
-              "while :; do dd if=/tmp/virtops-blob of=/dev/null bs=32M 2>/dev/null; done")
-
-
-def guest_exec(dom, command):
-    """Start COMMAND with /bin/sh in the guest through the agent's guest-exec; return its guest pid."""
-    return rig_env.agent_command(dom, "guest-exec", {"path": "/bin/sh", "arg": ["-c", command]})["pid"]
-
-
-def guest_process_running(dom, pid):
-    status = rig_env.agent_command(dom, "guest-exec-status", {"pid": pid})
-    return not status.get("exited"), status
+def dirtier_alive(dom):
+    """Whether rig_env.start_memory_dirtier's loop still runs in the guest (it keeps its pid in a file)."""
+    try:
+        rig_env.guest_shell(dom, "kill -0 $(cat /tmp/virtops-dirtier.pid)")
+    except RuntimeError:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------ the two ways to migrate
@@ -293,15 +286,15 @@ def part_parallel(arguments, report):
         forget(name)
 
 
-def dirty_case(name, pid, direction, arguments, **options):
-    """Migrate the dirtying guest with OPTIONS; its figures, after checking the workload (guest PID) still runs."""
+def dirty_case(name, direction, arguments, **options):
+    """Migrate the dirtying guest with OPTIONS; its figures, after checking the workload still runs."""
     seconds, entries = module_migrate([name], direction, bandwidth=arguments.bandwidth,
                                       timeout=arguments.dirty_timeout, **options)
     check_moved([name], direction)
     job = entries[0].get("job") or {}
     conn = rig_env.connect(direction.dest)
     try:
-        busy = guest_process_running(conn.lookupByName(name), pid)[0]
+        busy = dirtier_alive(conn.lookupByName(name))
     finally:
         conn.close()
     return {"wall": seconds, "seconds": job.get("seconds"), "time_elapsed_ms": job.get("time_elapsed"),
@@ -318,16 +311,14 @@ def part_dirty(arguments, report):
     try:
         boot_guests(host_a, [name], arguments.dirty_memory)
         dom = host_a.lookupByName(name)
-        pid = guest_exec(dom, DIRTY_LOOP)
-        time.sleep(3)  # the blob is written; the copy loop runs
-        alive, status = guest_process_running(dom, pid)
-        if not alive:
-            raise RuntimeError(f"the dirtying loop ended in the guest: {status}")
+        rig_env.start_memory_dirtier(dom, mib=arguments.dirty_mib)
+        if not dirtier_alive(dom):
+            raise RuntimeError(f"the memory dirtier did not start in {name}")
     finally:
         host_a.close()
-    figures = {"bandwidth": arguments.bandwidth, "postcopy_after": arguments.postcopy_after}
-    figures["precopy"] = dirty_case(name, pid, A_TO_B, arguments, auto_converge={})
-    figures["postcopy"] = dirty_case(name, pid, B_TO_A, arguments, postcopy=True, postcopy_after=arguments.postcopy_after)
+    figures = {"bandwidth": arguments.bandwidth, "postcopy_after": arguments.postcopy_after, "dirty_mib": arguments.dirty_mib}
+    figures["precopy"] = dirty_case(name, A_TO_B, arguments, auto_converge={})
+    figures["postcopy"] = dirty_case(name, B_TO_A, arguments, postcopy=True, postcopy_after=arguments.postcopy_after)
     report["dirty"] = figures
     forget(name)
 
@@ -376,7 +367,7 @@ def print_report(report):
                   "  (target <= 1.5)")
     dirty = report.get("dirty")
     if dirty:
-        print(f"\n3. guest dirtying ~64 MiB of non-zero pages continuously, bandwidth {dirty['bandwidth']} MiB/s:")
+        print(f"\n3. guest rewriting {dirty['dirty_mib']} MiB of random data without pause, bandwidth {dirty['bandwidth']} MiB/s:")
         for label, case in (("pre-copy, auto_converge: {}", dirty["precopy"]),
                             (f"post-copy, postcopy_after {dirty['postcopy_after']} s", dirty["postcopy"])):
             print(f"   {label:34s} total {case['wall']:6.2f} s (job {case['seconds']} s), downtime "
@@ -392,6 +383,7 @@ def main():
     parser.add_argument("--guests", type=int, default=4)
     parser.add_argument("--memory", type=int, default=192, help="MiB per guest (overhead, parallel)")
     parser.add_argument("--dirty-memory", type=int, default=256)
+    parser.add_argument("--dirty-mib", type=int, default=32, help="MiB the dirty guest rewrites without pause")
     parser.add_argument("--bandwidth", type=int, default=8, help="MiB/s for the dirty guest")
     parser.add_argument("--postcopy-after", type=float, default=10.0)
     parser.add_argument("--dirty-timeout", type=float, default=600.0)
