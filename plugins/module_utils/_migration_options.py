@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import ConnectionParams, resolve_uri
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
-from ansible_collections.virtops.libvirt.plugins.module_utils._migration_refusals import check_options, check_ranges
+from ansible_collections.virtops.libvirt.plugins.module_utils._migration_refusals import check_choices, check_options, check_ranges
 from ansible_collections.virtops.libvirt.plugins.module_utils._migration_request import (
     DomainXmls,
     MigrationRequest,
@@ -120,6 +120,7 @@ class MigrationOptions:  # pylint: disable=too-many-instance-attributes
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "MigrationOptions":
         """The module's options, after refusing (InvalidArgument, naming the option) any that cannot work."""
+        check_choices(params, {"mode": MODES, "copy_storage": COPY_STORAGE})
         check_ranges(params)
         simple = {item.name: params[item.name] for item in fields(cls)
                   if item.name in params and item.name not in _CONVERTED and params[item.name] is not None}
@@ -162,10 +163,15 @@ def _disk_paths(value: Any) -> dict[str, str]:
         return {}
     if not isinstance(value, Mapping):
         raise InvalidArgument("disk_paths must be a dictionary: disk source path at the source -> path at the destination")
+    targets: dict[str, str] = {}
     for old_path, new_path in value.items():
         for path in (old_path, new_path):
             if not isinstance(path, str) or not path.startswith("/"):
                 raise InvalidArgument(f"disk_paths: '{old_path}' -> {new_path!r}: both must be absolute paths")
+        if new_path in targets:  # two disks writing one image at the destination would corrupt it
+            first, second = sorted((targets[new_path], old_path))
+            raise InvalidArgument(f"disk_paths: '{first}' and '{second}' would both be '{new_path}'")
+        targets[new_path] = old_path
     return dict(value)
 
 

@@ -53,6 +53,14 @@ def _lookup(params: Mapping[str, Any], option: str) -> Any:
     return value
 
 
+def check_choices(params: Mapping[str, Any], choices: Mapping[str, tuple[str, ...]]) -> None:
+    """The argument spec enforces these; checked again so no other caller can reach a KeyError."""
+    for option, known in choices.items():
+        value = params.get(option, known[0])
+        if value not in known:
+            raise InvalidArgument(f"{option}: unknown value '{value}'; expected one of {', '.join(known)}")
+
+
 def check_ranges(params: Mapping[str, Any]) -> None:
     """Numbers out of their range (negative bandwidths, a zstd level of 30...) are refused, naming the option."""
     for option, (lowest, highest) in RANGES.items():

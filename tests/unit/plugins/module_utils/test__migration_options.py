@@ -411,3 +411,14 @@ def test_block_device_sources_are_rewritten_too():
 def test_migrate_disks_must_be_targets_of_the_domain():
     with pytest.raises(InvalidArgument, match=r"migrate_disks: domain 'virtops-lead-prod' has no disk 'vdq' \(its disks: vda, sda"):
         request(copy_storage="all", migrate_disks=["vda", "vdq"])
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"mode": "cold"}, r"mode: unknown value 'cold'; expected one of live, paused, offline"),
+    ({"copy_storage": "some"}, r"copy_storage: unknown value 'some'; expected one of none, all, incremental"),
+    ({"disk_paths": {DISK: NEW_DISK, "/var/lib/libvirt/images/other.qcow2": NEW_DISK}},
+     r"disk_paths: '/var/lib/libvirt/images/other.qcow2' and '/var/lib/libvirt/images/virtops-lead-prod.qcow2' "
+     r"would both be '/srv/vm/virtops-lead-prod.qcow2'"),
+])
+def test_choices_and_colliding_disk_paths_are_refused(overrides, match):
+    refused(match, **overrides)
