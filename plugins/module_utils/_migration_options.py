@@ -42,10 +42,11 @@ class Compression:
 
     @classmethod
     def from_param(cls, value: Any) -> Optional["Compression"]:
+        value = _suboptions(value, "compression", "QEMU's default method")
         if value is None:
             return None
-        if not isinstance(value, Mapping):
-            raise InvalidArgument("compression must be a dictionary ({} for QEMU's default method)")
+        if isinstance(value.get("methods"), str):
+            raise InvalidArgument("compression.methods must be a list of methods")
         methods = tuple(value.get("methods") or ())
         for method in methods:
             if method not in COMPRESSION_METHODS:
@@ -67,11 +68,15 @@ class AutoConverge:
 
     @classmethod
     def from_param(cls, value: Any) -> Optional["AutoConverge"]:
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            raise InvalidArgument("auto_converge must be a dictionary ({} for QEMU's defaults)")
-        return cls(value.get("initial"), value.get("increment"))
+        value = _suboptions(value, "auto_converge", "QEMU's defaults")
+        return None if value is None else cls(value.get("initial"), value.get("increment"))
+
+
+def _suboptions(value: Any, option: str, empty_means: str) -> Optional[Mapping[str, Any]]:
+    """The value of a dictionary option (None: not given); {} turns the feature on with `empty_means`."""
+    if value is None or isinstance(value, Mapping):
+        return value
+    raise InvalidArgument(f"{option} must be a dictionary ({{}} for {empty_means})")
 
 
 @dataclass(frozen=True)

@@ -246,6 +246,7 @@ def test_the_zlib_level_is_gated_even_when_the_method_is_not_the_first_check():
     ({"compression": {"methods": ["xbzrle"]}, "parallel_connections": 2}, "'xbzrle' cannot be used with parallel_connections"),
     ({"compression": {"methods": ["zlib", "zstd"]}, "parallel_connections": 2}, "parallel migration takes one method"),
     ({"compression": "yes"}, "compression must be a dictionary"),
+    ({"compression": {"methods": "mt"}}, "compression.methods must be a list of methods"),
     ({"auto_converge": 50}, "auto_converge must be a dictionary"),
     ({"dest_uri": "qemu:///system"}, "dest_uri 'qemu:///system' is the source host itself"),
     ({"dest_uri": None}, "dest_uri is required"),
