@@ -132,8 +132,6 @@ def _check_postcopy(options: Any) -> None:
         raise InvalidArgument("postcopy cannot be used with mode=paused (libvirt supports post-copy only for live migration)")
     if options.tunnelled:
         raise InvalidArgument("postcopy cannot be used with tunnelled=true (libvirt does not support it)")
-    if options.postcopy_after is not None and options.postcopy_after_iterations is not None:
-        raise InvalidArgument("postcopy_after and postcopy_after_iterations are mutually exclusive: give one switch condition")
 
 
 def _check_compression(options: Any) -> None:
