@@ -13,18 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag, version_text, version_tuple
 from ansible_collections.virtops.libvirt.plugins.module_utils._migration_xml import check_disk_targets, destination_xmls
 
 Version = tuple[int, int, int]
-
-# libvirt-python 9.0 lacks these parameter names (added in libvirt 9.4.0): libvirt's literal keys.
-LITERAL_PARAMETERS = {
-    "VIR_MIGRATE_PARAM_COMPRESSION_ZLIB_LEVEL": "compression.zlib.level",
-    "VIR_MIGRATE_PARAM_COMPRESSION_ZSTD_LEVEL": "compression.zstd.level",
-}
 
 # The first libvirt release with each flag / parameter (libvirt-domain.h "Since:").
 SINCE: dict[str, Version] = {
@@ -111,44 +104,41 @@ class MigrationRequest:
         return {key: value for key, value in self.params.items() if key not in XML_PARAMETERS}
 
 
-def parameter_key(constant: str) -> str:
-    """The parameter's key: libvirt-python's constant, else libvirt's literal key (a client older than the daemon)."""
-    literal = LITERAL_PARAMETERS.get(constant)
-    if literal is None:
-        return flag(constant)
-    return getattr(libvirt, constant, literal) if libvirt is not None else literal
-
-
 class RequestBuilder:
-    """Collects flags and parameters, each with the option that asked for it, for the version check."""
+    """Collects flags and parameters, each with the option that asked for it, for the version check.
+
+    Parameter keys come from libvirt-python's constants, not literals: for a key it does not know,
+    libvirt-python guesses the typed parameter's type from the Python value (an int becomes a ullong),
+    and the daemon refuses an int parameter such as compression.zlib.level sent that way.
+    """
 
     def __init__(self) -> None:
-        self.flags: dict[str, int] = {}
-        self.params: dict[str, Any] = {}
+        self.flags: list[tuple[str, str]] = []  # (option, VIR_MIGRATE_* constant)
+        self.params: list[tuple[str, str, Any]] = []  # (option, VIR_MIGRATE_PARAM_* constant, value)
         self.needs: list[tuple[str, Version]] = []  # (option, minimum libvirt version)
 
     def flag(self, option: str, constant: str) -> None:
-        self.flags[constant] = flag(constant, needed_for=option)
+        self.flags.append((option, constant))
         self.needs.append((option, SINCE[constant]))
 
     def param(self, option: str, constant: str, value: Any) -> None:
-        self.params[parameter_key(constant)] = value
+        self.params.append((option, constant, value))
         self.needs.append((option, SINCE[constant]))
 
     def need(self, option: str, version: Version) -> None:
         self.needs.append((option, version))
 
     def build(self, daemon_version: int) -> MigrationRequest:
+        """The request, once the daemon (then this libvirt-python) is known to have all it needs."""
         have = version_tuple(daemon_version)
         for option, minimum in self.needs:
             if have < minimum:
                 raise InvalidArgument(
                     f"{option} needs libvirt >= {version_text(minimum)} on the hypervisor (it has {version_text(have)})")
-        ordered = sorted(self.flags.items(), key=lambda item: item[1])
-        value = 0
-        for _name, bit in ordered:
-            value |= bit
-        return MigrationRequest(value, tuple(name for name, _bit in ordered), dict(self.params))
+        flags = sorted({constant: flag(constant, needed_for=option) for option, constant in self.flags}.items(),
+                       key=lambda item: item[1])
+        params = {flag(constant, needed_for=option): value for option, constant, value in self.params}
+        return MigrationRequest(sum(value for _name, value in flags), tuple(name for name, _value in flags), params)
 
 
 # Boolean options and the flag each turns on.
