@@ -186,6 +186,7 @@ class LongJob:
             _attach_job(worker.error, stats, time.monotonic() - started)
         if worker.error is not None:
             raise worker.error
+        stats.setdefault("type", COMPLETED)  # the event's statistics name no type: it is the completed job's
         return worker.value, final_stats(stats, time.monotonic() - started, True)
 
     # --- waiting ------------------------------------------------------------------------------
