@@ -402,7 +402,7 @@ domains:
     changed: {description: Whether this domain moved., type: bool}
     error: {description: Why this domain failed; null when it did not., type: str}
 actions:
-  description: The operations performed on the single domain named (the same as RV(domain.actions)).
+  description: The operations performed on the single domain named (the same as its entry's C(actions) in RV(domains)).
   returned: when O(name) is a string
   type: list
   elements: str
