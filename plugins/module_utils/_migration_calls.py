@@ -4,7 +4,9 @@
 """The typed migration calls of one domain (virDomainMigrate*), each libvirt method from one method.
 
 A migration is never repeated automatically (a timed-out request may have been carried out), so
-only the getters are reads; the setters act on the running migration job.
+only the getters are reads. The maximum speed (before and after the switch to post-copy) and the
+xbzrle cache are set through the migration's own parameters (VIR_MIGRATE_PARAM_BANDWIDTH,
+_BANDWIDTH_POSTCOPY, _COMPRESSION_XBZRLE_CACHE), which libvirt applies to the job as the setters do.
 """
 
 from __future__ import annotations
@@ -42,20 +44,9 @@ class MigrationCalls(DomainCalls):
     def migrate_get_max_downtime(self) -> int:
         return self.domain.read("read the migration's maximum downtime", self.virdomain.migrateGetMaxDowntime, 0)
 
-    def migrate_set_max_speed(self, mib_per_second: int, postcopy: bool = False) -> None:
-        self.domain.invoke("set the migration's maximum speed", self.virdomain.migrateSetMaxSpeed,
-                           mib_per_second, _postcopy(postcopy))
-
     def migrate_get_max_speed(self, postcopy: bool = False) -> int:
         return self.domain.read("read the migration's maximum speed", self.virdomain.migrateGetMaxSpeed,
                                 _postcopy(postcopy))
 
-    def migrate_set_compression_cache(self, size: int) -> None:
-        self.domain.invoke("set the migration's compression cache", self.virdomain.migrateSetCompressionCache, size, 0)
-
     def migrate_get_compression_cache(self) -> int:
         return self.domain.read("read the migration's compression cache", self.virdomain.migrateGetCompressionCache, 0)
-
-    def job_info(self) -> Optional[list[int]]:
-        """virDomainGetJobInfo: [type, time elapsed, time remaining, data total/processed/remaining, memory..., file...]."""
-        return self.domain.read("read job info", self.virdomain.jobInfo)
