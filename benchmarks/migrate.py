@@ -11,8 +11,9 @@ Parts (each prints its figures; ratios are measured within the same run):
 * overhead: one tiny guest A -> B -> A, --rounds times, with `virsh migrate --live --unsafe --persistent
   --undefinesource` and with domain_migrate (same flags, same guest, same data URI), interleaved.
 * parallel: --guests guests A -> B -> A in one task (parallel = --guests) against one guest in one task.
-* dirty: a guest dirtying memory faster than --bandwidth allows: pre-copy with auto_converge against
-  post-copy with postcopy_after; downtime and total time of both.
+* dirty: a guest dirtying memory faster than --bandwidth allows, moved A -> B (a fresh guest each time): post-copy
+  with postcopy_after, pre-copy with auto_converge, plain pre-copy with a timeout; downtime, total time, and
+  whether the guest is still healthy afterwards (agent, workload, no kernel panic).
 
 --virsh-only runs what needs no module (the virsh baseline of "overhead" and "parallel").
 Guests are named rig_env.PREFIX + "bench-migrate-..."; they and their disks are removed from both hosts
@@ -211,6 +212,11 @@ def profile_module(names, direction, output):
 
 
 # ------------------------------------------------------------------ parts
+def note(text):
+    """Progress on stderr (the figures go to stdout at the end)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
 def median(values):
     return statistics.median(values) if values else float("nan")
 
@@ -286,27 +292,36 @@ def part_parallel(arguments, report):
         forget(name)
 
 
-def dirty_case(name, direction, arguments, **options):
-    """Migrate the dirtying guest with OPTIONS; its figures, after checking the workload still runs."""
-    seconds, entries = module_migrate([name], direction, bandwidth=arguments.bandwidth,
-                                      timeout=arguments.dirty_timeout, **options)
-    check_moved([name], direction)
-    job = entries[0].get("job") or {}
-    conn = rig_env.connect(direction.dest)
-    try:
-        busy = dirtier_alive(conn.lookupByName(name))
-    finally:
-        conn.close()
-    return {"wall": seconds, "seconds": job.get("seconds"), "time_elapsed_ms": job.get("time_elapsed"),
-            "downtime_ms": job.get("downtime"), "iterations": job.get("memory_iteration"),
-            "dirty_rate_pages": job.get("memory_dirty_rate"), "transferred": job.get("memory_transferred"),
-            "postcopy_requests": job.get("memory_postcopy_requests"), "postcopy": entries[0].get("postcopy"),
-            "flags": entries[0].get("flags"), "workload_alive": busy}
+def dirty_options(case, arguments):
+    """The module options of each way to move the dirtying guest (all with the same bandwidth)."""
+    return {"postcopy": {"postcopy": True, "postcopy_after": arguments.postcopy_after, "timeout": arguments.dirty_timeout},
+            "auto_converge": {"auto_converge": {}, "timeout": arguments.dirty_timeout},
+            "precopy": {"timeout": arguments.precopy_timeout}}[case]
 
 
-def part_dirty(arguments, report):
-    """Pre-copy with auto_converge A -> B, then post-copy with postcopy_after B -> A, same guest and workload."""
-    name = guest_names("dirty", 1)[0]
+def guest_health(name):
+    """Where NAME runs, whether its agent answers there, its dirtier still runs, its kernel panicked."""
+    location = [label for label, uri in (("A", A), ("B", B)) if running_at(uri, name)]
+    health = {"running_at": location, "agent": False, "workload_alive": False}
+    if len(location) == 1:
+        conn = rig_env.connect(A if location == ["A"] else B)
+        try:
+            dom = conn.lookupByName(name)
+            rig_env.wait_agent(dom, timeout=60)  # the agent's channel reconnects after a move
+            health["agent"] = True
+            health["workload_alive"] = dirtier_alive(dom)
+        except TimeoutError:
+            pass
+        finally:
+            conn.close()
+    with open(rig_env.serial_log_path(name), errors="replace") as log:
+        health["kernel_panic"] = "Kernel panic" in log.read()
+    return health
+
+
+def dirty_case(case, index, arguments):
+    """A fresh guest on A rewriting memory, moved A -> B one way; the figures whether it moved or failed."""
+    name = guest_names("dirty", index + 1)[index]
     host_a = rig_env.connect(A)
     try:
         boot_guests(host_a, [name], arguments.dirty_memory)
@@ -316,11 +331,27 @@ def part_dirty(arguments, report):
             raise RuntimeError(f"the memory dirtier did not start in {name}")
     finally:
         host_a.close()
-    figures = {"bandwidth": arguments.bandwidth, "postcopy_after": arguments.postcopy_after, "dirty_mib": arguments.dirty_mib}
-    figures["precopy"] = dirty_case(name, A_TO_B, arguments, auto_converge={})
-    figures["postcopy"] = dirty_case(name, B_TO_A, arguments, postcopy=True, postcopy_after=arguments.postcopy_after)
-    report["dirty"] = figures
+    options = dirty_options(case, arguments)
+    result = run_module(MODULE, module_args([name], A_TO_B, bandwidth=arguments.bandwidth, **options))
+    entry = result.get("domains", [{}])[0] if result.get("domains") else result.get("domain") or {}
+    job = entry.get("job") or {}
+    note(f"dirty guest, {case}: {result.seconds:.2f} s, failed {result.get('failed')}, job {json.dumps(job, default=str)}")
+    figures = {"options": options, "wall": result.seconds, "failed": bool(result.get("failed")),
+               "msg": result.get("msg") if result.get("failed") else None, "failed_step": entry.get("failed_step"),
+               "seconds": job.get("seconds"), "downtime_ms": job.get("downtime"), "iterations": job.get("memory_iteration"),
+               "transferred": job.get("memory_processed"), "postcopy_requests": job.get("memory_postcopy_requests"),
+               "postcopy": entry.get("postcopy"), "flags": entry.get("flags"), **guest_health(name)}
     forget(name)
+    return figures
+
+
+def part_dirty(arguments, report):
+    """One fresh dirtying guest per way to move it (post-copy, auto_converge, plain pre-copy with a timeout)."""
+    figures = {"bandwidth": arguments.bandwidth, "postcopy_after": arguments.postcopy_after,
+               "dirty_mib": arguments.dirty_mib, "cases": {}}
+    for index, case in enumerate(arguments.dirty_cases.split(",")):
+        figures["cases"][case] = dirty_case(case, index, arguments)
+    report["dirty"] = figures
 
 
 # ------------------------------------------------------------------ output
@@ -367,13 +398,16 @@ def print_report(report):
                   "  (target <= 1.5)")
     dirty = report.get("dirty")
     if dirty:
-        print(f"\n3. guest rewriting {dirty['dirty_mib']} MiB of random data without pause, bandwidth {dirty['bandwidth']} MiB/s:")
-        for label, case in (("pre-copy, auto_converge: {}", dirty["precopy"]),
-                            (f"post-copy, postcopy_after {dirty['postcopy_after']} s", dirty["postcopy"])):
-            print(f"   {label:34s} total {case['wall']:6.2f} s (job {case['seconds']} s), downtime "
-                  f"{case['downtime_ms']} ms, iterations {case['iterations']}, dirty rate "
-                  f"{case['dirty_rate_pages']} pages/s, post-copy {case['postcopy']}, "
-                  f"page requests {case['postcopy_requests']}, workload alive after: {case['workload_alive']}")
+        print(f"\n3. a fresh guest rewriting {dirty['dirty_mib']} MiB of random data without pause, moved A -> B "
+              f"at bandwidth {dirty['bandwidth']} MiB/s:")
+        for case, figures in dirty["cases"].items():
+            outcome = f"FAILED at {figures['failed_step']}: {figures['msg']}" if figures["failed"] else "moved"
+            print(f"   {case} {figures['options']}: {outcome}")
+            print(f"      total {figures['wall']:.2f} s (job {figures['seconds']} s), downtime {figures['downtime_ms']} ms, "
+                  f"iterations {figures['iterations']}, {figures['transferred']} bytes sent, post-copy "
+                  f"{figures['postcopy']}, page requests {figures['postcopy_requests']}")
+            print(f"      after: running at {figures['running_at']}, agent answers {figures['agent']}, workload "
+                  f"alive {figures['workload_alive']}, kernel panic in its serial log {figures['kernel_panic']}")
 
 
 def main():
@@ -386,7 +420,9 @@ def main():
     parser.add_argument("--dirty-mib", type=int, default=32, help="MiB the dirty guest rewrites without pause")
     parser.add_argument("--bandwidth", type=int, default=8, help="MiB/s for the dirty guest")
     parser.add_argument("--postcopy-after", type=float, default=10.0)
-    parser.add_argument("--dirty-timeout", type=float, default=600.0)
+    parser.add_argument("--dirty-timeout", type=float, default=600.0, help="timeout of post-copy and auto_converge")
+    parser.add_argument("--precopy-timeout", type=float, default=60.0, help="timeout of plain pre-copy")
+    parser.add_argument("--dirty-cases", default="postcopy,auto_converge,precopy")
     parser.add_argument("--virsh-only", action="store_true", help="only what needs no module")
     parser.add_argument("--adhoc", action="store_true", help="also time `ansible localhost -m ...` runs")
     parser.add_argument("--profile", metavar="FILE", help="cProfile one module run A -> B into FILE")
@@ -406,7 +442,7 @@ def main():
                 continue
             parts[part](arguments, report)
     finally:
-        for name in guest_names("one", 1) + guest_names("batch", arguments.guests) + guest_names("dirty", 1):
+        for name in guest_names("one", 1) + guest_names("batch", arguments.guests) + guest_names("dirty", 3):
             forget(name)
     print_report(report)
     if arguments.json:
