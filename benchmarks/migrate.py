@@ -207,7 +207,7 @@ def profile_module(names, direction, output):
     import io  # pylint: disable=import-outside-toplevel
     import pstats  # pylint: disable=import-outside-toplevel
     text = io.StringIO()
-    pstats.Stats(output, stream=text).sort_stats("cumulative").print_stats(35)
+    pstats.Stats(output, stream=text).sort_stats("cumulative").print_stats(25)
     return seconds, text.getvalue()
 
 
@@ -299,8 +299,9 @@ def dirty_options(case, arguments):
             "precopy": {"timeout": arguments.precopy_timeout}}[case]
 
 
-def guest_health(name):
-    """Where NAME runs, whether its agent answers there, its dirtier still runs, its kernel panicked."""
+def guest_health(name, since):
+    """Where NAME runs, whether its agent answers there, its dirtier still runs, its kernel panicked
+    (in its serial log after byte SINCE: the log is appended across boots and runs)."""
     location = [label for label, uri in (("A", A), ("B", B)) if running_at(uri, name)]
     health = {"running_at": location, "agent": False, "workload_alive": False}
     if len(location) == 1:
@@ -315,6 +316,7 @@ def guest_health(name):
         finally:
             conn.close()
     with open(rig_env.serial_log_path(name), errors="replace") as log:
+        log.seek(since)
         health["kernel_panic"] = "Kernel panic" in log.read()
     return health
 
@@ -322,6 +324,7 @@ def guest_health(name):
 def dirty_case(case, index, arguments):
     """A fresh guest on A rewriting memory, moved A -> B one way; the figures whether it moved or failed."""
     name = guest_names("dirty", index + 1)[index]
+    since = rig_env.serial_log_size(name)
     host_a = rig_env.connect(A)
     try:
         boot_guests(host_a, [name], arguments.dirty_memory)
@@ -340,7 +343,7 @@ def dirty_case(case, index, arguments):
                "msg": result.get("msg") if result.get("failed") else None, "failed_step": entry.get("failed_step"),
                "seconds": job.get("seconds"), "downtime_ms": job.get("downtime"), "iterations": job.get("memory_iteration"),
                "transferred": job.get("memory_processed"), "postcopy_requests": job.get("memory_postcopy_requests"),
-               "postcopy": entry.get("postcopy"), "flags": entry.get("flags"), **guest_health(name)}
+               "postcopy": entry.get("postcopy"), "flags": entry.get("flags"), **guest_health(name, since)}
     forget(name)
     return figures
 
@@ -403,7 +406,8 @@ def print_report(report):
         for case, figures in dirty["cases"].items():
             outcome = f"FAILED at {figures['failed_step']}: {figures['msg']}" if figures["failed"] else "moved"
             print(f"   {case} {figures['options']}: {outcome}")
-            print(f"      total {figures['wall']:.2f} s (job {figures['seconds']} s), downtime {figures['downtime_ms']} ms, "
+            downtime = "n/a (aborted)" if figures["failed"] else f"{figures['downtime_ms']} ms"
+            print(f"      total {figures['wall']:.2f} s (job {figures['seconds']} s), downtime {downtime}, "
                   f"iterations {figures['iterations']}, {figures['transferred']} bytes sent, post-copy "
                   f"{figures['postcopy']}, page requests {figures['postcopy_requests']}")
             print(f"      after: running at {figures['running_at']}, agent answers {figures['agent']}, workload "
