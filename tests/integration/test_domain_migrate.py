@@ -167,6 +167,14 @@ def test_live_round_trip(hosts, guest, mode):
         assert_moved(hosts, guest.name, migrate(guest.name, FLAGS_OF[mode][to]), to, guest.md5, expected)
 
 
+def test_p2p_home_of_a_guest_an_operator_moved_by_hand(hosts, guest):
+    """The guest went to B outside Ansible (virsh migrate); the module brings it home, peer-to-peer."""
+    dom = hosts["A"].lookupByName(guest.name)
+    rig_env.live_migrate(dom, hosts["B"], libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
+    assert places(hosts, guest.name) == {"A": None, "B": ("running", True)}
+    assert_moved(hosts, guest.name, migrate(guest.name, P2P["A"]), "A", guest.md5, ("VIR_MIGRATE_PEER2PEER",))
+
+
 def test_production_template_round_trip_check_mode_and_second_run(hosts, two_host_guests):
     """q35, VNC with autoport and a password, memory in MiB, an uppercase UUID: plain moves with migrate_uri."""
     name = f"{PREFIX}prod"
