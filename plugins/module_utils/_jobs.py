@@ -19,7 +19,7 @@ import time
 from typing import Any, Callable, Generic, Optional, TypeVar
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import DomainNotFound, LibvirtCallError, VirtopsError, WaitTimeout
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import LibvirtCallError, VirtopsError, WaitTimeout
 from ansible_collections.virtops.libvirt.plugins.module_utils._events import JOB_COMPLETED, Deadline, EventKind, JobCompletedEvent, Watch
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 
@@ -204,8 +204,8 @@ class LongJob:
             return True
         try:
             stats = self.calls.job_stats()
-        except DomainNotFound:  # a migrated domain leaves the source before the call returns
-            return None
+        except LibvirtCallError:  # a migrated domain stops and leaves the source before the call returns
+            return None  # the worker's return (which wakes this wait) decides the outcome
         if is_running(stats):
             self._note_progress(stats)
         return None
@@ -216,10 +216,11 @@ class LongJob:
             self.on_progress(stats)
 
     def _completed_stats(self) -> dict[str, Any]:
-        """The finished job's statistics as the domain keeps them (none when the domain left, as after a migration)."""
+        """The finished job's statistics as the domain keeps them (none when the domain stopped or left, as after a
+        migration)."""
         try:
             return self.calls.job_stats(completed=True)
-        except DomainNotFound:
+        except LibvirtCallError:
             return {}
 
     def _awaited_completion(self, watch: Watch) -> dict[str, Any]:

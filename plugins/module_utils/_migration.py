@@ -165,15 +165,28 @@ class MigrationRunner:
     def _perform(self, name: str, domain: Domain, request: MigrationRequest, before: Placement,
                  resuming: bool = False) -> dict[str, Any]:
         """The plan's one step, the migration; after a failure, a look at both ends (and a cleanup)."""
+        action = f"{request.summary()} to {self.dest_label}"
         job: dict[str, Any] = {}
         try:
-            self.recorder.perform(f"{request.summary()} to {self.dest_label}",
-                                  lambda: job.update(self._migrate(domain, request)))
+            self.recorder.perform(action, lambda: job.update(self._migrate(domain, request)))
         except VirtopsError as error:
-            if resuming:
+            if resuming or self.switched:
                 raise self._failed(error, name, "postcopy", before, self._postcopy_verdict(domain))
-            raise self._failed(error, name, "migrate", before, self._clean_up_after(domain, before))
+            now = Placement.read_by_uuid(self.source, self.destination, domain.uuid)
+            if self._arrived(now):
+                # libvirt reported an error, but the domain is where the task wants it: say so, do not undo it
+                self.recorder.perform(action, lambda: None)
+                self.recorder.warn(f"libvirt reported an error, yet the migration completed: {error.message}")
+                return error.result.get("job") or {}
+            raise self._failed(error, name, "migrate", before, self._clean_up_after(now, before))
         return job
+
+    def _arrived(self, now: Placement) -> bool:
+        """The domain is at the destination as asked (running, or defined for offline) and no longer runs here."""
+        if now.source.running:
+            return False
+        there = now.destination.persistent if self.offline else now.destination.running
+        return there and (now.destination.persistent or not self.options.persist)
 
     def _xmls(self, domain: Domain, placement: Placement) -> DomainXmls:
         secure = flag("VIR_DOMAIN_XML_SECURE") | flag("VIR_DOMAIN_XML_MIGRATABLE")
@@ -213,17 +226,22 @@ class MigrationRunner:
         _value, stats = job.run_blocking(call)
         return stats
 
-    def _clean_up_after(self, domain: Domain, before: Placement) -> str:
-        """After a failed migration: remove a domain it left at the destination; where the domain is now."""
-        if self.switched:
-            return self._postcopy_verdict(domain)
-        stray = Domain.find(self.destination, uuid=domain.uuid)
-        if stray is not None and not before.destination.exists:
+    def _clean_up_after(self, now: Placement, before: Placement) -> str:
+        """After a failed migration (before any switch to post-copy): where the domain is now.
+
+        A domain the migration left at the destination is removed, but only while the source still
+        holds the domain (running, or for offline defined), so the one copy that runs is never touched.
+        """
+        source, destination = now.source, now.destination
+        holds = source.running or (self.offline and source.persistent)
+        if holds and destination.exists and not before.destination.exists:
+            stray = destination.domain
             self.recorder.perform("remove the stray domain at the destination", lambda: _remove(stray))
-        state = domain.state()
-        if state.active:
-            return f"the domain keeps running at the source ({state.state})"
-        return f"the domain is {state.state} at the source"
+        if source.running:
+            return f"the domain keeps running at the source ({source.state.state})"
+        if destination.running:
+            return f"the domain runs at the destination ({destination.state.state}), but not as asked"
+        return f"the domain is {source.state.state} at the source and {destination.state.state} at the destination"
 
     @property
     def switched(self) -> bool:

@@ -250,3 +250,52 @@ def test_max_downtime_is_set_once_the_job_runs():
     threading.Timer(0.3, virdomain.finish).start()
     converge(domain, max_downtime=250)
     assert virdomain.downtime == 250 and virdomain.calls.count("migrateSetMaxDowntime") == 1
+
+
+class LeavingDomain(MigratingDomain):
+    """After a migration the source domain is no longer running: libvirt then refuses its job statistics."""
+
+    def jobStats(self, flags):
+        if not self.job_active:
+            raise FakeError("Requested operation is not valid: domain is not running")
+        return super().jobStats(flags)
+
+
+def test_a_migration_whose_source_domain_stopped_running_is_a_success():
+    domain, virdomain = fake_domain()
+    virdomain = LeavingDomain(virdomain.connection)
+    domain.virdomain = virdomain
+    threading.Timer(0.2, virdomain.finish).start()
+    _convergence, _recorder, stats, _took = converge(domain)
+    assert stats["success"] is True and stats["type"] == "completed"
+
+
+def runner(mode="live", persist=True):
+    from ansible_collections.virtops.libvirt.plugins.module_utils._migration import MigrationRunner
+    options = SimpleNamespace(mode=mode, persist=persist, dest=SimpleNamespace(uri="qemu+ssh://kvm02/system"))
+    return MigrationRunner(None, None, options, ChangeRecorder(check_mode=True), 9000000)
+
+
+def test_after_a_failure_the_copy_at_the_destination_is_removed_only_while_the_source_runs_it():
+    keeps = runner()
+    message = keeps._clean_up_after(placement(end(RUNNING), end(SHUTOFF)), placement(end(RUNNING), end(GONE)))
+    assert keeps.recorder.actions == ["remove the stray domain at the destination"]
+    assert "keeps running at the source" in message
+    moved = runner()
+    message = moved._clean_up_after(placement(end(GONE), end(RUNNING)), placement(end(RUNNING), end(GONE)))
+    assert moved.recorder.actions == [], "the one running copy is never removed"
+    assert "runs at the destination" in message
+
+
+def test_a_domain_that_existed_at_the_destination_before_is_never_removed():
+    cleaner = runner()
+    cleaner._clean_up_after(placement(end(RUNNING), end(SHUTOFF)), placement(end(RUNNING), end(SHUTOFF)))
+    assert cleaner.recorder.actions == []
+
+
+def test_a_failure_reported_after_the_domain_arrived_counts_as_arrived():
+    assert runner()._arrived(placement(end(GONE), end(RUNNING)))
+    assert not runner()._arrived(placement(end(RUNNING), end(SHUTOFF)))
+    assert not runner()._arrived(placement(end(GONE), end(RUNNING, persistent=False))), "persist was asked"
+    assert runner(persist=False)._arrived(placement(end(GONE), end(RUNNING, persistent=False)))
+    assert runner(mode="offline")._arrived(placement(end(GONE), end(SHUTOFF)))
