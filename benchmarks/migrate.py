@@ -231,24 +231,31 @@ def part_overhead(arguments, report):
         host_a.close()
     times = {"virsh": [], "module": [], "module_job": [], "virsh_libvirt": [], "adhoc": []}
     flags = None
-    for _ in range(arguments.rounds):
-        for direction in BOTH_WAYS:
-            times["virsh"].append(virsh_migrate(name, direction))
-            check_moved([name], direction)
-            times["virsh_libvirt"].append(completed_job(direction.dest, name).get("time_elapsed", 0) / 1000)
-        if arguments.virsh_only:
-            continue
-        for direction in BOTH_WAYS:
-            seconds, entries = module_migrate([name], direction)
-            check_moved([name], direction)
-            times["module"].append(seconds)
-            job = entries[0].get("job") or {}
-            times["module_job"].append(job.get("seconds", float("nan")))
-            flags = entries[0].get("flags")
-        if arguments.adhoc:
+    flags = []
+
+    def by_virsh(direction):
+        times["virsh"].append(virsh_migrate(name, direction))
+        check_moved([name], direction)
+        times["virsh_libvirt"].append(completed_job(direction.dest, name).get("time_elapsed", 0) / 1000)
+
+    def by_module(direction):
+        seconds, entries = module_migrate([name], direction)
+        check_moved([name], direction)
+        times["module"].append(seconds)
+        times["module_job"].append((entries[0].get("job") or {}).get("seconds", float("nan")))
+        flags[:] = entries[0].get("flags") or []
+
+    def by_adhoc(direction):
+        times["adhoc"].append(adhoc_migrate([name], direction))
+        check_moved([name], direction)
+
+    ways = [by_virsh] + ([] if arguments.virsh_only else [by_module]) + ([by_adhoc] if arguments.adhoc else [])
+    for round_number in range(arguments.rounds):
+        # each way goes first in turn: what ran just before a move must not favour one of them
+        shift = round_number % len(ways)
+        for way in ways[shift:] + ways[:shift]:
             for direction in BOTH_WAYS:
-                times["adhoc"].append(adhoc_migrate([name], direction))
-                check_moved([name], direction)
+                way(direction)
     figures = {key: median(values) for key, values in times.items()}
     figures["all"] = times
     figures["flags"] = flags
