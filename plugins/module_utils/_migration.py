@@ -137,7 +137,8 @@ class MigrationRunner:
         try:
             check_collisions(self.destination, name, domain.uuid, dest_name)
             xmls = self._xmls(domain, before)
-            cpu_check = "skipped: offline" if self.offline else check_cpu(self.destination, xmls.live, name)
+            cpu_check = "skipped: offline" if self.offline else \
+                check_cpu(self.destination, self.options.dest_xml or xmls.live, name)  # what will run there
             request = self.options.request(xmls, self.daemon_version)
         except VirtopsError as error:
             raise self._failed(error, name, "check", before)

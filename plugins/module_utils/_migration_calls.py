@@ -11,7 +11,7 @@ _BANDWIDTH_POSTCOPY, _COMPRESSION_XBZRLE_CACHE), which libvirt applies to the jo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain_calls import DomainCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
