@@ -264,7 +264,8 @@ class MigrationRunner:
         message = f"domain '{name}': {_without_name(error.message, name)}" + (f"; {state}" if state else "")
         entry = failure_entry(Target(name, None), self.recorder, message, {
             "name": name, "uuid": before.source.domain.uuid if before.source.exists else None,
-            "location": "source", "failed_step": step, "postcopy": self.switched, "job": error.result.get("job")})
+            "location": "source", "failed_step": step, "postcopy": self.switched, "job": error.result.get("job"),
+            "cpu_check": getattr(error, "cpu_check", None)})
         error.result["domain"] = entry
         return error
 

@@ -28,6 +28,8 @@ NOT_THERE = DomainState(ABSENT, "undefined")
 class MigrationRefused(VirtopsError):
     """A check failed before anything moved (the result's failed_step is "check")."""
 
+    cpu_check: Optional[str] = None  # the destination's verdict on the CPU, when that was the refusal
+
 
 class End(NamedTuple):
     """The domain at one end: its handle (None when absent there), its state and whether it is defined."""
@@ -132,8 +134,10 @@ def check_cpu(destination: Connection, domain_xml: str, name: str) -> str:
         else:
             return f"skipped: the destination cannot compare CPUs ({error.libvirt_message or error.message})"
     if verdict == 0:
-        raise MigrationRefused(f"domain '{name}': the destination's hypervisor cannot provide the domain's CPU "
-                               f"({_cpu_summary(cpu)})", domain=name)
+        refusal = MigrationRefused(f"domain '{name}': the destination's hypervisor cannot provide the domain's CPU "
+                                   f"({_cpu_summary(cpu)})", domain=name)
+        refusal.cpu_check = CPU_VERDICTS[0]
+        raise refusal
     return CPU_VERDICTS.get(verdict, f"unknown ({verdict})")
 
 

@@ -128,8 +128,10 @@ class CpuJudge:
 
 def test_an_incompatible_cpu_is_refused_naming_model_and_features():
     judge = CpuJudge(verdict=0)
-    with pytest.raises(MigrationRefused, match="cannot provide the domain's CPU .model Skylake-Server, requiring avx512f"):
+    with pytest.raises(MigrationRefused, match="cannot provide the domain's CPU .model Skylake-Server, requiring avx512f") \
+            as refused:
         check_cpu(judge, CPU_XML, "db01")
+    assert refused.value.cpu_check == "incompatible"
     cpu_xml, hypervisor = judge.asked[0]
     assert cpu_xml.startswith("<cpu") and hypervisor == ("/usr/bin/qemu-system-x86_64", "x86_64", "pc-q35-7.2", "kvm")
 
