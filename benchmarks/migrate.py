@@ -221,6 +221,14 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
+def settle(arguments):
+    """Let the guest settle where it just arrived. A move that starts 0.3 to 2 s after the last one ended
+    takes about 0.5 s longer on this rig (libvirt/QEMU, whoever starts it) than one started at once or
+    after 3 s: without the pause a module process (0.3 s start-up) would always land in that window and
+    virsh (started at once) never."""
+    time.sleep(arguments.settle)
+
+
 def part_overhead(arguments, report):
     """virsh vs the module, one guest, A -> B -> A per round, interleaved."""
     name = guest_names("one", 1)[0]
@@ -255,6 +263,7 @@ def part_overhead(arguments, report):
         shift = round_number % len(ways)
         for way in ways[shift:] + ways[:shift]:
             for direction in BOTH_WAYS:
+                settle(arguments)
                 way(direction)
     figures = {key: median(values) for key, values in times.items()}
     figures["all"] = times
@@ -279,17 +288,21 @@ def part_parallel(arguments, report):
     times = {"module_1": [], "module_n": [], "virsh_1": [], "virsh_n": []}
     for _ in range(arguments.rounds):
         for direction in BOTH_WAYS:
+            settle(arguments)
             times["virsh_1"].append(virsh_migrate_all(names[:1], direction))
             check_moved(names[:1], direction)
         for direction in BOTH_WAYS:
+            settle(arguments)
             times["virsh_n"].append(virsh_migrate_all(names, direction))
             check_moved(names, direction)
         if arguments.virsh_only:
             continue
         for direction in BOTH_WAYS:
+            settle(arguments)
             times["module_1"].append(module_migrate(names[:1], direction, ANY_PORT, parallel=len(names))[0])
             check_moved(names[:1], direction)
         for direction in BOTH_WAYS:
+            settle(arguments)
             times["module_n"].append(module_migrate(names, direction, ANY_PORT, parallel=len(names))[0])
             check_moved(names, direction)
     figures = {key: median(values) for key, values in times.items()}
@@ -426,6 +439,7 @@ def main():
     parser.add_argument("--parts", default="overhead,parallel,dirty")
     parser.add_argument("--rounds", type=int, default=3, help="A -> B -> A round trips per case")
     parser.add_argument("--guests", type=int, default=4)
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds between a guest's moves (see settle())")
     parser.add_argument("--memory", type=int, default=192, help="MiB per guest (overhead, parallel)")
     parser.add_argument("--dirty-memory", type=int, default=256)
     parser.add_argument("--dirty-mib", type=int, default=32, help="MiB the dirty guest rewrites without pause")
