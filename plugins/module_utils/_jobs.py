@@ -100,6 +100,9 @@ def final_stats(stats: dict[str, Any], seconds: Optional[float], success: Option
 def progress_text(stats: dict[str, Any]) -> str:
     processed = stats.get("data_processed", stats.get("disk_processed", 0))
     total = stats.get("data_total", stats.get("disk_total", "?"))
+    if "memory_iteration" in stats:  # a migration re-sends dirtied pages: processed can exceed the total
+        return (f"{processed} bytes sent in {stats['memory_iteration']} passes, "
+                f"{stats.get('data_remaining', '?')} of {total} bytes still to send")
     return f"{processed} of {total} bytes copied"
 
 

@@ -334,7 +334,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 domain:
-  description: The entry of RV(domains) of the single domain named (when O(name) is a string).
+  description:
+    - The entry of RV(domains) of the single domain named (when O(name) is a string), also when it failed.
   returned: when O(name) is a string
   type: dict
 domains:
@@ -401,6 +402,11 @@ domains:
       sample: ["migrate(live) to qemu+ssh://root@kvm02.example.com/system"]
     changed: {description: Whether this domain moved., type: bool}
     error: {description: Why this domain failed; null when it did not., type: str}
+failed_step:
+  description: Which step of the single domain named failed (as in its entry); also V(connect) when the destination cannot be reached.
+  returned: on failure
+  type: str
+  sample: check
 actions:
   description: The operations performed on the single domain named (the same as its entry's C(actions) in RV(domains)).
   returned: when O(name) is a string
@@ -408,6 +414,7 @@ actions:
   elements: str
 """
 
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import BatchFailed
 from ansible_collections.virtops.libvirt.plugins.module_utils._migration import run_migrations
 from ansible_collections.virtops.libvirt.plugins.module_utils._migration_options import COMPRESSION_METHODS, COPY_STORAGE, MODES, MigrationOptions
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import DomainModule
@@ -475,7 +482,12 @@ def run(module):
     parallel = check_parallel(params["parallel"])
     targets = resolve_targets(params["name"], None)
     with module.connect() as source:
-        results = run_migrations(source, options, targets, module.check_mode, parallel, module.recorder.warnings)
+        try:
+            results = run_migrations(source, options, targets, module.check_mode, parallel, module.recorder.warnings)
+        except BatchFailed as failed:
+            if not is_batch(params["name"]):
+                _as_one_failure(failed)
+            raise
     if any(result["changed"] for result in results):
         module.mark_changed()
     module.set_diff({result["name"]: result.pop("diff_before") for result in results},
@@ -483,6 +495,14 @@ def run(module):
     if is_batch(params["name"]):
         return {"domains": results}
     return {"domain": results[0], "domains": results, "actions": results[0]["actions"]}
+
+
+def _as_one_failure(failed):
+    """The failure of a single domain reads as its own message, with its entry as `domain`."""
+    entry = failed.results[0]
+    failed.message = entry["msg"]
+    failed.args = (failed.message,)
+    failed.result.update(domain=entry, failed_step=entry.get("failed_step"))
 
 
 def main():

@@ -111,7 +111,9 @@ def assert_failed_cleanly(hosts, guest, result, step, cause_pattern, dom_id, nam
     else:
         entry = entry_of(result)
         assert entry["location"] == "source", entry
-    assert entry["failed_step"] == step, entry
+        # one domain's failure reads as its own message, not as a batch of one
+        assert result["msg"] == entry["msg"] and result["domain"] == entry, result
+    assert entry["failed_step"] == step and result["failed_step"] == step, entry
     assert places(hosts, guest.name) == {"A": ("running", True), "B": None}
     dom = hosts["A"].lookupByName(guest.name)
     assert dom.ID() == dom_id, "the guest was restarted"
@@ -323,7 +325,8 @@ def test_name_collision_at_the_destination(hosts, guest, two_host_guests):
             # the other domain is untouched; the guest still runs at the source
             assert hosts["B"].lookupByName(guest.name).UUIDString() == other_uuid
             assert places(hosts, guest.name) == {"A": ("running", True), "B": ("shutoff", True)}
-            assert entry_of(result)["failed_step"] == "check", result
+            assert entry_of(result)["failed_step"] == "check" == result["failed_step"], result
+            assert result["msg"] == entry_of(result)["msg"], "one domain's failure reads as its own message"
             assert hosts["A"].lookupByName(guest.name).ID() == dom_id
     finally:
         rig_env.cleanup_domain(hosts["B"], guest.name)

@@ -116,3 +116,10 @@ def test_job_stats_keep_completed_stats_where_libvirt_can():
     virdomain.jobStats = lambda flags: seen.append(flags) or {"type": 3}
     assert JobCalls(domain).job_stats(completed=True)["type_name"] == "completed"
     assert seen == [libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED | libvirt.VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED]
+
+
+def test_the_progress_of_a_migration_counts_passes_not_a_fraction_of_the_total():
+    # pre-copy sends dirtied pages again: more bytes processed than the guest has
+    stats = {"data_total": 268967936, "data_processed": 500593716, "data_remaining": 1048576, "memory_iteration": 7}
+    assert _jobs.progress_text(stats) == "500593716 bytes sent in 7 passes, 1048576 of 268967936 bytes still to send"
+    assert _jobs.progress_text({"disk_total": 10, "disk_processed": 3}) == "3 of 10 bytes copied"
