@@ -269,7 +269,7 @@ def part_overhead(arguments, report):
     figures["all"] = times
     figures["flags"] = flags
     if arguments.adhoc:
-        figures["adhoc_startup"] = median([adhoc_startup() for _ in range(3)])
+        figures["adhoc_startup"] = median([adhoc_startup() for _attempt in range(3)])
     if arguments.profile and not arguments.virsh_only:
         figures["profile_seconds"], figures["profile"] = profile_module([name], A_TO_B, arguments.profile)
         module_migrate([name], B_TO_A)
@@ -286,7 +286,7 @@ def part_parallel(arguments, report):
     finally:
         host_a.close()
     times = {"module_1": [], "module_n": [], "virsh_1": [], "virsh_n": []}
-    for _ in range(arguments.rounds):
+    for _round in range(arguments.rounds):
         for direction in BOTH_WAYS:
             settle(arguments)
             times["virsh_1"].append(virsh_migrate_all(names[:1], direction))
