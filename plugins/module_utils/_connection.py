@@ -399,9 +399,6 @@ class Connection:
         """'QEMU', 'Test', ...: the hypervisor driver behind this connection."""
         return self.invoke("read driver type", self.conn.getType, idempotent=True)
 
-    def hostname(self) -> str:
-        return self.invoke("read the host name", self.conn.getHostname, idempotent=True)
-
     def compare_hypervisor_cpu(self, cpu_xml: str, emulator: Optional[str], arch: Optional[str],
                                machine: Optional[str], virttype: Optional[str]) -> int:
         """virConnectCompareHypervisorCPU: whether this host's hypervisor can provide the CPU described."""

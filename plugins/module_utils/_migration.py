@@ -146,8 +146,8 @@ class MigrationRunner:
         if self.options.postcopy:
             self.recorder.may_perform("switch to post-copy (when pre-copy has not finished in time)")
         job = self._perform(name, domain, request, before)
-        after = before if self.recorder.check_mode else Placement.read_by_uuid(self.source, self.destination, domain.uuid)
-        return self._entry(name, before, after, cpu_check=cpu_check, request=request, settings=settings, job=job)
+        return self._entry(name, before, self._after(before, domain), cpu_check=cpu_check, request=request,
+                           settings=settings, job=job)
 
     def _resume(self, name: str, before: Placement) -> dict[str, Any]:
         """A post-copy migration that failed after the switch: the domain is at both ends, paused; no checks apply."""
@@ -158,8 +158,14 @@ class MigrationRunner:
         domain = before.source.domain
         request = self.options.request(self._xmls(domain, before), self.daemon_version)
         job = self._perform(name, domain, request, before, resuming=True)
-        after = before if self.recorder.check_mode else Placement.read_by_uuid(self.source, self.destination, domain.uuid)
-        return self._entry(name, before, after, cpu_check="skipped: resuming", request=request, job=job)
+        return self._entry(name, before, self._after(before, domain), cpu_check="skipped: resuming", request=request,
+                           job=job)
+
+    def _after(self, before: Placement, domain: Domain) -> Placement:
+        """Where the domain is after the step (in check mode nothing moved: where it was)."""
+        if self.recorder.check_mode:
+            return before
+        return Placement.read_by_uuid(self.source, self.destination, domain.uuid)
 
     # --- steps -----------------------------------------------------------------------------------
 
@@ -259,8 +265,6 @@ class MigrationRunner:
     # --- results ---------------------------------------------------------------------------------
 
     def _failed(self, error: VirtopsError, name: str, step: str, before: Placement, state: str = "") -> VirtopsError:
-        if self.switched:
-            step = "postcopy"
         message = f"domain '{name}': {_without_name(error.message, name)}" + (f"; {state}" if state else "")
         entry = failure_entry(Target(name, None), self.recorder, message, {
             "name": name, "uuid": before.source.domain.uuid if before.source.exists else None,
