@@ -1,0 +1,160 @@
+"""_block.BlockRunner with fake_block: jobs woken by block-job events, pivot/abort/mirror, timeouts, tuning."""
+
+import time
+
+import libvirt
+import pytest
+
+from ansible_collections.virtops.libvirt.plugins.module_utils import _jobs
+from ansible_collections.virtops.libvirt.plugins.module_utils._block import BlockRunner
+from ansible_collections.virtops.libvirt.plugins.module_utils._block_options import BlockOptions
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError, WaitTimeout
+from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
+
+from fake_block import GiB, fake_block_domain
+
+LONG_FALLBACK = 30.0  # only an event can end these waits in time
+
+
+def run(domain, check_mode=False, **params):
+    recorder = ChangeRecorder(check_mode)
+    result = BlockRunner(domain, BlockOptions.from_params({"disk": "vda", **params}), recorder).run()
+    return result, recorder
+
+
+def started(virdomain):
+    return [call for call in virdomain.calls if isinstance(call, tuple) and call[0] == "start"]
+
+
+@pytest.fixture
+def no_fallback(monkeypatch):
+    monkeypatch.setattr(_jobs, "FALLBACK", LONG_FALLBACK)
+
+
+def test_a_copy_is_woken_by_its_ready_event_and_pivots(no_fallback):  # pylint: disable=unused-argument
+    domain, virdomain = fake_block_domain(after=0.1)
+    began = time.monotonic()
+    result, recorder = run(domain, job="copy", destination="/img/new.qcow2", bandwidth="100MiB")
+    assert time.monotonic() - began < 3, "the READY event must end the wait, not the fallback poll"
+    assert recorder.actions == ["copy vda to /img/new.qcow2 and pivot it"]
+    copy = virdomain.calls[0]
+    assert copy[0] == "blockCopy" and copy[2] == {"bandwidth": 100 * 1024 ** 2} and "/img/new.qcow2" in copy[1]
+    assert ("blockJobAbort", "vda", libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) in virdomain.calls
+    assert result["disk"]["source"] == "/img/new.qcow2" and result["disk"]["backing_chain"][1:] == []
+    job = result["job"]
+    assert job["success"] is True and job["phase"] == "pivoted" and job["data_total"] == GiB
+    assert virdomain.connection.registered == {}, "the watch removes its registrations"
+    again, recorder = run(domain, job="copy", destination="/img/new.qcow2")
+    assert not recorder.changed and again["job"] is None
+
+
+def test_a_lost_ready_event_is_made_up_for_by_the_jobs_numbers(monkeypatch):
+    monkeypatch.setattr(_jobs, "FALLBACK", 0.02)
+    domain, virdomain = fake_block_domain(after=0.05, events=False)
+    result, _ = run(domain, job="copy", destination="/img/new.qcow2")
+    assert result["job"]["phase"] == "pivoted" and virdomain.chains["vda"] == ["/img/new.qcow2"]
+
+
+def test_finish_abort_keeps_the_original_and_mirror_leaves_the_job_running(no_fallback):  # pylint: disable=unused-argument
+    domain, virdomain = fake_block_domain()
+    result, _ = run(domain, job="copy", destination="/img/new.qcow2", finish="abort")
+    assert result["job"]["phase"] == "aborted" and result["disk"]["source"] == "/img/top.qcow2"
+    assert ("blockJobAbort", "vda", 0) in virdomain.calls
+    result, _ = run(domain, job="copy", destination="/img/new.qcow2", finish="mirror")
+    assert result["job"]["phase"] == "mirroring" and result["job"]["success"] is None
+    assert virdomain.job is not None and virdomain.job["ready"]
+    # a job already running is reported, not started twice; job=abort with pivot ends it on the copy
+    again, recorder = run(domain, job="copy", destination="/img/new.qcow2")
+    assert not recorder.changed and recorder.warnings == ["a copy job already runs on vda: not started again"]
+    assert again["job"]["type"] == "unbounded" and len(started(virdomain)) == 2
+    result, recorder = run(domain, job="abort", pivot=True)
+    assert recorder.actions == ["pivot to its copy and end the copy job on vda"]
+    assert result["disk"]["source"] == "/img/new.qcow2"
+    _, recorder = run(domain, job="abort")
+    assert not recorder.changed
+
+
+def test_a_copy_that_outlasts_its_timeout_is_aborted_on_the_original_disk():
+    domain, virdomain = fake_block_domain(after=None)
+    with pytest.raises(WaitTimeout) as raised:
+        run(domain, job="copy", destination="/img/new.qcow2", timeout=0.2)
+    message = raised.value.message
+    assert message.startswith("domain 'vm': the copy of vda did not finish within 0.2 s (0 of 1073741824 bytes")
+    assert message.endswith("; the job was aborted")
+    assert ("blockJobAbort", "vda", 0) in virdomain.calls and virdomain.job is None
+    assert virdomain.chains["vda"][0] == "/img/top.qcow2"
+    assert raised.value.result["job"]["success"] is False
+
+
+def test_a_failed_job_fails_the_task_with_its_statistics(no_fallback):  # pylint: disable=unused-argument
+    domain, _ = fake_block_domain(outcome=libvirt.VIR_DOMAIN_BLOCK_JOB_FAILED)
+    with pytest.raises(LibvirtCallError, match="domain 'vm': pull of vda failed: the pull job failed") as raised:
+        run(domain, job="pull")
+    assert raised.value.result["job"]["type"] == "failed"
+
+
+def test_pull_and_active_commit_flatten_the_chain_and_a_second_run_is_unchanged(no_fallback):  # pylint: disable=unused-argument
+    domain, virdomain = fake_block_domain()
+    result, recorder = run(domain, job="pull")
+    assert recorder.actions == ["pull the whole backing chain into vda"] and len(result["disk"]["backing_chain"]) == 1
+    assert result["job"]["phase"] == "completed" and result["job"]["data_processed"] == GiB
+    _, recorder = run(domain, job="pull")
+    assert not recorder.changed
+    virdomain.chains["vda"] = ["/img/overlay.qcow2", "/img/top.qcow2"]
+    result, _ = run(domain, job="commit")
+    commit = next(call for call in virdomain.calls if call[0] == "blockCommit")
+    assert commit[4] & libvirt.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE
+    assert result["disk"]["source"] == "/img/top.qcow2" and result["job"]["phase"] == "pivoted"
+
+
+def test_check_mode_reports_the_plan_and_calls_nothing_that_changes():
+    domain, virdomain = fake_block_domain()
+    result, recorder = run(domain, check_mode=True, job="copy", destination="/img/new.qcow2", size="2G",
+                           iotune={"total_iops_sec": 100})
+    assert recorder.actions == ["copy vda to /img/new.qcow2 and pivot it", f"resize vda to {2 * GiB} bytes",
+                                "set I/O tuning of vda (live): total_iops_sec=100"]
+    assert virdomain.calls == [] and result["disk"]["capacity"] == GiB
+
+
+def test_resize_grows_once_and_shrinking_is_refused_with_nothing_changed():
+    domain, virdomain = fake_block_domain()
+    _, recorder = run(domain, size="+1G")
+    assert virdomain.calls == [("blockResize", "vda", 2 * GiB, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)]
+    _, recorder = run(domain, size="2G")
+    assert not recorder.changed
+    with pytest.raises(InvalidArgument, match="size: shrinking disk vda of domain 'vm'"):
+        run(domain, size="1G", iotune={"total_iops_sec": 100})
+    assert len(virdomain.calls) == 1, "a refusal is decided before the first step"
+
+
+def test_iotune_sets_only_what_differs_and_refuses_unknown_keys():
+    domain, virdomain = fake_block_domain()
+    _, recorder = run(domain, iotune={"total_bytes_sec": "10MiB", "group_name": ""}, config=True)
+    assert [call[3] for call in virdomain.calls] == [libvirt.VIR_DOMAIN_AFFECT_LIVE, libvirt.VIR_DOMAIN_AFFECT_CONFIG]
+    assert virdomain.calls[0][2] == {"total_bytes_sec": 10 * 1024 ** 2}
+    _, recorder = run(domain, iotune={"total_bytes_sec": "10MiB"}, config=True)
+    assert not recorder.changed
+    with pytest.raises(InvalidArgument, match=r"iotune: libvirt does not know bogus_sec for disk vda of domain 'vm'"):
+        run(domain, iotune={"bogus_sec": 1})
+
+
+def test_blkio_and_threshold_change_once():
+    domain, virdomain = fake_block_domain()
+    _, recorder = run(domain, blkio={"weight": 500, "device_weight": {"/dev/vda": 200}})
+    assert virdomain.calls == [("setBlkioParameters", {"weight": 500, "device_weight": "/dev/vda,200"},
+                                libvirt.VIR_DOMAIN_AFFECT_LIVE)]
+    virdomain.blkio[1]["device_weight"] = "/dev/vda,200"
+    _, recorder = run(domain, blkio={"weight": 500, "device_weight": {"/dev/vda": 200}})
+    assert not recorder.changed
+    _, recorder = run(domain, threshold="50%")
+    assert recorder.actions == [f"set the write threshold of vda to {GiB // 2} bytes"]
+    _, recorder = run(domain, threshold="50%")
+    assert not recorder.changed
+
+
+def test_jobs_need_a_running_domain_and_an_unknown_disk_is_named():
+    domain, _ = fake_block_domain(active=False)
+    with pytest.raises(InvalidArgument, match="job: block jobs need a running domain; disk vda of domain 'vm'"):
+        run(domain, job="pull")
+    with pytest.raises(InvalidArgument, match="disk: domain 'vm' has no disk 'vdq'"):
+        BlockRunner(domain, BlockOptions.from_params({"disk": "vdq"}), ChangeRecorder(False))
