@@ -10,25 +10,21 @@ resize, the I/O tuning, the blkio tuning, the threshold.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._block_calls import BlockCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._block_decide import (
-    JobDecision, blkio_changes, decide_job, decide_size, differing, resolve_disk)
+    JobDecision, decide_job, decide_size, resolve_disk)
 from ansible_collections.virtops.libvirt.plugins.module_utils._block_job import BlockJob
 from ansible_collections.virtops.libvirt.plugins.module_utils._block_options import BlockOptions, JobOptions
 from ansible_collections.virtops.libvirt.plugins.module_utils._block_start import job_starter
+from ansible_collections.virtops.libvirt.plugins.module_utils._block_tuning import DiskTuning
 from ansible_collections.virtops.libvirt.plugins.module_utils._disks import Disk, Disks
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute
-
-
-def scope_flags(live: bool, config: bool) -> list[tuple[str, int]]:
-    """(name, VIR_DOMAIN_AFFECT_*) for each definition a tuning applies to."""
-    found = [("live", flag("VIR_DOMAIN_AFFECT_LIVE"))] if live else []
-    return found + ([("config", flag("VIR_DOMAIN_AFFECT_CONFIG"))] if config else [])
 
 
 class BlockRunner:
@@ -44,19 +40,22 @@ class BlockRunner:
         self.active = domain.is_active()
         self.job: Optional[BlockJob] = None
         self.job_stats: Optional[dict[str, Any]] = None
+        # what the task touches, as read before it (the diff's before; check mode's prediction starts from it)
+        self.before: dict[str, Any] = {"source": _source(self.disk), "backing_chain": _paths(self.disk)}
+        self.tuning = DiskTuning(domain, self.calls, self.target, options, self.active, self.before)
 
     def where(self) -> str:
-        return f"disk {self.target} of domain '{self.domain.name}'"
+        return self.tuning.where()
 
     def run(self) -> dict[str, Any]:
         steps = self.plan()
         execute(steps, self.recorder)
-        return self.result()
+        return self.result(steps)
 
     def plan(self) -> list[Step]:
         """Every step, decided before the first one runs."""
         steps = self._job_steps(self.options.job) if self.options.job else []
-        steps += self._size_steps() + self._iotune_steps() + self._blkio_steps() + self._threshold_steps()
+        steps += self._size_steps() + self.tuning.steps()
         return steps
 
     # --- the block job ----------------------------------------------------------------------
@@ -75,7 +74,7 @@ class BlockRunner:
         if decision.kind == "abort":
             return [Step(decision.reason, lambda: self._abort(options.pivot))]
         start = job_starter(self.calls, self.target, options, decision)
-        return [Step(decision.reason, lambda: self._run_job(decision, start))]
+        return [Step(decision.reason, lambda: self._run_job(decision, start), _job_effect(options, decision))]
 
     def _job(self, decision: JobDecision) -> BlockJob:
         paths = tuple(layer.source.path for layer in self.disk.chain if layer.source and layer.source.path)
@@ -96,73 +95,43 @@ class BlockRunner:
 
     # --- size, limits, threshold ------------------------------------------------------------
 
-    def _capacity(self) -> int:
-        return int(self.domain.details.block_info(self.target)[0])
-
     def _size_steps(self) -> list[Step]:
         if self.options.size is None:
             return []
-        wanted = decide_size(self.options.size, self._capacity(), self.target, self.domain.name)
+        self.before["capacity"] = self.tuning.capacity()
+        wanted = decide_size(self.options.size, self.before["capacity"], self.target, self.domain.name)
         if wanted is None:
             return []
         if not self.active:
             raise InvalidArgument(f"size: {self.where()} can only be resized while the domain runs "
                                   "(libvirt resizes through QEMU)", domain=self.domain.name)
         return [Step(f"resize {self.target} to {wanted} bytes",
-                     lambda: self.calls.block_resize(self.target, wanted, flag("VIR_DOMAIN_BLOCK_RESIZE_BYTES")))]
-
-    def _iotune_steps(self) -> list[Step]:
-        steps = []
-        for scope, scope_flag in scope_flags(self.options.live, self.options.config) if self.options.iotune else []:
-            current = self.domain.details.block_io_tune(self.target, scope_flag)
-            unknown = sorted(set(self.options.iotune) - set(current))
-            if unknown:
-                raise InvalidArgument(f"iotune: libvirt does not know {', '.join(unknown)} for {self.where()} "
-                                      f"(known: {', '.join(sorted(current))})", domain=self.domain.name)
-            changes = differing(self.options.iotune, current)
-            if changes:
-                steps.append(Step(f"set I/O tuning of {self.target} ({scope}): {_listed(changes)}",
-                                  lambda changes=changes, scope_flag=scope_flag:
-                                  self.calls.set_block_io_tune(self.target, changes, scope_flag)))
-        return steps
-
-    def _blkio_steps(self) -> list[Step]:
-        steps = []
-        for scope, scope_flag in scope_flags(self.options.live, self.options.config) if self.options.blkio else []:
-            changes = blkio_changes(self.options.blkio, self.domain.details.blkio_parameters(scope_flag))
-            if changes:
-                steps.append(Step(f"set blkio tuning ({scope}): {_listed(changes)}",
-                                  lambda changes=changes, scope_flag=scope_flag:
-                                  self.calls.set_blkio_parameters(changes, scope_flag)))
-        return steps
-
-    def _threshold_steps(self) -> list[Step]:
-        if self.options.threshold is None:
-            return []
-        if not self.active:
-            raise InvalidArgument(f"threshold: a write threshold applies to a running domain; {self.where()} "
-                                  "is not running", domain=self.domain.name)
-        wanted = self.options.threshold.bytes_for(self._capacity())
-        if self._threshold() == wanted:
-            return []
-        return [Step(f"set the write threshold of {self.target} to {wanted} bytes",
-                     lambda: self.calls.set_block_threshold(self.target, wanted))]
-
-    def _threshold(self) -> Optional[int]:
-        """The disk's write threshold from the domain's block statistics (absent: none set, or it fired)."""
-        records = self.domain.connection.domain_list_get_stats([self.domain.virdomain], flag("VIR_DOMAIN_STATS_BLOCK"))
-        stats = records[0][1] if records else {}
-        for number in range(int(stats.get("block.count", 0))):
-            if stats.get(f"block.{number}.name") == self.target:
-                return stats.get(f"block.{number}.threshold")
-        return None
+                     lambda: self.calls.block_resize(self.target, wanted, flag("VIR_DOMAIN_BLOCK_RESIZE_BYTES")),
+                     lambda prediction: prediction.update(capacity=wanted))]
 
     # --- the result -------------------------------------------------------------------------
 
-    def result(self) -> dict[str, Any]:
-        """The disk after the task (re-read unless check mode left it as it was) and the job's statistics."""
+    def result(self, steps: list[Step]) -> dict[str, Any]:
+        """The disk after the task (re-read unless check mode left it as it was), the job's statistics and the
+        diff's before and after (check mode: the before with each planned step's effect)."""
         disk = self.disk if self.recorder.check_mode else resolve_disk(Disks.read(self.domain), self.target)
-        return {"disk": disk_facts(self.domain, disk), "job": self.job_stats}
+        facts = disk_facts(self.domain, disk)
+        return {"disk": facts, "job": self.job_stats, "diff_before": self.before,
+                "diff_after": self._predicted(steps) if self.recorder.check_mode else self._after(disk, facts)}
+
+    def _predicted(self, steps: list[Step]) -> dict[str, Any]:
+        prediction = copy.deepcopy(self.before)
+        for step in steps:
+            step.effect(prediction)
+        return prediction
+
+    def _after(self, disk: Disk, facts: dict[str, Any]) -> dict[str, Any]:
+        """The same values as the before, read again."""
+        after: dict[str, Any] = {"source": _source(disk), "backing_chain": _paths(disk)}
+        if "capacity" in self.before:
+            after["capacity"] = facts["capacity"]
+        self.tuning.read_after(after)
+        return after
 
 
 def disk_facts(domain: Domain, disk: Disk) -> dict[str, Any]:
@@ -174,5 +143,19 @@ def disk_facts(domain: Domain, disk: Disk) -> dict[str, Any]:
             "backing_chain": chain}
 
 
-def _listed(changes: dict[str, Any]) -> str:
-    return ", ".join(f"{key}={value}" for key, value in sorted(changes.items()))
+def _source(disk: Disk) -> Optional[str]:
+    return disk.source.describe() if disk.source else None
+
+
+def _paths(disk: Disk) -> list[Optional[str]]:
+    return [layer.source.describe() if layer.source else None for layer in disk.chain]
+
+
+def _job_effect(options: JobOptions, decision: JobDecision) -> Any:
+    """What a job does to the disk, for check mode's prediction: a pivoted copy and a full pull are certain."""
+    def effect(prediction: dict[str, Any]) -> None:
+        if decision.kind == "copy" and decision.finish == "pivot" and options.destination:
+            prediction.update(source=options.destination, backing_chain=[options.destination])
+        elif decision.kind == "pull" and options.base is None:
+            prediction["backing_chain"] = prediction["backing_chain"][:1]
+    return effect

@@ -158,3 +158,16 @@ def test_jobs_need_a_running_domain_and_an_unknown_disk_is_named():
         run(domain, job="pull")
     with pytest.raises(InvalidArgument, match="disk: domain 'vm' has no disk 'vdq'"):
         BlockRunner(domain, BlockOptions.from_params({"disk": "vdq"}), ChangeRecorder(False))
+
+
+def test_the_diff_shows_what_changed_and_check_mode_predicts_the_real_run(no_fallback):  # pylint: disable=unused-argument
+    params = {"job": "copy", "destination": "/img/new.qcow2", "size": "+1G",
+              "iotune": {"total_iops_sec": 100}, "blkio": {"device_weight": {"/dev/vda": 200}}, "threshold": 4096}
+    predicted, _ = run(fake_block_domain()[0], check_mode=True, **params)
+    real, _ = run(fake_block_domain()[0], **params)
+    assert predicted["diff_before"] == real["diff_before"]
+    assert predicted["diff_before"]["capacity"] == GiB and predicted["diff_before"]["source"] == "/img/top.qcow2"
+    assert predicted["diff_after"] == real["diff_after"]
+    assert real["diff_after"]["source"] == "/img/new.qcow2" and real["diff_after"]["capacity"] == 2 * GiB
+    assert real["diff_after"]["iotune"]["live"]["total_iops_sec"] == 100
+    assert real["diff_after"]["blkio"]["live"]["device_weight"] == "/dev/vda,200"
