@@ -121,7 +121,7 @@ class JobOptions:
     finish: Optional[str] = None
     pivot: bool = False  # job=abort: pivot to the copy instead of keeping the original
     bandwidth: Optional[int] = None
-    flags: frozenset[str] = frozenset()  # shallow, reuse_external, relative, keep_relative, delete, active...
+    flags: frozenset[str] = frozenset()  # shallow, reuse_external, relative, delete...
     granularity: Optional[int] = None
     buf_size: Optional[int] = None
 
@@ -133,8 +133,7 @@ class JobOptions:
             return None
         if kind not in JOBS:
             raise InvalidArgument(f"job: unknown job '{kind}' (known: {', '.join(JOBS)})")
-        names = ("shallow", "reuse_external", "relative", "keep_relative", "delete", "active",
-                 "synchronous_writes", "transient_job")
+        names = ("shallow", "reuse_external", "relative", "delete", "synchronous_writes", "transient_job")
         options = cls(kind=kind, base=params.get("base"), top=params.get("top"),
                       destination=params.get("destination"),
                       destination_format=params.get("destination_format") or "qcow2",

@@ -24,7 +24,7 @@ COPY_FLAGS = {"shallow": "VIR_DOMAIN_BLOCK_COPY_SHALLOW", "reuse_external": "VIR
 REBASE_FLAGS = {"shallow": "VIR_DOMAIN_BLOCK_REBASE_SHALLOW", "reuse_external": "VIR_DOMAIN_BLOCK_REBASE_REUSE_EXT",
                 "relative": "VIR_DOMAIN_BLOCK_REBASE_RELATIVE"}
 COMMIT_FLAGS = {"shallow": "VIR_DOMAIN_BLOCK_COMMIT_SHALLOW", "delete": "VIR_DOMAIN_BLOCK_COMMIT_DELETE",
-                "relative": "VIR_DOMAIN_BLOCK_COMMIT_RELATIVE", "keep_relative": "VIR_DOMAIN_BLOCK_COMMIT_RELATIVE"}
+                "relative": "VIR_DOMAIN_BLOCK_COMMIT_RELATIVE"}
 
 
 def flags_for(options: JobOptions, table: dict[str, str]) -> int:
