@@ -70,11 +70,19 @@ class BlockRunner:
             if running:
                 self.recorder.warn(decision.reason)
                 self.job_stats = self._job(decision).running_info()
+                return self._speed_steps(options, running)
             return []
         if decision.kind == "abort":
             return [Step(decision.reason, lambda: self._abort(options.pivot))]
         start = job_starter(self.calls, self.target, options, decision)
         return [Step(decision.reason, lambda: self._run_job(decision, start), _job_effect(options, decision))]
+
+    def _speed_steps(self, options: JobOptions, running: dict[str, Any]) -> list[Step]:
+        """A running job's speed, changed when bandwidth asks for another one."""
+        if options.bandwidth is None or options.kind == "abort" or running.get("bandwidth") == options.bandwidth:
+            return []
+        return [Step(f"set the speed of the job on {self.target} to {options.bandwidth} bytes/s",
+                     lambda: self.calls.block_job_set_speed(self.target, options.bandwidth or 0))]
 
     def _job(self, decision: JobDecision) -> BlockJob:
         paths = tuple(layer.source.path for layer in self.disk.chain if layer.source and layer.source.path)

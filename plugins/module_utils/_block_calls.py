@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain_calls import DomainCalls
+from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 
 
 class BlockCalls(DomainCalls):
@@ -33,14 +34,17 @@ class BlockCalls(DomainCalls):
         self.domain.invoke(f"start a commit on {disk}", self.virdomain.blockCommit, disk, base, top, bandwidth, flags)
 
     # --- the running job ---
-    def block_job_info(self, disk: str, flags: int = 0) -> dict[str, Any]:
-        """The disk's running block job ({} when none): type, bandwidth, cur, end."""
+    def block_job_info(self, disk: str) -> dict[str, Any]:
+        """The disk's running block job ({} when none): type, bandwidth (bytes/s), cur, end."""
+        flags = flag("VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES")
         return dict(self.domain.read(f"read the block job of {disk}", self.virdomain.blockJobInfo, disk, flags) or {})
 
     def block_job_abort(self, disk: str, flags: int, what: str = "abort the block job") -> None:
         self.domain.invoke(f"{what} of {disk}", self.virdomain.blockJobAbort, disk, flags)
 
-    def block_job_set_speed(self, disk: str, bandwidth: int, flags: int) -> None:
+    def block_job_set_speed(self, disk: str, bandwidth: int) -> None:
+        """The running job's maximum speed, in bytes per second (0: unlimited)."""
+        flags = flag("VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES")
         self.domain.invoke(f"set the block job speed of {disk}", self.virdomain.blockJobSetSpeed, disk, bandwidth,
                            flags, idempotent=True)
 

@@ -117,11 +117,17 @@ class FakeBlockVirDomain(FakeVirDomain):
         active = flags & libvirt.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE
         return self._start(disk, ACTIVE_COMMIT if active else COMMIT)
 
-    def blockJobInfo(self, disk, _flags):
+    def blockJobInfo(self, disk, flags):
+        assert flags & libvirt.VIR_DOMAIN_BLOCK_JOB_INFO_BANDWIDTH_BYTES, "bandwidths are read in bytes/s"
         job = self.job
         if job is None or job["disk"] != disk:
             return {}
         return {"type": job["type"], "bandwidth": job["bandwidth"], "cur": job["cur"], "end": job["end"]}
+
+    def blockJobSetSpeed(self, disk, bandwidth, flags):
+        self.calls.append(("blockJobSetSpeed", disk, bandwidth, flags))
+        self.job["bandwidth"] = bandwidth
+        return 0
 
     def blockJobAbort(self, disk, flags):
         self.calls.append(("blockJobAbort", disk, flags))

@@ -67,6 +67,12 @@ def test_finish_abort_keeps_the_original_and_mirror_leaves_the_job_running(no_fa
     again, recorder = run(domain, job="copy", destination="/img/new.qcow2")
     assert not recorder.changed and recorder.warnings == ["a copy job already runs on vda: not started again"]
     assert again["job"]["type"] == "unbounded" and len(started(virdomain)) == 2
+    # its speed changes when bandwidth asks for another one, once
+    _, recorder = run(domain, job="copy", destination="/img/new.qcow2", bandwidth="10MiB")
+    assert recorder.actions == ["set the speed of the job on vda to 10485760 bytes/s"]
+    assert virdomain.calls[-1] == ("blockJobSetSpeed", "vda", 10485760, libvirt.VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES)
+    _, recorder = run(domain, job="copy", destination="/img/new.qcow2", bandwidth="10MiB")
+    assert not recorder.changed
     result, recorder = run(domain, job="abort", pivot=True)
     assert recorder.actions == ["pivot to its copy and end the copy job on vda"]
     assert result["disk"]["source"] == "/img/new.qcow2"
