@@ -193,6 +193,16 @@ class BlockOptions:
         disk = params.get("disk")
         if not disk:
             raise InvalidArgument("disk is required (a target such as vda, or the disk's source path)")
+        try:
+            return cls._checked(disk, params)
+        except InvalidArgument as error:  # refused before connecting: say which task's disk it was
+            error.message = f"domain '{params.get('name')}', disk {disk}: {error.message}"
+            error.args = (error.message,)
+            error.domain = error.domain or params.get("name")
+            raise
+
+    @classmethod
+    def _checked(cls, disk: str, params: Mapping[str, Any]) -> "BlockOptions":
         timeout = params.get("timeout") if params.get("timeout") is not None else 3600.0
         if timeout < 0:
             raise InvalidArgument(f"timeout must not be negative (got {timeout})")

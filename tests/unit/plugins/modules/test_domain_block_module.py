@@ -33,7 +33,7 @@ def domain():
 
 @pytest.mark.parametrize("args, message", [
     ({"disk": "vdz"}, "disk: domain 'test' has no disk 'vdz' (its disks: vda)"),
-    ({"size": "-1G"}, "size must not be negative (got -1G)"),
+    ({"size": "-1G"}, "domain 'test', disk vda: size must not be negative (got -1G)"),
     ({"iotune": {"bogus_iops": 1}}, "iotune: libvirt does not know bogus_iops for disk vda of domain 'test'"),
     ({"size": "1k"}, "size: shrinking disk vda of domain 'test' from 1099506450432 to 1024 bytes would lose data"),
 ])
