@@ -22,7 +22,8 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._block_start impor
 from ansible_collections.virtops.libvirt.plugins.module_utils._block_tuning import DiskTuning
 from ansible_collections.virtops.libvirt.plugins.module_utils._disks import Disk, Disks
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import StorageVolume
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute
 
@@ -110,12 +111,29 @@ class BlockRunner:
         wanted = decide_size(self.options.size, self.before["capacity"], self.target, self.domain.name)
         if wanted is None:
             return []
-        if not self.active:
-            raise InvalidArgument(f"size: {self.where()} can only be resized while the domain runs "
-                                  "(libvirt resizes through QEMU)", domain=self.domain.name)
+        def predicted(prediction: dict[str, Any]) -> None:
+            prediction.update(capacity=wanted)
+
+        if not self.active:  # QEMU does not run: the image grows through its storage volume
+            volume = self._volume()
+            return [Step(f"resize {self.target} to {wanted} bytes (offline)",
+                         lambda: volume.resize(wanted, f"{self.where()} (offline)"), predicted)]
         return [Step(f"resize {self.target} to {wanted} bytes",
                      lambda: self.calls.block_resize(self.target, wanted, flag("VIR_DOMAIN_BLOCK_RESIZE_BYTES")),
-                     lambda prediction: prediction.update(capacity=wanted))]
+                     predicted)]
+
+    def _volume(self) -> StorageVolume:
+        """The storage volume of a shut-off domain's disk image; refused when no active pool holds it."""
+        path = self.disk.source.path if self.disk.source else None
+        if not path or self.disk.backing:
+            why = "has backing images (grow its top image while the domain runs)" if path else "is no local image"
+            raise InvalidArgument(f"size: {self.where()} {why}", domain=self.domain.name)
+        try:
+            return self.domain.connection.storage_vol_lookup_by_path(path)
+        except LibvirtCallError as error:
+            raise InvalidArgument(f"size: {self.where()} is shut off and its image {path} is in no active storage pool "
+                                  f"({error.libvirt_message}): start the domain, or define a pool holding it",
+                                  domain=self.domain.name) from None
 
     # --- the result -------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ description:
   - Waiting is woken by libvirt's block-job events, with polling only as a fallback. A job that does not
     finish (or reach its ready phase) within O(timeout) seconds is aborted, and the guest stays on its
     original image. The failed task returns the job's statistics in RV(job).
-  - Grows a disk (O(size)) while the domain runs, compares the disk's I/O limits (O(iotune)) and the
+  - Grows a disk (O(size)), compares the disk's I/O limits (O(iotune)) and the
     domain's blkio tuning (O(blkio)) with the current values and sets only what differs, and sets a write
     threshold (O(threshold)) whose event (C(VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD)) an event-driven
     workflow can wait for.
@@ -142,7 +142,10 @@ options:
   size:
     description:
       - The disk's new capacity with a unit (V(10G), V(512MiB), V(5GB)) or in bytes, or growth such as V(+2G).
-      - The domain must run. Growing is idempotent. Shrinking is refused unless O(allow_shrink=true).
+      - While the domain runs QEMU resizes the disk and the guest sees the new size at once. A shut-off
+        domain's disk image (without backing images) grows through its libvirt storage volume, so an
+        active storage pool must hold it.
+      - Growing is idempotent. Shrinking is refused unless O(allow_shrink=true).
     type: str
   allow_shrink:
     description: Allow O(size) to be smaller than the current capacity (the data beyond it is lost).
@@ -174,7 +177,7 @@ options:
     type: bool
     default: false
 notes:
-  - A disk can only be resized while the domain runs; block jobs too.
+  - Block jobs and write thresholds need a running domain.
   - A copy of a disk of a persistent domain needs a QEMU and libvirt that support it, or O(transient_job).
 """
 

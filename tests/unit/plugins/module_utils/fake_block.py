@@ -11,6 +11,7 @@ import threading
 import libvirt
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import LibvirtCallError
 
 from fake_jobs import FakeConnection, FakeError, FakeVirDomain
 
@@ -21,10 +22,29 @@ GiB = 1024 ** 3
 IOTUNE_KEYS = ("total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_iops_sec", "group_name")
 
 
+class FakeVolume:
+    def __init__(self, virdomain, target):
+        self.virdomain, self.target = virdomain, target
+
+    def resize(self, capacity, what):
+        self.virdomain.calls.append(("volume.resize", self.target, capacity, what))
+        self.virdomain.capacity[self.target] = capacity
+
+
 class FakeBlockConnection(FakeConnection):
+    """Thresholds as the domain's block statistics show them; the disks' images as storage volumes."""
+
     def __init__(self):
         super().__init__()
         self.thresholds = {}
+        self.virdomain = None
+        self.pooled = True  # whether an active pool holds the images
+
+    def storage_vol_lookup_by_path(self, path):
+        if not self.pooled:
+            raise LibvirtCallError("no volume", libvirt_message=f"Storage volume not found: no storage vol with matching path '{path}'")
+        target = next(target for target, chain in self.virdomain.chains.items() if chain[0] == path)
+        return FakeVolume(self.virdomain, target)
 
     def domain_list_get_stats(self, virdomains, _stats, _flags=0):
         stats = {"block.count": 1, "block.0.name": "vda"}
@@ -177,4 +197,5 @@ def fake_block_domain(**options):
     """The real Domain around a FakeBlockVirDomain: (Domain, FakeBlockVirDomain)."""
     connection = FakeBlockConnection()
     virdomain = FakeBlockVirDomain(connection, **options)
+    connection.virdomain = virdomain
     return Domain(connection, virdomain), virdomain

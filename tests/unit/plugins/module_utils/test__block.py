@@ -177,3 +177,18 @@ def test_the_diff_shows_what_changed_and_check_mode_predicts_the_real_run(no_fal
     assert real["diff_after"]["source"] == "/img/new.qcow2" and real["diff_after"]["capacity"] == 2 * GiB
     assert real["diff_after"]["iotune"]["live"]["total_iops_sec"] == 100
     assert real["diff_after"]["blkio"]["live"]["device_weight"] == "/dev/vda,200"
+
+
+def test_a_shut_off_domain_grows_its_disk_through_the_storage_volume_or_is_refused_with_the_reason():
+    domain, virdomain = fake_block_domain(active=False)
+    _, recorder = run(domain, disk="vdb", size="2G")
+    assert recorder.actions == [f"resize vdb to {2 * GiB} bytes (offline)"]
+    assert virdomain.calls == [("volume.resize", "vdb", 2 * GiB, "disk vdb of domain 'vm' (offline)")]
+    _, recorder = run(domain, disk="vdb", size="2G")
+    assert not recorder.changed
+    with pytest.raises(InvalidArgument, match="size: disk vda of domain 'vm' has backing images"):
+        run(domain, size="2G")
+    virdomain.connection.pooled = False
+    with pytest.raises(InvalidArgument, match=r"size: disk vdb of domain 'vm' is shut off and its image /img/data.raw "
+                                              r"is in no active storage pool \(Storage volume not found"):
+        run(domain, disk="vdb", size="3G")
