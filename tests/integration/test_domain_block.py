@@ -6,6 +6,7 @@ rig_env.GUEST_DATA_MOUNT; images a test makes are named after the guest and remo
 
 import glob
 import os
+import shutil
 import subprocess
 
 import libvirt
@@ -121,6 +122,28 @@ def test_resize_grows_the_disk_the_guest_sees_it_and_shrinking_is_refused(guest)
     refused = block(guest, size="16MiB")
     assert refused["failed"] and refused["changed"] is False and "allow_shrink" in refused["msg"]
     assert guest.blockInfo("vda", 0)[0] == wanted
+
+
+def test_a_shut_off_domain_grows_its_disk_through_the_storage_pool_holding_it(host_a, guest_name):
+    directory = f"{rig_env.IMAGES_DIR}/{guest_name}-pool"  # its own directory: pools may not share a path
+    os.makedirs(directory, exist_ok=True)
+    try:
+        dom = rig_env.define_guest(host_a, guest_name, start=False,
+                                   data_disk=rig_env.make_data_disk(f"{directory}/data.qcow2"))
+        pool = host_a.storagePoolCreateXML(f"<pool type='dir'><name>{guest_name}</name><target><path>{directory}</path>"
+                                           "</target></pool>", 0)
+        wanted = dom.blockInfo("vda", 0)[0] + 32 * 1024 ** 2
+        result = block(dom, size="+32MiB")
+        assert not result.get("failed"), result
+        assert result["actions"] == [f"resize vda to {wanted} bytes (offline)"] and result["disk"]["capacity"] == wanted
+        assert dom.blockInfo("vda", 0)[0] == wanted
+        assert block(dom, size=str(wanted))["changed"] is False
+        pool.destroy()
+        refused = block(dom, size="+1MiB")
+        assert refused["failed"] and refused["changed"] is False and "in no active storage pool" in refused["msg"]
+        assert dom.blockInfo("vda", 0)[0] == wanted
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def virsh(*args):
