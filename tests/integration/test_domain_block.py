@@ -127,6 +127,7 @@ def test_resize_grows_the_disk_the_guest_sees_it_and_shrinking_is_refused(guest)
 def test_a_shut_off_domain_grows_its_disk_through_the_storage_pool_holding_it(host_a, guest_name):
     directory = f"{rig_env.IMAGES_DIR}/{guest_name}-pool"  # its own directory: pools may not share a path
     os.makedirs(directory, exist_ok=True)
+    pool = None
     try:
         dom = rig_env.define_guest(host_a, guest_name, start=False,
                                    data_disk=rig_env.make_data_disk(f"{directory}/data.qcow2"))
@@ -143,6 +144,8 @@ def test_a_shut_off_domain_grows_its_disk_through_the_storage_pool_holding_it(ho
         assert refused["failed"] and refused["changed"] is False and "in no active storage pool" in refused["msg"]
         assert dom.blockInfo("vda", 0)[0] == wanted
     finally:
+        if pool is not None and pool.isActive():
+            pool.destroy()  # a transient pool then vanishes
         shutil.rmtree(directory, ignore_errors=True)
 
 
