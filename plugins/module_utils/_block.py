@@ -142,6 +142,8 @@ class BlockRunner:
         diff's before and after (check mode: the before with each planned step's effect)."""
         disk = self.disk if self.recorder.check_mode else resolve_disk(Disks.read(self.domain), self.target)
         facts = disk_facts(self.domain, disk)
+        if self.active:
+            facts["stats"] = self.calls.block_stats(self.target)
         return {"disk": facts, "job": self.job_stats, "diff_before": self.before,
                 "diff_after": self._predicted(steps) if self.recorder.check_mode else self._after(disk, facts)}
 

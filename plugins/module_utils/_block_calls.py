@@ -64,12 +64,10 @@ class BlockCalls(DomainCalls):
                            idempotent=True)
 
     # --- reads ---
-    def block_stats_flags(self, disk: str, flags: int = 0) -> dict[str, Any]:
-        return dict(self.domain.read(f"read block statistics of {disk}", self.virdomain.blockStatsFlags, disk, flags))
-
-    def block_stats(self, disk: str) -> tuple[int, int, int, int, int]:
-        """(read requests, read bytes, write requests, write bytes, errors) of a disk."""
-        return tuple(self.domain.read(f"read block statistics of {disk}", self.virdomain.blockStats, disk))
+    def block_stats(self, disk: str) -> dict[str, int]:
+        """A running domain's I/O statistics of a disk: requests and bytes read and written, errors."""
+        values = self.domain.read(f"read block statistics of {disk}", self.virdomain.blockStats, disk)
+        return dict(zip(("rd_req", "rd_bytes", "wr_req", "wr_bytes", "errs"), values))
 
     def block_peek(self, disk: str, offset: int, size: int) -> bytes:
         return self.domain.read(f"read {size} bytes of {disk}", self.virdomain.blockPeek, disk, offset, size, 0)

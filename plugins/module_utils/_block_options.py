@@ -152,7 +152,7 @@ class JobOptions:
             raise InvalidArgument("job=copy needs one of destination (a file path) or destination_xml (a <disk>)")
         if self.kind == "rebase" and not (self.base or self.destination):
             raise InvalidArgument("job=rebase needs base (the new backing image) or destination (a rebase copy)")
-        if self.kind in ("pull", "abort") and self.finish is not None:
+        if self.finish is not None and (self.kind in ("pull", "abort") or (self.kind == "rebase" and not self.destination)):
             raise InvalidArgument(f"finish applies to copy, rebase copies and active commits, not to job={self.kind}")
         if self.pivot and self.kind != "abort":
             raise InvalidArgument("pivot applies to job=abort (finish: pivot ends a copy or an active commit)")

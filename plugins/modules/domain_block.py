@@ -267,6 +267,11 @@ disk:
       description: Every image of the disk, the top one first, each with C(source), C(format) and C(index) (the running domain's).
       type: list
       elements: dict
+    stats:
+      description:
+        - The disk's I/O statistics while the domain runs (libvirt's C(blockStats)), C(rd_req), C(rd_bytes), C(wr_req),
+          C(wr_bytes) and C(errs) (-1 where the hypervisor does not count errors).
+      type: dict
   sample:
     target: vdb
     source: /srv/fast/db01-data.qcow2

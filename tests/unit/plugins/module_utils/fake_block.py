@@ -187,6 +187,9 @@ class FakeBlockVirDomain(FakeVirDomain):
         self.blkio[flags].update(params)
         return 0
 
+    def blockStats(self, _disk):
+        return (1, 512, 2, 1024, -1)
+
     def setBlockThreshold(self, disk, threshold, _flags):
         self.calls.append(("setBlockThreshold", disk, threshold))
         self.connection.thresholds[disk] = threshold

@@ -41,6 +41,7 @@ def test_a_copy_is_woken_by_its_ready_event_and_pivots(no_fallback):  # pylint: 
     assert copy[0] == "blockCopy" and copy[2] == {"bandwidth": 100 * 1024 ** 2} and "/img/new.qcow2" in copy[1]
     assert ("blockJobAbort", "vda", libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) in virdomain.calls
     assert result["disk"]["source"] == "/img/new.qcow2" and result["disk"]["backing_chain"][1:] == []
+    assert result["disk"]["stats"] == {"rd_req": 1, "rd_bytes": 512, "wr_req": 2, "wr_bytes": 1024, "errs": -1}
     job = result["job"]
     assert job["success"] is True and job["phase"] == "pivoted" and job["data_total"] == GiB
     assert virdomain.connection.registered == {}, "the watch removes its registrations"

@@ -114,6 +114,7 @@ def test_a_running_job_is_reported_not_started_twice_and_abort_needs_one():
 @pytest.mark.parametrize("params, message", [
     ({"job": "copy"}, "needs one of destination"),
     ({"job": "pull", "finish": "pivot"}, "finish applies to"),
+    ({"job": "rebase", "base": "/b", "finish": "mirror"}, "finish applies to"),
     ({"job": "copy", "destination": "/x", "finish": "later"}, "finish: unknown value"),
     ({"job": "move"}, "job: unknown job 'move'"),
     ({"base": "/x"}, "base applies to a block job"),
