@@ -10,6 +10,7 @@ resize, the I/O tuning, the blkio tuning, the threshold.
 
 from __future__ import annotations
 
+import base64
 import copy
 from typing import Any, Optional
 
@@ -144,8 +145,13 @@ class BlockRunner:
         facts = disk_facts(self.domain, disk)
         if self.active:
             facts["stats"] = self.calls.block_stats(self.target)
-        return {"disk": facts, "job": self.job_stats, "diff_before": self.before,
-                "diff_after": self._predicted(steps) if self.recorder.check_mode else self._after(disk, facts)}
+        result = {"disk": facts, "job": self.job_stats, "diff_before": self.before,
+                  "diff_after": self._predicted(steps) if self.recorder.check_mode else self._after(disk, facts)}
+        if self.options.peek is not None:
+            peek = self.options.peek
+            data = self.calls.block_peek(self.target, peek.offset, peek.size)
+            result["peek"] = {"offset": peek.offset, "size": len(data), "data": base64.b64encode(data).decode("ascii")}
+        return result
 
     def _predicted(self, steps: list[Step]) -> dict[str, Any]:
         prediction = copy.deepcopy(self.before)

@@ -108,6 +108,29 @@ class Threshold:
         return int(capacity * self.amount / 100) if self.percent else int(self.amount)
 
 
+PEEK_MAX = 1024 ** 2  # bytes one peek may read: the result carries them (base64) in the task's JSON
+
+
+@dataclass(frozen=True)
+class Peek:
+    """The peek option: read `size` bytes of the disk's image at `offset` (as the guest sees the disk)."""
+
+    offset: int
+    size: int
+
+    @classmethod
+    def from_param(cls, value: Any) -> Optional["Peek"]:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise InvalidArgument("peek must be a dictionary with offset and size")
+        offset = parse_amount(value.get("offset", 0), "peek.offset")[0]
+        size = parse_amount(value.get("size", 512), "peek.size")[0]
+        if not 0 < size <= PEEK_MAX:
+            raise InvalidArgument(f"peek.size must be between 1 byte and {PEEK_MAX} bytes (got {value.get('size')})")
+        return cls(offset, size)
+
+
 @dataclass(frozen=True)
 class JobOptions:
     """The block job a task asks for (see the module's DOCUMENTATION for each option)."""
@@ -183,6 +206,7 @@ class BlockOptions:
     iotune: Mapping[str, Any] = field(default_factory=dict)
     blkio: Mapping[str, Any] = field(default_factory=dict)
     threshold: Optional[Threshold] = None
+    peek: Optional[Peek] = None
     live: bool = True
     config: bool = False
     wait: bool = True
@@ -210,7 +234,8 @@ class BlockOptions:
         options = cls(disk=disk, job=JobOptions.from_params(params),
                       size=Size.from_param(params.get("size"), bool(params.get("allow_shrink"))),
                       iotune=iotune_values(params.get("iotune")), blkio=blkio_values(params.get("blkio")),
-                      threshold=Threshold.from_param(params.get("threshold")), live=bool(live),
+                      threshold=Threshold.from_param(params.get("threshold")), peek=Peek.from_param(params.get("peek")),
+                      live=bool(live),
                       config=bool(params.get("config")), wait=params.get("wait", True) is not False, timeout=timeout)
         if not (options.live or options.config) and (options.iotune or options.blkio):
             raise InvalidArgument("iotune and blkio need live, config or both")

@@ -168,6 +168,12 @@ options:
       - A write threshold on the disk, in bytes (units allowed) or as a percentage of its capacity (V(80%)).
         libvirt sends one threshold event when the image's allocation crosses it, then clears it.
     type: str
+  peek:
+    description:
+      - Read bytes of the disk as the guest sees it (libvirt's C(blockPeek)), after the task's changes, into
+        RV(peek). C(offset) (default 0) and C(size) (default 512, at most 1 MiB), units allowed.
+      - Reads only; it changes nothing.
+    type: dict
   live:
     description: O(iotune) and O(blkio) apply to the running domain.
     type: bool
@@ -240,6 +246,15 @@ EXAMPLES = r"""
       weight: 200
     config: true
 
+- name: Read the first sector of the boot disk (the partition table)
+  virtops.libvirt.domain_block:
+    name: web01
+    disk: vda
+    peek:
+      offset: 0
+      size: 512
+  register: first_sector
+
 - name: Warn before a thin disk fills up
   virtops.libvirt.domain_block:
     name: db01
@@ -292,6 +307,15 @@ job:
   type: dict
   sample: {type: completed, success: true, error: null, seconds: 41.2, operation: copy, phase: pivoted,
            data_total: 21474836480, data_processed: 21474836480, data_remaining: 0}
+peek:
+  description: The bytes O(peek) read.
+  returned: when O(peek) is given
+  type: dict
+  contains:
+    offset: {description: Where the read started, in bytes., type: int}
+    size: {description: How many bytes were read., type: int}
+    data: {description: The bytes read, base64-encoded., type: str}
+  sample: {offset: 0, size: 4, data: UUZJ+w==}
 actions:
   description: What the task did (in check mode, would do), one entry per change.
   returned: always
@@ -332,6 +356,7 @@ ARGUMENT_SPEC = dict(
     iotune=dict(type="dict"),
     blkio=dict(type="dict"),
     threshold=dict(type="str"),
+    peek=dict(type="dict"),
     live=dict(type="bool", default=True),
     config=dict(type="bool", default=False),
 )

@@ -77,6 +77,12 @@ def test_copy_and_pivot_keeps_the_guest_and_its_data(guest):
     assert again["changed"] is False and again["job"] is None
 
 
+def test_peek_reads_the_ext4_superblock_magic_of_the_data_disk(guest):
+    result = block(guest, peek={"offset": 1024 + 56, "size": 2})  # s_magic, little-endian 0xEF53
+    assert not result.get("failed"), result
+    assert result["peek"] == {"offset": 1080, "size": 2, "data": "U+8="} and result["changed"] is False
+
+
 def test_active_commit_after_an_external_snapshot_brings_the_chain_back_to_one_file(guest):
     original = source_of(guest)
     overlay = image(guest, "overlay")

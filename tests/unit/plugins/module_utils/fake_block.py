@@ -187,6 +187,9 @@ class FakeBlockVirDomain(FakeVirDomain):
         self.blkio[flags].update(params)
         return 0
 
+    def blockPeek(self, _disk, offset, size, _flags):
+        return bytes((offset + number) % 256 for number in range(size))
+
     def blockStats(self, _disk):
         return (1, 512, 2, 1024, -1)
 

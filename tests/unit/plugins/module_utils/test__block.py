@@ -193,3 +193,11 @@ def test_a_shut_off_domain_grows_its_disk_through_the_storage_volume_or_is_refus
     with pytest.raises(InvalidArgument, match=r"size: disk vdb of domain 'vm' is shut off and its image /img/data.raw "
                                               r"is in no active storage pool \(Storage volume not found"):
         run(domain, disk="vdb", size="3G")
+
+
+def test_peek_reads_bytes_of_the_disk_and_changes_nothing():
+    domain, _ = fake_block_domain()
+    result, recorder = run(domain, peek={"offset": "1k", "size": 4})
+    assert result["peek"] == {"offset": 1024, "size": 4, "data": "AAECAw=="} and not recorder.changed
+    with pytest.raises(InvalidArgument, match="peek.size must be between 1 byte and 1048576 bytes"):
+        BlockOptions.from_params({"disk": "vda", "peek": {"size": "2M"}})
