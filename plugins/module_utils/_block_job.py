@@ -82,9 +82,9 @@ class BlockJobProbe:
         done = {"disk_processed": self.last.get("disk_total"), "disk_remaining": 0} if phase == "completed" else {}
         return {**self.last, **done, "type": COMPLETED, "success": True, "phase": phase}
 
-    def abort_job(self, what: str = "block job") -> None:
+    def abort_job(self, _what: str = "") -> None:
         """An abort without pivot: a copy or active commit leaves the guest on its original image."""
-        self.calls.block_job_abort(self.target, 0, what=f"abort the {what}")
+        self.calls.block_job_abort(self.target, 0, what=f"abort the {self.operation.replace('_', ' ')} job")
 
 
 def _in_sync(info: dict[str, Any]) -> bool:
