@@ -38,6 +38,11 @@ class DiskTuning:
         self.active = active
         self.before = before
 
+    def scopes(self) -> list[tuple[str, int]]:
+        """The definitions to tune: a shut-off domain has no live one, so live then means its configuration."""
+        live = self.options.live and self.active
+        return scope_flags(live, self.options.config or (self.options.live and not self.active))
+
     def where(self) -> str:
         return f"disk {self.target} of domain '{self.domain.name}'"
 
@@ -46,7 +51,7 @@ class DiskTuning:
 
     def read_after(self, after: dict[str, Any]) -> None:
         """The values the steps touched, read again into `after` (the diff's after)."""
-        for scope, scope_flag in scope_flags(self.options.live, self.options.config):
+        for scope, scope_flag in self.scopes():
             if scope in self.before.get("iotune", {}):
                 after.setdefault("iotune", {})[scope] = self.domain.details.block_io_tune(self.target, scope_flag)
             if scope in self.before.get("blkio", {}):
@@ -59,7 +64,7 @@ class DiskTuning:
 
     def _iotune_steps(self) -> list[Step]:
         steps = []
-        for scope, scope_flag in scope_flags(self.options.live, self.options.config) if self.options.iotune else []:
+        for scope, scope_flag in self.scopes() if self.options.iotune else []:
             current = self.domain.details.block_io_tune(self.target, scope_flag)
             self.before.setdefault("iotune", {})[scope] = current
             unknown = sorted(set(self.options.iotune) - set(current))
@@ -76,7 +81,7 @@ class DiskTuning:
 
     def _blkio_steps(self) -> list[Step]:
         steps = []
-        for scope, scope_flag in scope_flags(self.options.live, self.options.config) if self.options.blkio else []:
+        for scope, scope_flag in self.scopes() if self.options.blkio else []:
             current = self.domain.details.blkio_parameters(scope_flag)
             self.before.setdefault("blkio", {})[scope] = current
             changes = blkio_changes(self.options.blkio, current)

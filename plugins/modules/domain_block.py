@@ -175,7 +175,7 @@ options:
       - Reads only; it changes nothing.
     type: dict
   live:
-    description: O(iotune) and O(blkio) apply to the running domain.
+    description: O(iotune) and O(blkio) apply to the running domain (to a shut-off domain's configuration).
     type: bool
     default: true
   config:

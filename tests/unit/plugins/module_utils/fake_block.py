@@ -172,6 +172,8 @@ class FakeBlockVirDomain(FakeVirDomain):
         return 0
 
     def blockIoTune(self, _disk, flags):
+        if flags & libvirt.VIR_DOMAIN_AFFECT_LIVE and not self.active:
+            raise FakeError("Requested operation is not valid: domain is not running")
         return dict(self.iotune[flags])
 
     def setBlockIoTune(self, disk, params, flags):

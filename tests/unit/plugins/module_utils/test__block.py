@@ -201,3 +201,10 @@ def test_peek_reads_bytes_of_the_disk_and_changes_nothing():
     assert result["peek"] == {"offset": 1024, "size": 4, "data": "AAECAw=="} and not recorder.changed
     with pytest.raises(InvalidArgument, match="peek.size must be between 1 byte and 1048576 bytes"):
         BlockOptions.from_params({"disk": "vda", "peek": {"size": "2M"}})
+
+
+def test_a_shut_off_domain_is_tuned_in_its_configuration():
+    domain, virdomain = fake_block_domain(active=False)
+    _, recorder = run(domain, iotune={"total_iops_sec": 100})
+    assert recorder.actions == ["set I/O tuning of vda (config): total_iops_sec=100"]
+    assert virdomain.calls == [("setBlockIoTune", "vda", {"total_iops_sec": 100}, libvirt.VIR_DOMAIN_AFFECT_CONFIG)]
