@@ -8,6 +8,7 @@ import glob
 import os
 import shutil
 import subprocess
+import time
 
 import libvirt
 import pytest
@@ -122,8 +123,7 @@ def test_resize_grows_the_disk_the_guest_sees_it_and_shrinking_is_refused(guest)
     result = block(guest, size="+64MiB")
     assert not result.get("failed"), result
     assert result["changed"] and result["disk"]["capacity"] == wanted
-    sectors = int(rig_env.guest_shell(guest, "cat /sys/block/vda/size"))
-    assert sectors * 512 == wanted
+    assert guest_sees(guest, wanted), "the guest's /sys/block/vda/size shows the new capacity"
     assert block(guest, size=str(wanted))["changed"] is False
     refused = block(guest, size="16MiB")
     assert refused["failed"] and refused["changed"] is False and "allow_shrink" in refused["msg"]
@@ -153,6 +153,16 @@ def test_a_shut_off_domain_grows_its_disk_through_the_storage_pool_holding_it(ho
         if pool is not None and pool.isActive():
             pool.destroy()  # a transient pool then vanishes
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def guest_sees(dom, capacity, seconds=10):
+    """Whether the guest's kernel reports CAPACITY bytes for vda within SECONDS (the resize reaches it as an event)."""
+    deadline = time.monotonic() + seconds
+    while int(rig_env.guest_shell(dom, "cat /sys/block/vda/size")) * 512 != capacity:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def virsh(*args):
