@@ -38,9 +38,9 @@ def block(dom, check_mode=False, **args):
                       diff=True)
 
 
-def source_of(dom):
+def source_of(dom, flags=0):
     from lxml import etree  # pylint: disable=import-outside-toplevel
-    return etree.fromstring(dom.XMLDesc(0)).find("devices/disk/source").get("file")
+    return etree.fromstring(dom.XMLDesc(flags)).find("devices/disk/source").get("file")
 
 
 def chain_of(result):
@@ -74,6 +74,7 @@ def test_copy_and_pivot_keeps_the_guest_and_its_data(guest):
     assert guest.state()[0] == libvirt.VIR_DOMAIN_RUNNING
     assert rig_env.guest_data_md5(guest) == payload
     assert not_locked(original), "the old image is no longer in use"
+    assert source_of(guest, libvirt.VIR_DOMAIN_XML_INACTIVE) == destination, "the next boot uses the copy too"
     again = block(guest, job="copy", destination=destination)
     assert again["changed"] is False and again["job"] is None
 
