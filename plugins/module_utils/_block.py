@@ -112,6 +112,7 @@ class BlockRunner:
         wanted = decide_size(self.options.size, self.before["capacity"], self.target, self.domain.name)
         if wanted is None:
             return []
+
         def predicted(prediction: dict[str, Any]) -> None:
             prediction.update(capacity=wanted)
 
