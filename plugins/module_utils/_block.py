@@ -76,7 +76,7 @@ class BlockRunner:
             return []
         if decision.kind == "abort":
             return [Step(decision.reason, lambda: self._abort(options.pivot))]
-        start = job_starter(self.calls, self.target, options, decision)
+        start = job_starter(self.calls, self.target, options, decision, self.domain.is_persistent())
         return [Step(decision.reason, lambda: self._run_job(decision, start), _job_effect(options, decision))]
 
     def _speed_steps(self, options: JobOptions, running: dict[str, Any]) -> list[Step]:

@@ -44,19 +44,14 @@ def destination_xml(options: JobOptions) -> str:
     return _xml.to_string(disk, pretty=False)
 
 
-def job_starter(calls: BlockCalls, target: str, options: JobOptions, decision: JobDecision) -> Callable[[], None]:
+def job_starter(calls: BlockCalls, target: str, options: JobOptions, decision: JobDecision,
+                persistent: bool) -> Callable[[], None]:
     """A call that starts the decided job and returns (the job runs on)."""
     bandwidth = options.bandwidth or 0
-    if decision.kind == "copy":
-        params = {name: value for name, value in (("bandwidth", options.bandwidth), ("granularity", options.granularity),
-                                                  ("buf-size", options.buf_size)) if value}
-        text, flags = destination_xml(options), flags_for(options, COPY_FLAGS)
-        return lambda: calls.block_copy(target, text, params, flags)
+    if decision.kind == "copy" or (decision.kind == "rebase" and options.destination):
+        return _copy_starter(calls, target, options, persistent)
     if decision.kind in ("pull", "rebase"):
         flags = flags_for(options, REBASE_FLAGS) | (flag("VIR_DOMAIN_BLOCK_REBASE_BANDWIDTH_BYTES") if bandwidth else 0)
-        if options.destination:  # a rebase copy: the destination gets the chain above base
-            flags |= flag("VIR_DOMAIN_BLOCK_REBASE_COPY")
-            return lambda: calls.block_rebase(target, options.destination, bandwidth, flags)
         if options.base is None:
             pull_flags = flag("VIR_DOMAIN_BLOCK_PULL_BANDWIDTH_BYTES") if bandwidth else 0
             return lambda: calls.block_pull(target, bandwidth, pull_flags)
@@ -65,3 +60,19 @@ def job_starter(calls: BlockCalls, target: str, options: JobOptions, decision: J
     if decision.kind == "active_commit":
         flags |= flag("VIR_DOMAIN_BLOCK_COMMIT_ACTIVE")
     return lambda: calls.block_commit(target, options.base, options.top, bandwidth, flags)
+
+
+def _copy_starter(calls: BlockCalls, target: str, options: JobOptions, persistent: bool) -> Callable[[], None]:
+    """A copy (also a rebase with a destination: libvirt's blockRebase COPY is the same job, without its flags).
+
+    libvirt refuses a copy of a persistent domain's disk ("domain is not transient") unless the job is
+    transient, that is, not resumed should the domain restart meanwhile; the copy's new image still
+    becomes the persistent definition's at the pivot.
+    """
+    params = {name: value for name, value in (("bandwidth", options.bandwidth), ("granularity", options.granularity),
+                                              ("buf-size", options.buf_size)) if value}
+    flags = flags_for(options, COPY_FLAGS)
+    if persistent:
+        flags |= flag("VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB")
+    text = destination_xml(options)
+    return lambda: calls.block_copy(target, text, params, flags)

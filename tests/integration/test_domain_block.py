@@ -67,7 +67,7 @@ def test_copy_and_pivot_keeps_the_guest_and_its_data(guest):
     assert predicted["changed"] and predicted["actions"] == [f"copy vda to {destination} and pivot it"]
     assert source_of(guest) == original and not os.path.exists(destination), "check mode changes nothing"
     result = block(guest, job="copy", destination=destination)
-    assert not result.get("failed"), result
+    assert not result.get("failed"), result.get("msg")
     assert result["changed"] and result["disk"]["source"] == destination == source_of(guest)
     assert JOB_SHAPE <= set(result["job"]) and result["job"]["success"] and result["job"]["phase"] == "pivoted"
     assert result["diff"] == predicted["diff"]
@@ -81,7 +81,7 @@ def test_copy_and_pivot_keeps_the_guest_and_its_data(guest):
 
 def test_peek_reads_the_ext4_superblock_magic_of_the_data_disk(guest):
     result = block(guest, peek={"offset": 1024 + 56, "size": 2})  # s_magic, little-endian 0xEF53
-    assert not result.get("failed"), result
+    assert not result.get("failed"), result.get("msg")
     assert result["peek"] == {"offset": 1080, "size": 2, "data": "U+8="} and result["changed"] is False
 
 
@@ -91,7 +91,7 @@ def test_active_commit_after_an_external_snapshot_brings_the_chain_back_to_one_f
     external_snapshot(guest, overlay)
     payload = rig_env.write_guest_data(guest, mib=2)  # lands in the overlay
     result = block(guest, job="commit")
-    assert not result.get("failed"), result
+    assert not result.get("failed"), result.get("msg")
     assert result["actions"] == ["commit the active image of vda into its base and pivot it"]
     assert chain_of(result) == [original] == [source_of(guest)] and result["job"]["phase"] == "pivoted"
     assert rig_env.guest_data_md5(guest) == payload
@@ -104,7 +104,7 @@ def test_pull_into_an_overlay_and_rebase_onto_a_new_base_each_unchanged_the_seco
     external_snapshot(guest, first)
     payload = rig_env.write_guest_data(guest, mib=1)
     result = block(guest, job="pull")
-    assert not result.get("failed"), result
+    assert not result.get("failed"), result.get("msg")
     assert chain_of(result) == [first] and result["job"]["phase"] == "completed"
     assert block(guest, job="pull")["changed"] is False
     assert rig_env.guest_data_md5(guest) == payload
@@ -112,7 +112,7 @@ def test_pull_into_an_overlay_and_rebase_onto_a_new_base_each_unchanged_the_seco
     external_snapshot(guest, second)
     external_snapshot(guest, third)
     result = block(guest, job="rebase", base=first)
-    assert not result.get("failed"), result
+    assert not result.get("failed"), result.get("msg")
     assert chain_of(result) == [third, first]
     assert block(guest, job="rebase", base=first)["changed"] is False
     assert rig_env.guest_data_md5(guest) == payload and original not in chain_of(result)
@@ -122,7 +122,7 @@ def test_resize_grows_the_disk_the_guest_sees_it_and_shrinking_is_refused(guest)
     before = guest.blockInfo("vda", 0)[0]
     wanted = before + 64 * 1024 ** 2
     result = block(guest, size="+64MiB")
-    assert not result.get("failed"), result
+    assert not result.get("failed"), result.get("msg")
     assert result["changed"] and result["disk"]["capacity"] == wanted
     assert guest_sees(guest, wanted), "the guest's /sys/block/vda/size shows the new capacity"
     assert block(guest, size=str(wanted))["changed"] is False
@@ -142,7 +142,7 @@ def test_a_shut_off_domain_grows_its_disk_through_the_storage_pool_holding_it(ho
                                            "</target></pool>", 0)
         wanted = dom.blockInfo("vda", 0)[0] + 32 * 1024 ** 2
         result = block(dom, size="+32MiB")
-        assert not result.get("failed"), result
+        assert not result.get("failed"), result.get("msg")
         assert result["actions"] == [f"resize vda to {wanted} bytes (offline)"] and result["disk"]["capacity"] == wanted
         assert dom.blockInfo("vda", 0)[0] == wanted
         assert block(dom, size=str(wanted))["changed"] is False
@@ -175,12 +175,12 @@ def virsh(*args):
 def test_iotune_and_blkio_are_set_read_back_and_unchanged_the_second_time(guest):
     iotune = {"total_bytes_sec": "10MiB", "total_iops_sec": 500, "group_name": "virtops-io"}
     result = block(guest, iotune=iotune)
-    assert not result.get("failed"), result
+    assert not result.get("failed"), result.get("msg")
     shown = virsh("blkdeviotune", guest.name(), "vda")
     assert (shown["total_bytes_sec"], shown["total_iops_sec"], shown["group_name"]) == ("10485760", "500", "virtops-io")
     assert block(guest, iotune=iotune)["changed"] is False
     result = block(guest, blkio={"weight": 300})
-    assert not result.get("failed"), result
+    assert not result.get("failed"), result.get("msg")
     assert virsh("blkiotune", guest.name())["weight"] == "300"
     assert block(guest, blkio={"weight": 300})["changed"] is False
 

@@ -70,6 +70,9 @@ class FakeBlockVirDomain(FakeVirDomain):
     def isActive(self):
         return int(self.active)
 
+    def isPersistent(self):
+        return 1
+
     def XMLDesc(self, _flags):
         disks = "".join(self._disk_xml(target, chain) for target, chain in self.chains.items())
         return f"<domain type='qemu'><name>vm</name><devices>{disks}</devices></domain>"
@@ -121,6 +124,8 @@ class FakeBlockVirDomain(FakeVirDomain):
 
     def blockCopy(self, disk, destxml, params, flags):
         self.calls.append(("blockCopy", destxml, dict(params or {}), flags))
+        if not flags & libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB:  # libvirt 9.0 on a persistent domain
+            raise FakeError("Requested operation is not valid: domain is not transient")
         destination = destxml.split("file=\"")[1].split("\"")[0] if "file=\"" in destxml else "?"
         return self._start(disk, COPY, destination=destination)
 

@@ -39,6 +39,7 @@ def test_a_copy_is_woken_by_its_ready_event_and_pivots(no_fallback):  # pylint: 
     assert recorder.actions == ["copy vda to /img/new.qcow2 and pivot it"]
     copy = virdomain.calls[0]
     assert copy[0] == "blockCopy" and copy[2] == {"bandwidth": 100 * 1024 ** 2} and "/img/new.qcow2" in copy[1]
+    assert copy[3] == libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB, "libvirt copies a persistent domain's disk only so"
     assert ("blockJobAbort", "vda", libvirt.VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT) in virdomain.calls
     assert result["disk"]["source"] == "/img/new.qcow2" and result["disk"]["backing_chain"][1:] == []
     assert result["disk"]["stats"] == {"rd_req": 1, "rd_bytes": 512, "wr_req": 2, "wr_bytes": 1024, "errs": -1}
@@ -208,3 +209,12 @@ def test_a_shut_off_domain_is_tuned_in_its_configuration():
     _, recorder = run(domain, iotune={"total_iops_sec": 100})
     assert recorder.actions == ["set I/O tuning of vda (config): total_iops_sec=100"]
     assert virdomain.calls == [("setBlockIoTune", "vda", {"total_iops_sec": 100}, libvirt.VIR_DOMAIN_AFFECT_CONFIG)]
+
+
+def test_a_rebase_to_a_destination_is_a_copy(no_fallback):  # pylint: disable=unused-argument
+    domain, virdomain = fake_block_domain()
+    result, recorder = run(domain, job="rebase", destination="/img/flat.qcow2", shallow=True)
+    assert recorder.actions == ["copy vda to /img/flat.qcow2 and pivot it"]
+    copy = next(call for call in virdomain.calls if call[0] == "blockCopy")
+    assert copy[3] == libvirt.VIR_DOMAIN_BLOCK_COPY_SHALLOW | libvirt.VIR_DOMAIN_BLOCK_COPY_TRANSIENT_JOB
+    assert result["disk"]["source"] == "/img/flat.qcow2"
