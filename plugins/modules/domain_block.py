@@ -172,7 +172,7 @@ options:
     description:
       - Read bytes of the disk as the guest sees it (libvirt's C(blockPeek)), after the task's changes, into
         RV(peek). C(offset) (default 0) and C(size) (default 512, at most 1 MiB), units allowed.
-      - Reads only; it changes nothing.
+      - Reads only; it changes nothing. libvirt peeks only into raw images.
     type: dict
   live:
     description: O(iotune) and O(blkio) apply to the running domain (to a shut-off domain's configuration).

@@ -79,10 +79,21 @@ def test_copy_and_pivot_keeps_the_guest_and_its_data(guest):
     assert again["changed"] is False and again["job"] is None
 
 
-def test_peek_reads_the_ext4_superblock_magic_of_the_data_disk(guest):
-    result = block(guest, peek={"offset": 1024 + 56, "size": 2})  # s_magic, little-endian 0xEF53
-    assert not result.get("failed"), result.get("msg")
-    assert result["peek"] == {"offset": 1080, "size": 2, "data": "U+8="} and result["changed"] is False
+def test_peek_reads_the_ext4_superblock_magic_of_a_raw_disk_and_refuses_qcow2_clearly(host_a, guest_name):
+    raw = f"{rig_env.IMAGES_DIR}/{guest_name}-raw.img"
+    subprocess.run(["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "raw", rig_env.DATA_BASE_IMAGE, raw], check=True)
+    try:
+        dom = rig_env.define_guest(host_a, guest_name, extra_devices=(
+            "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+            f"<source file='{raw}'/><target dev='vdb' bus='virtio'/></disk>"))
+        result = block(dom, disk="vdb", peek={"offset": 1024 + 56, "size": 2})  # s_magic, little-endian 0xEF53
+        assert not result.get("failed"), result.get("msg")
+        assert result["peek"] == {"offset": 1080, "size": 2, "data": "U+8="} and result["changed"] is False
+        refused = block(dom, disk="vda", peek={"size": 2})
+        assert refused["failed"] and f"domain '{guest_name}': read 2 bytes of vda failed" in refused["msg"]
+        assert "raw" in refused["msg"]
+    finally:
+        os.unlink(raw)
 
 
 def test_active_commit_after_an_external_snapshot_brings_the_chain_back_to_one_file(guest):
