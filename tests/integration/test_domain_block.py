@@ -157,13 +157,14 @@ def test_a_shut_off_domain_grows_its_disk_through_the_storage_pool_holding_it(ho
         assert result["actions"] == [f"resize vda to {wanted} bytes (offline)"] and result["disk"]["capacity"] == wanted
         assert dom.blockInfo("vda", 0)[0] == wanted
         assert block(dom, size=str(wanted))["changed"] is False
-        pool.destroy()
+        pool.destroy()  # a transient pool vanishes
+        pool = None
         refused = block(dom, size="+1MiB")
         assert refused["failed"] and refused["changed"] is False and "in no active storage pool" in refused["msg"]
         assert dom.blockInfo("vda", 0)[0] == wanted
     finally:
-        if pool is not None and pool.isActive():
-            pool.destroy()  # a transient pool then vanishes
+        if pool is not None:
+            pool.destroy()
         shutil.rmtree(directory, ignore_errors=True)
 
 
