@@ -273,9 +273,9 @@ disk:
     format: {description: The top image's format., type: str}
     device: {description: disk or lun., type: str}
     bus: {description: The disk's bus., type: str}
-    type: {description: The disk's type attribute (file, block, network...)., type: str}
+    type: {description: "The disk's type attribute (file, block, network...).", type: str}
     readonly: {description: Whether the disk is read-only., type: bool}
-    capacity: {description: The disk's size as the guest sees it, in bytes., type: int}
+    capacity: {description: "The disk's size as the guest sees it, in bytes.", type: int}
     allocation: {description: Bytes the image uses on its storage., type: int}
     physical: {description: Bytes of the image's file or device., type: int}
     backing_chain:
@@ -312,9 +312,9 @@ peek:
   returned: when O(peek) is given
   type: dict
   contains:
-    offset: {description: Where the read started, in bytes., type: int}
+    offset: {description: "Where the read started, in bytes.", type: int}
     size: {description: How many bytes were read., type: int}
-    data: {description: The bytes read, base64-encoded., type: str}
+    data: {description: "The bytes read, base64-encoded.", type: str}
   sample: {offset: 0, size: 4, data: UUZJ+w==}
 actions:
   description: What the task did (in check mode, would do), one entry per change.
