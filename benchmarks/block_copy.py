@@ -60,7 +60,8 @@ class LastEvent:
 
 def run_virsh(destination):
     started = time.monotonic()
-    subprocess.run(["virsh", "-q", "-c", URI, "blockcopy", NAME, "vdb", destination, "--wait", "--pivot"],
+    subprocess.run(["virsh", "-q", "-c", URI, "blockcopy", NAME, "vdb", destination, "--wait", "--pivot",
+                    "--transient-job"],
                    check=True, capture_output=True)
     return time.monotonic() - started
 
