@@ -181,7 +181,8 @@ def guest_sees(dom, capacity, seconds=10):
 def virsh(*args):
     """virsh's `key : value` lines as a dict of texts."""
     out = subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True, check=True).stdout
-    return {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in out.splitlines()) if value}
+    pairs = (line.split(":", 1) for line in out.splitlines() if ":" in line)
+    return {key.strip(): value.strip() for key, value in pairs if value.strip()}
 
 
 def test_iotune_and_blkio_are_set_read_back_and_unchanged_the_second_time(guest):

@@ -53,16 +53,16 @@ def test_a_copy_is_woken_by_its_ready_event_and_pivots(no_fallback):  # pylint: 
 def test_a_lost_ready_event_is_made_up_for_by_the_jobs_numbers(monkeypatch):
     monkeypatch.setattr(_jobs, "FALLBACK", 0.02)
     domain, virdomain = fake_block_domain(after=0.05, events=False)
-    result, _ = run(domain, job="copy", destination="/img/new.qcow2")
+    result = run(domain, job="copy", destination="/img/new.qcow2")[0]
     assert result["job"]["phase"] == "pivoted" and virdomain.chains["vda"] == ["/img/new.qcow2"]
 
 
 def test_finish_abort_keeps_the_original_and_mirror_leaves_the_job_running(no_fallback):  # pylint: disable=unused-argument
     domain, virdomain = fake_block_domain()
-    result, _ = run(domain, job="copy", destination="/img/new.qcow2", finish="abort")
+    result = run(domain, job="copy", destination="/img/new.qcow2", finish="abort")[0]
     assert result["job"]["phase"] == "aborted" and result["disk"]["source"] == "/img/top.qcow2"
     assert ("blockJobAbort", "vda", 0) in virdomain.calls
-    result, _ = run(domain, job="copy", destination="/img/new.qcow2", finish="mirror")
+    result = run(domain, job="copy", destination="/img/new.qcow2", finish="mirror")[0]
     assert result["job"]["phase"] == "mirroring" and result["job"]["success"] is None
     assert virdomain.job is not None and virdomain.job["ready"]
     # a job already running is reported, not started twice; job=abort with pivot ends it on the copy
@@ -70,15 +70,15 @@ def test_finish_abort_keeps_the_original_and_mirror_leaves_the_job_running(no_fa
     assert not recorder.changed and recorder.warnings == ["a copy job already runs on vda: not started again"]
     assert again["job"]["type"] == "unbounded" and len(started(virdomain)) == 2
     # its speed changes when bandwidth asks for another one, once
-    _, recorder = run(domain, job="copy", destination="/img/new.qcow2", bandwidth="10MiB")
+    recorder = run(domain, job="copy", destination="/img/new.qcow2", bandwidth="10MiB")[1]
     assert recorder.actions == ["set the speed of the job on vda to 10485760 bytes/s"]
     assert virdomain.calls[-1] == ("blockJobSetSpeed", "vda", 10485760, libvirt.VIR_DOMAIN_BLOCK_JOB_SPEED_BANDWIDTH_BYTES)
-    _, recorder = run(domain, job="copy", destination="/img/new.qcow2", bandwidth="10MiB")
+    recorder = run(domain, job="copy", destination="/img/new.qcow2", bandwidth="10MiB")[1]
     assert not recorder.changed
     result, recorder = run(domain, job="abort", pivot=True)
     assert recorder.actions == ["pivot to its copy and end the copy job on vda"]
     assert result["disk"]["source"] == "/img/new.qcow2"
-    _, recorder = run(domain, job="abort")
+    recorder = run(domain, job="abort")[1]
     assert not recorder.changed
 
 
@@ -95,7 +95,7 @@ def test_a_copy_that_outlasts_its_timeout_is_aborted_on_the_original_disk():
 
 
 def test_a_failed_job_fails_the_task_with_its_statistics(no_fallback):  # pylint: disable=unused-argument
-    domain, _ = fake_block_domain(outcome=libvirt.VIR_DOMAIN_BLOCK_JOB_FAILED)
+    domain = fake_block_domain(outcome=libvirt.VIR_DOMAIN_BLOCK_JOB_FAILED)[0]
     with pytest.raises(LibvirtCallError, match="domain 'vm': pull of vda failed: the pull job failed") as raised:
         run(domain, job="pull")
     assert raised.value.result["job"]["type"] == "failed"
@@ -106,10 +106,10 @@ def test_pull_and_active_commit_flatten_the_chain_and_a_second_run_is_unchanged(
     result, recorder = run(domain, job="pull")
     assert recorder.actions == ["pull the whole backing chain into vda"] and len(result["disk"]["backing_chain"]) == 1
     assert result["job"]["phase"] == "completed" and result["job"]["data_processed"] == GiB
-    _, recorder = run(domain, job="pull")
+    recorder = run(domain, job="pull")[1]
     assert not recorder.changed
     virdomain.chains["vda"] = ["/img/overlay.qcow2", "/img/top.qcow2"]
-    result, _ = run(domain, job="commit")
+    result = run(domain, job="commit")[0]
     commit = next(call for call in virdomain.calls if call[0] == "blockCommit")
     assert commit[4] & libvirt.VIR_DOMAIN_BLOCK_COMMIT_ACTIVE
     assert result["disk"]["source"] == "/img/top.qcow2" and result["job"]["phase"] == "pivoted"
@@ -126,9 +126,9 @@ def test_check_mode_reports_the_plan_and_calls_nothing_that_changes():
 
 def test_resize_grows_once_and_shrinking_is_refused_with_nothing_changed():
     domain, virdomain = fake_block_domain()
-    _, recorder = run(domain, size="+1G")
+    recorder = run(domain, size="+1G")[1]
     assert virdomain.calls == [("blockResize", "vda", 2 * GiB, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)]
-    _, recorder = run(domain, size="2G")
+    recorder = run(domain, size="2G")[1]
     assert not recorder.changed
     with pytest.raises(InvalidArgument, match="size: shrinking disk vda of domain 'vm'"):
         run(domain, size="1G", iotune={"total_iops_sec": 100})
@@ -137,10 +137,10 @@ def test_resize_grows_once_and_shrinking_is_refused_with_nothing_changed():
 
 def test_iotune_sets_only_what_differs_and_refuses_unknown_keys():
     domain, virdomain = fake_block_domain()
-    _, recorder = run(domain, iotune={"total_bytes_sec": "10MiB", "group_name": ""}, config=True)
+    recorder = run(domain, iotune={"total_bytes_sec": "10MiB", "group_name": ""}, config=True)[1]
     assert [call[3] for call in virdomain.calls] == [libvirt.VIR_DOMAIN_AFFECT_LIVE, libvirt.VIR_DOMAIN_AFFECT_CONFIG]
     assert virdomain.calls[0][2] == {"total_bytes_sec": 10 * 1024 ** 2}
-    _, recorder = run(domain, iotune={"total_bytes_sec": "10MiB"}, config=True)
+    recorder = run(domain, iotune={"total_bytes_sec": "10MiB"}, config=True)[1]
     assert not recorder.changed
     with pytest.raises(InvalidArgument, match=r"iotune: libvirt does not know bogus_sec for disk vda of domain 'vm'"):
         run(domain, iotune={"bogus_sec": 1})
@@ -148,20 +148,20 @@ def test_iotune_sets_only_what_differs_and_refuses_unknown_keys():
 
 def test_blkio_and_threshold_change_once():
     domain, virdomain = fake_block_domain()
-    _, recorder = run(domain, blkio={"weight": 500, "device_weight": {"/dev/vda": 200}})
+    recorder = run(domain, blkio={"weight": 500, "device_weight": {"/dev/vda": 200}})[1]
     assert virdomain.calls == [("setBlkioParameters", {"weight": 500, "device_weight": "/dev/vda,200"},
                                 libvirt.VIR_DOMAIN_AFFECT_LIVE)]
     virdomain.blkio[1]["device_weight"] = "/dev/vda,200"
-    _, recorder = run(domain, blkio={"weight": 500, "device_weight": {"/dev/vda": 200}})
+    recorder = run(domain, blkio={"weight": 500, "device_weight": {"/dev/vda": 200}})[1]
     assert not recorder.changed
-    _, recorder = run(domain, threshold="50%")
+    recorder = run(domain, threshold="50%")[1]
     assert recorder.actions == [f"set the write threshold of vda to {GiB // 2} bytes"]
-    _, recorder = run(domain, threshold="50%")
+    recorder = run(domain, threshold="50%")[1]
     assert not recorder.changed
 
 
 def test_jobs_need_a_running_domain_and_an_unknown_disk_is_named():
-    domain, _ = fake_block_domain(active=False)
+    domain = fake_block_domain(active=False)[0]
     with pytest.raises(InvalidArgument, match="job: block jobs need a running domain; disk vda of domain 'vm'"):
         run(domain, job="pull")
     with pytest.raises(InvalidArgument, match="disk: domain 'vm' has no disk 'vdq'"):
@@ -171,8 +171,8 @@ def test_jobs_need_a_running_domain_and_an_unknown_disk_is_named():
 def test_the_diff_shows_what_changed_and_check_mode_predicts_the_real_run(no_fallback):  # pylint: disable=unused-argument
     params = {"job": "copy", "destination": "/img/new.qcow2", "size": "+1G",
               "iotune": {"total_iops_sec": 100}, "blkio": {"device_weight": {"/dev/vda": 200}}, "threshold": 4096}
-    predicted, _ = run(fake_block_domain()[0], check_mode=True, **params)
-    real, _ = run(fake_block_domain()[0], **params)
+    predicted = run(fake_block_domain()[0], check_mode=True, **params)[0]
+    real = run(fake_block_domain()[0], **params)[0]
     assert predicted["diff_before"] == real["diff_before"]
     assert predicted["diff_before"]["capacity"] == GiB and predicted["diff_before"]["source"] == "/img/top.qcow2"
     assert predicted["diff_after"] == real["diff_after"]
@@ -183,10 +183,10 @@ def test_the_diff_shows_what_changed_and_check_mode_predicts_the_real_run(no_fal
 
 def test_a_shut_off_domain_grows_its_disk_through_the_storage_volume_or_is_refused_with_the_reason():
     domain, virdomain = fake_block_domain(active=False)
-    _, recorder = run(domain, disk="vdb", size="2G")
+    recorder = run(domain, disk="vdb", size="2G")[1]
     assert recorder.actions == [f"resize vdb to {2 * GiB} bytes (offline)"]
     assert virdomain.calls == [("volume.resize", "vdb", 2 * GiB, "disk vdb of domain 'vm' (offline)")]
-    _, recorder = run(domain, disk="vdb", size="2G")
+    recorder = run(domain, disk="vdb", size="2G")[1]
     assert not recorder.changed
     with pytest.raises(InvalidArgument, match="size: disk vda of domain 'vm' has backing images"):
         run(domain, size="2G")
@@ -197,7 +197,7 @@ def test_a_shut_off_domain_grows_its_disk_through_the_storage_volume_or_is_refus
 
 
 def test_peek_reads_bytes_of_the_disk_and_changes_nothing():
-    domain, _ = fake_block_domain()
+    domain = fake_block_domain()[0]
     result, recorder = run(domain, peek={"offset": "1k", "size": 4})
     assert result["peek"] == {"offset": 1024, "size": 4, "data": "AAECAw=="} and not recorder.changed
     with pytest.raises(InvalidArgument, match="peek.size must be between 1 byte and 1048576 bytes"):
@@ -206,7 +206,7 @@ def test_peek_reads_bytes_of_the_disk_and_changes_nothing():
 
 def test_a_shut_off_domain_is_tuned_in_its_configuration():
     domain, virdomain = fake_block_domain(active=False)
-    _, recorder = run(domain, iotune={"total_iops_sec": 100})
+    recorder = run(domain, iotune={"total_iops_sec": 100})[1]
     assert recorder.actions == ["set I/O tuning of vda (config): total_iops_sec=100"]
     assert virdomain.calls == [("setBlockIoTune", "vda", {"total_iops_sec": 100}, libvirt.VIR_DOMAIN_AFFECT_CONFIG)]
 
