@@ -230,3 +230,23 @@ def test_bad_input_fails_naming_the_domain_and_disk_with_nothing_changed(guest, 
     assert result["failed"] and result["changed"] is False and message in result["msg"], result
     assert f"domain '{guest.name()}'" in result["msg"]
     assert guest.XMLDesc(0) == before
+
+
+def test_a_mirror_left_running_is_reported_and_cut_over_by_abort_with_pivot(guest):
+    destination = image(guest, "mirror")
+    result = block(guest, job="copy", destination=destination, finish="mirror")
+    assert not result.get("failed"), result.get("msg")
+    assert result["job"]["phase"] == "mirroring" and guest.blockJobInfo("vda", 0) != {}
+    again = block(guest, job="copy", destination=destination)
+    assert again["changed"] is False and "already runs on vda" in str(again.get("warnings"))
+    result = block(guest, job="abort", pivot=True)
+    assert result["changed"] and result["disk"]["source"] == destination == source_of(guest)
+    assert guest.blockJobInfo("vda", 0) == {} and block(guest, job="abort")["changed"] is False
+
+
+def test_a_write_threshold_is_set_once(guest):
+    result = block(guest, threshold="80%")
+    assert not result.get("failed"), result.get("msg")
+    wanted = int(guest.blockInfo("vda", 0)[0] * 0.8)
+    assert result["actions"] == [f"set the write threshold of vda to {wanted} bytes"]
+    assert result["diff"] and block(guest, threshold="80%")["changed"] is False
