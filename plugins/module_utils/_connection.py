@@ -211,6 +211,17 @@ class StoragePool:
         self.connection.invoke(f"end the look at {what}", self.handle.destroy)
 
 
+class StorageVolume:
+    """One virStorageVol (domain_block grows the image of a shut-off domain's disk through it)."""
+
+    def __init__(self, connection: "Connection", handle: Any) -> None:
+        self.connection = connection
+        self.handle = handle
+
+    def resize(self, capacity: int, what: str) -> None:
+        self.connection.invoke(f"resize {what}", self.handle.resize, capacity, 0, idempotent=True)
+
+
 class _OpenInThread:
     """One libvirt open running in a daemon thread, so that the caller can stop waiting for it.
 
@@ -423,6 +434,10 @@ class Connection:
 
     def storage_pool_create_xml(self, text: str, operation: str) -> "StoragePool":
         return StoragePool(self, self.invoke(operation, self.conn.storagePoolCreateXML, text, 0))
+
+    def storage_vol_lookup_by_path(self, path: str) -> "StorageVolume":
+        found = self.invoke(f"look up the storage volume of {path}", self.conn.storageVolLookupByPath, path, idempotent=True)
+        return StorageVolume(self, found)
 
     def register_domain_event(self, virdomain: Any, event_id: int, callback: Callable[..., None],
                               domain: Optional[str] = None) -> int:
