@@ -18,12 +18,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Dom
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import Step
-
-
-def scope_flags(live: bool, config: bool) -> list[tuple[str, int]]:
-    """(name, VIR_DOMAIN_AFFECT_*) for each definition a tuning applies to."""
-    found = [("live", flag("VIR_DOMAIN_AFFECT_LIVE"))] if live else []
-    return found + ([("config", flag("VIR_DOMAIN_AFFECT_CONFIG"))] if config else [])
+from ansible_collections.virtops.libvirt.plugins.module_utils._scope import scope_flags
 
 
 class DiskTuning:
