@@ -1,0 +1,299 @@
+"""_device_spec: domain_device's dict kinds and `xml` option as device elements (no libvirt).
+
+Every element built for an attach is checked against libvirt's own schema (domain.rng, installed with
+libvirt), wrapped in a minimal domain, so a misspelt element or attribute fails here and not on the rig.
+"""
+
+import os
+
+import pytest
+from lxml import etree
+
+from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._device_spec import (
+    ARGUMENT_SPECS, DEVICE_KINDS, DesiredDevice, desired_device)
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, XmlError
+
+MAC = "52:54:00:12:34:56"
+
+
+@pytest.fixture(scope="module")
+def schema():
+    assert os.path.exists(_xml.LIBVIRT_DOMAIN_SCHEMA), "libvirt's schema is part of the test environment"
+    return etree.RelaxNG(etree.parse(_xml.LIBVIRT_DOMAIN_SCHEMA))
+
+
+def assert_valid(schema, element):
+    """The device, in a minimal domain, is valid for libvirt's schema."""
+    domain = _xml.parse("<domain type='qemu'><name>t</name><memory>65536</memory>"
+                        "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices/></domain>")
+    domain.find("devices").append(_xml.copy_element(element))
+    assert schema.validate(domain), (str(schema.error_log), _xml.to_string(element))
+
+
+def device(kind, state="present", **options):
+    """desired_device as the module calls it: every option key present (None when not given)."""
+    params = {name: None for name in ("xml",) + DEVICE_KINDS}
+    params.update(state=state, **{kind: options})
+    return desired_device(params)
+
+
+def attributes(element, path):
+    found = element.find(path)
+    assert found is not None, (path, _xml.to_string(element))
+    return dict(found.attrib)
+
+
+# --- the seam ---------------------------------------------------------------------------------------------
+
+
+def test_every_kind_has_an_argument_spec_of_dict_type():
+    assert tuple(ARGUMENT_SPECS) == DEVICE_KINDS
+    assert all(spec["type"] == "dict" and spec["options"] for spec in ARGUMENT_SPECS.values())
+
+
+def test_a_result_names_its_kind_and_device():
+    built = device("disk", source="/img/data.qcow2", target="vdb")
+    assert isinstance(built, DesiredDevice)
+    assert (built.kind, built.element.tag, built.label) == ("disk", "disk", "disk vdb")
+
+
+@pytest.mark.parametrize("given", [{}, {"disk": {"target": "vdb"}, "xml": "<disk/>"}])
+def test_exactly_one_device_is_required(given):
+    params = {name: None for name in ("xml",) + DEVICE_KINDS}
+    params.update(given)
+    with pytest.raises(InvalidArgument, match="exactly one device"):
+        desired_device(params)
+
+
+# --- disk -----------------------------------------------------------------------------------------------
+
+
+def test_a_qcow2_file_disk_gets_virtio_and_the_qcow2_format(schema):
+    element = device("disk", source="/img/data.qcow2", target="vdb").element
+    assert (element.get("type"), element.get("device")) == ("file", "disk")
+    assert attributes(element, "driver") == {"name": "qemu", "type": "qcow2"}
+    assert attributes(element, "source") == {"file": "/img/data.qcow2"}
+    assert attributes(element, "target") == {"dev": "vdb", "bus": "virtio"}
+    assert element.find("readonly") is None and element.find("shareable") is None
+    assert_valid(schema, element)
+
+
+def test_any_other_file_is_raw_and_a_given_format_wins():
+    assert attributes(device("disk", source="/img/data.img", target="vdb").element, "driver")["type"] == "raw"
+    given = device("disk", source="/img/data.img", target="vdb", format="qcow2").element
+    assert attributes(given, "driver")["type"] == "qcow2"
+
+
+def test_a_path_under_dev_is_a_block_disk(schema):
+    element = device("disk", source="/dev/vg0/data", target="vdc").element
+    assert element.get("type") == "block"
+    assert attributes(element, "source") == {"dev": "/dev/vg0/data"}
+    assert_valid(schema, element)
+
+
+def test_every_disk_option_lands_in_the_element(schema):
+    element = device("disk", source="/img/a.raw", target="sdb", bus="scsi", cache="none", io="native",
+                     discard="unmap", readonly=True, shareable=True, serial="DATA-1", boot_order=2,
+                     alias="ua-data").element
+    assert attributes(element, "driver") == {"name": "qemu", "type": "raw", "cache": "none", "io": "native",
+                                             "discard": "unmap"}
+    assert attributes(element, "target") == {"dev": "sdb", "bus": "scsi"}
+    assert element.find("readonly") is not None and element.find("shareable") is not None
+    assert element.findtext("serial") == "DATA-1"
+    assert attributes(element, "boot") == {"order": "2"}
+    assert attributes(element, "alias") == {"name": "ua-data"}
+    assert_valid(schema, element)
+
+
+def test_a_volume_disk(schema):
+    element = device("disk", volume={"pool": "default", "name": "data.qcow2"}, target="vdb").element
+    assert element.get("type") == "volume"
+    assert attributes(element, "source") == {"pool": "default", "volume": "data.qcow2"}
+    assert attributes(element, "driver")["type"] == "qcow2"
+    assert_valid(schema, element)
+
+
+def test_a_network_disk_with_its_hosts(schema):
+    element = device("disk", network={"protocol": "rbd", "name": "pool/image",
+                                      "hosts": [{"name": "mon1", "port": 6789}, {"name": "mon2", "port": None}]},
+                     target="vdb").element
+    assert element.get("type") == "network"
+    assert attributes(element, "source") == {"protocol": "rbd", "name": "pool/image"}
+    assert [dict(host.attrib) for host in element.findall("source/host")] == [
+        {"name": "mon1", "port": "6789"}, {"name": "mon2"}]
+    assert_valid(schema, element)
+
+
+def test_the_fdc_bus_makes_a_floppy(schema):
+    element = device("disk", source="/img/boot.img", target="fda", bus="fdc").element
+    assert element.get("device") == "floppy"
+    assert_valid(schema, element)
+
+
+def test_a_disk_to_attach_needs_a_source():
+    with pytest.raises(InvalidArgument, match=r"^disk.source: a disk to attach needs source"):
+        device("disk", target="vdb")
+
+
+def test_a_disk_to_detach_needs_only_its_target():
+    element = device("disk", state="absent", target="vdb").element
+    assert element.find("source") is None
+    assert attributes(element, "target")["dev"] == "vdb"
+    assert element.find("driver").get("type") is None
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"source": "/a.img", "volume": {"pool": "p", "name": "v"}}, r"disk.volume: give only one of source, volume"),
+    ({"source": "img/a.img"}, r"disk.source: 'img/a.img' is not an absolute path"),
+    ({"source": "/a.img", "boot_order": 0}, r"disk.boot_order: must be at least 1"),
+    ({"source": "/a.img", "bus": "floppy"}, r"disk.bus: 'floppy' is not one of virtio"),
+    ({"source": "/a.img", "alias": "data"}, r"disk.alias: 'data' is not a user alias.*'ua-'"),
+    ({"source": "/a.img", "alias": "ua-a b"}, r"disk.alias: 'ua-a b' is not a user alias"),
+    ({"source": "/a.img", "size": 3}, r"disk: unknown option\(s\) size"),
+])
+def test_disk_refusals_name_the_option(options, message):
+    with pytest.raises(InvalidArgument, match=message):
+        device("disk", target="vdb", **options)
+
+
+def test_a_target_is_required():
+    with pytest.raises(InvalidArgument, match=r"disk.target is required"):
+        device("disk", source="/a.img")
+
+
+# --- cdrom ----------------------------------------------------------------------------------------------
+
+
+def test_a_cdrom_with_media_is_a_readonly_sata_drive(schema):
+    built = device("cdrom", target="sdb", source="/iso/debian.iso")
+    element = built.element
+    assert (element.tag, element.get("type"), element.get("device")) == ("disk", "file", "cdrom")
+    assert attributes(element, "source") == {"file": "/iso/debian.iso"}
+    assert attributes(element, "target") == {"dev": "sdb", "bus": "sata"}
+    assert attributes(element, "driver") == {"name": "qemu", "type": "raw"}
+    assert element.find("readonly") is not None
+    assert (built.kind, built.label) == ("cdrom", "cdrom sdb")
+    assert_valid(schema, element)
+
+
+def test_a_cdrom_without_source_is_an_empty_drive(schema):
+    element = device("cdrom", target="hdc", bus="ide", boot_order=1, alias="ua-cd").element
+    assert element.find("source") is None
+    assert attributes(element, "target") == {"dev": "hdc", "bus": "ide"}
+    assert attributes(element, "boot") == {"order": "1"}
+    assert_valid(schema, element)
+
+
+def test_a_cdrom_refuses_a_disk_only_bus():
+    with pytest.raises(InvalidArgument, match=r"cdrom.bus: 'virtio' is not one of sata"):
+        device("cdrom", target="vdc", bus="virtio")
+
+
+# --- interface ------------------------------------------------------------------------------------------
+
+
+def test_a_network_interface_by_mac_gets_a_virtio_model(schema):
+    built = device("interface", source="default", mac="52:54:00:AB:CD:EF")
+    element = built.element
+    assert element.get("type") == "network"
+    assert attributes(element, "mac") == {"address": "52:54:00:ab:cd:ef"}
+    assert attributes(element, "source") == {"network": "default"}
+    assert attributes(element, "model") == {"type": "virtio"}
+    assert element.find("link") is None
+    assert built.label == "interface 52:54:00:ab:cd:ef"
+    assert_valid(schema, element)
+
+
+def test_an_interface_with_only_an_alias_is_named_by_it(schema):
+    built = device("interface", type="user", alias="ua-nic1", link="down")
+    assert built.element.find("mac") is None and built.element.find("source") is None
+    assert attributes(built.element, "link") == {"state": "down"}
+    assert built.label == "interface ua-nic1"
+    assert_valid(schema, built.element)
+
+
+def test_bridge_and_direct_sources(schema):
+    bridge = device("interface", type="bridge", source="br0", mac=MAC, model="e1000", vlan=42).element
+    assert attributes(bridge, "source") == {"bridge": "br0"}
+    assert attributes(bridge, "model") == {"type": "e1000"}
+    assert attributes(bridge, "vlan/tag") == {"id": "42"}
+    assert_valid(schema, bridge)
+    direct = device("interface", type="direct", source="eth0", mode="vepa", mac=MAC).element
+    assert attributes(direct, "source") == {"dev": "eth0", "mode": "vepa"}
+    assert_valid(schema, direct)
+
+
+def test_bandwidth_in_both_directions(schema):
+    element = device("interface", source="default", mac=MAC, bandwidth={
+        "inbound": {"average": 1000, "peak": 5000, "burst": 1024},
+        "outbound": {"average": 128, "peak": None, "burst": None}}).element
+    assert attributes(element, "bandwidth/inbound") == {"average": "1000", "peak": "5000", "burst": "1024"}
+    assert attributes(element, "bandwidth/outbound") == {"average": "128"}
+    assert_valid(schema, element)
+
+
+def test_an_empty_bandwidth_adds_nothing():
+    element = device("interface", source="default", mac=MAC, bandwidth={"inbound": None, "outbound": None}).element
+    assert element.find("bandwidth") is None
+
+
+def test_an_interface_to_detach_needs_no_source():
+    element = device("interface", state="absent", mac=MAC).element
+    assert element.find("source") is None
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"source": "default"}, r"^interface: give mac or alias so a second run finds the same NIC$"),
+    ({"source": "default", "mac": "52:54:00:12:34"}, r"interface.mac: '52:54:00:12:34' is not a MAC address"),
+    ({"source": "default", "mac": "01:00:5e:00:00:01"}, r"interface.mac: .* is a multicast address"),
+    ({"mac": MAC}, r"interface.source: name the libvirt network of the network interface"),
+    ({"type": "bridge", "mac": MAC}, r"interface.source: name the host bridge"),
+    ({"type": "user", "source": "default", "mac": MAC}, r"interface.source: type user .* has no source"),
+    ({"type": "bridge", "source": "br0", "mode": "vepa", "mac": MAC}, r"interface.mode: applies to type direct only"),
+    ({"source": "default", "mac": MAC, "vlan": 4096}, r"interface.vlan: a VLAN tag is between 0 and 4095"),
+    ({"source": "default", "mac": MAC, "link": "off"}, r"interface.link: 'off' is not one of up, down"),
+    ({"source": "default", "mac": MAC, "bandwidth": {"inbound": {"average": -1}}},
+     r"interface.bandwidth.inbound.average: must be at least 0"),
+])
+def test_interface_refusals_name_the_option(options, message):
+    with pytest.raises(InvalidArgument, match=message):
+        device("interface", **options)
+
+
+# --- the xml option -------------------------------------------------------------------------------------
+
+
+def test_xml_gives_its_tag_as_kind_and_a_label():
+    built = desired_device({"xml": "<disk type='file' device='cdrom'><target dev='sdc' bus='sata'/></disk>"})
+    assert (built.kind, built.label) == ("disk", "cdrom sdc")
+    graphics = desired_device({"xml": "<graphics type='vnc' passwd='secret'/>"})
+    assert (graphics.kind, graphics.label) == ("graphics", "graphics vnc")
+    nic = desired_device({"xml": f"<interface type='user'><mac address='{MAC.upper()}'/></interface>"})
+    assert nic.label == f"interface {MAC}"
+    rng = desired_device({"xml": "<rng model='virtio'><backend model='random'/><alias name='ua-rng'/></rng>"})
+    assert rng.label == "rng ua-rng"
+    assert desired_device({"xml": "<watchdog model='i6300esb'/>"}).label == "watchdog"
+
+
+def test_malformed_xml_is_an_xml_error():
+    with pytest.raises(XmlError, match="device XML is not well-formed"):
+        desired_device({"xml": "<disk type='file'"})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("<devices><disk/><disk/></devices>", r"xml: expected one device element .* got <devices>; give one device per task"),
+    ("<domain/>", r"xml: expected one device element .* got <domain>"),
+    ("<disk><alias name='mydisk'/></disk>", r"xml: <alias name>: 'mydisk' is not a user alias"),
+])
+def test_xml_that_is_not_one_known_device_is_refused(text, message):
+    with pytest.raises(InvalidArgument, match=message):
+        desired_device({"xml": text})
+
+
+def test_the_schema_check_catches_a_misspelt_attribute(schema):
+    """The schema checks above can fail: libvirt's schema refuses what libvirt would refuse."""
+    element = device("disk", source="/img/data.qcow2", target="vdb").element
+    element.find("target").set("buss", "virtio")
+    with pytest.raises(AssertionError):
+        assert_valid(schema, element)
