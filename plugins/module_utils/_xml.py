@@ -344,6 +344,22 @@ def _channel_key(element) -> Optional[str]:
     return _child_of(element, "target", "name")
 
 
+def _hostdev_key(element) -> Optional[str]:
+    """A host device by its source: pci:0000:03:00.0, usb:046d:c52b (vendor:product) or usb:1.4 (bus.device)."""
+    source = element.find("source")
+    if source is None:
+        return None
+    address, vendor, product = source.find("address"), source.find("vendor"), source.find("product")
+    if vendor is not None and product is not None:
+        return f"usb:{_as_integer(vendor.get('id') or '') or 0:04x}:{_as_integer(product.get('id') or '') or 0:04x}"
+    if address is None:
+        return None
+    number = {name: _as_integer(address.get(name) or "0") or 0 for name in ("domain", "bus", "slot", "function", "device")}
+    if element.get("type") == "usb":
+        return f"usb:{number['bus']}.{number['device']}"
+    return f"pci:{number['domain']:04x}:{number['bus']:02x}:{number['slot']:02x}.{number['function']:x}"
+
+
 def _name_key(element) -> Optional[str]:
     return element.get("name")
 
@@ -355,6 +371,7 @@ IDENTITY: dict[tuple[str, str], Callable[[Any], Optional[str]]] = {
     ("devices", "controller"): _controller_key,
     ("devices", "filesystem"): _filesystem_key,
     ("devices", "channel"): _channel_key,
+    ("devices", "hostdev"): _hostdev_key,
     ("cpu", "feature"): _name_key,
 }
 # Children matched by order within their kind and type: a VNC and a SPICE display are two devices.

@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, virtops.libvirt contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""domain_device's runner: one device attached, updated or detached, in the live and the persistent definition.
+
+Both definitions are read (with their secrets, so a password is compared) and the action for each is
+decided before anything changes, so a refusal changes nothing and check mode reports the steps a
+real run takes. The same attach or update of both definitions is one call (libvirt applies both or
+neither); a detach unplugs the live device first and touches the persistent definition only once
+the guest released it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._device_calls import DeviceCalls
+from ansible_collections.virtops.libvirt.plugins.module_utils._device_detach import LiveDetach
+from ansible_collections.virtops.libvirt.plugins.module_utils._device_match import conflict, differences, find_device, updated
+from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
+from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
+from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute
+from ansible_collections.virtops.libvirt.plugins.module_utils._scope import resolve_scope, scope_flags
+
+
+@dataclass(frozen=True)
+class DeviceOptions:
+    state: str  # present | absent
+    live: Optional[bool]
+    config: Optional[bool]
+    timeout: float
+
+
+@dataclass
+class Decision:
+    """What one definition (live or config) needs: attach, update, detach or nothing."""
+
+    scope: str
+    scope_flag: int
+    present: Any  # the device as that definition has it, or None
+    action: Optional[str] = None
+    send: Any = None  # the element the call is given
+    why: str = ""
+
+    @property
+    def predicted(self) -> Any:
+        return None if self.action == "detach" else self.send if self.action else self.present
+
+
+class DeviceRunner:
+    """What one task does to one device of one domain."""
+
+    def __init__(self, domain: Domain, desired: Any, options: DeviceOptions, recorder: ChangeRecorder) -> None:
+        self.domain = domain
+        self.desired = desired  # _device_spec.DesiredDevice: kind, element, label
+        self.options = options
+        self.recorder = recorder
+        self.calls = DeviceCalls(domain)
+        self.active = domain.is_active()
+        self.persistent = domain.is_persistent()
+        self.decisions: list[Decision] = []
+
+    def run(self) -> dict[str, Any]:
+        before = self.devices()
+        steps = self.plan(before)
+        execute(steps, self.recorder)
+        after = self.devices() if self.recorder.changed and not self.recorder.check_mode else before
+        if self.recorder.check_mode:  # the prediction: each planned step's effect on the devices as they are
+            after = dict(before)
+            for step in steps:
+                step.effect(after)
+        scopes = [decision.scope for decision in self.decisions]
+        return {"device": {scope: _shown(element) for scope, element in (before if self.recorder.check_mode
+                                                                         else after).items()},
+                "diff_before": {scope: _shown(before[scope]) for scope in scopes},
+                "diff_after": {scope: _shown(after[scope]) for scope in scopes}}
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def definition(self, scope: str) -> Any:
+        """The live or persistent definition, with its secrets (compared, never shown)."""
+        flags = flag("VIR_DOMAIN_XML_SECURE") | (flag("VIR_DOMAIN_XML_INACTIVE") if scope == "config" else 0)
+        return _xml.parse(self.domain.xml_desc(flags), f"{scope} XML of domain '{self.domain.name}'")
+
+    def devices(self) -> dict[str, Any]:
+        """The device in each definition the domain has (None: not there, or no such definition)."""
+        found: dict[str, Any] = {"live": None, "config": None}
+        for scope, has_it in (("live", self.active), ("config", self.persistent)):
+            if has_it:
+                found[scope] = find_device(self.definition(scope), self.desired.element, self.desired.label)
+        return found
+
+    # --- deciding -----------------------------------------------------------------------------
+
+    def plan(self, before: dict[str, Any]) -> list[Step]:
+        """Every step, decided before the first one runs."""
+        live, config = resolve_scope(self.options.live, self.options.config, self.active, self.persistent,
+                                     self.domain.name)
+        self.decisions = [self._decide(scope, scope_flag, before[scope]) for scope, scope_flag in scope_flags(live, config)]
+        return self._steps([decision for decision in self.decisions if decision.action])
+
+    def _decide(self, scope: str, scope_flag: int, present: Any) -> Decision:
+        decision = Decision(scope, scope_flag, present)
+        wanted = self.desired.element
+        if self.options.state == "absent":
+            if present is not None:
+                decision.action, decision.send = "detach", present
+            return decision
+        if present is None:
+            decision.action, decision.send = "attach", _xml.copy_element(wanted)
+            return decision
+        refused = conflict(wanted, present, self.desired.label)
+        if refused:
+            raise InvalidArgument(refused, domain=self.domain.name)
+        found = differences(wanted, present, live=scope == "live")
+        if found:
+            decision.action, decision.send = "update", updated(wanted, present)
+            decision.why = "; ".join(str(difference) for difference in found)
+        return decision
+
+    def _steps(self, pending: list[Decision]) -> list[Step]:
+        if len(pending) == 2 and pending[0].action == pending[1].action != "detach":
+            live, config = pending
+            # One call for both: libvirt changes both or neither. An update sends the persistent form.
+            return [self._step(config, live.scope_flag | config.scope_flag, "live and config", extra=(live,))]
+        return [self._step(decision, decision.scope_flag, decision.scope) for decision in pending]
+
+    def _step(self, decision: Decision, flags: int, where: str, extra: tuple[Decision, ...] = ()) -> Step:
+        label, action = self.desired.label, decision.action
+        text = f"{action} {label} ({where})" + (f": {decision.why}" if decision.why else "")
+        xml = _xml.to_string(decision.send, pretty=False)
+        if action == "detach" and decision.scope == "live":
+            apply: Any = lambda: self._detach_live(decision.send)
+        elif action == "detach":
+            apply = lambda: self.calls.detach_device_flags(xml, flags, label)
+        else:
+            call = {"attach": self.calls.attach_device_flags, "update": self.calls.update_device_flags}[action]
+            apply = lambda: call(xml, flags, label)
+
+        def effect(prediction: dict[str, Any]) -> None:
+            for each in (decision, *extra):
+                prediction[each.scope] = each.predicted
+        return Step(text, apply, effect)
+
+    def _detach_live(self, present: Any) -> None:
+        def still_attached() -> bool:
+            return find_device(self.definition("live"), self.desired.element, self.desired.label) is not None
+        LiveDetach(self.domain, self.calls, self.desired.label, self.options.timeout, still_attached).run(present)
+
+
+def _shown(element: Any) -> Optional[str]:
+    """A device as results and diffs show it: canonical, passwords redacted."""
+    return None if element is None else _xml.canonical(element)
