@@ -404,10 +404,137 @@ def _vlan(element, options: _Options) -> None:
     _child(_child(element, "vlan"), "tag", id=tag)
 
 
+# --- hostdev ----------------------------------------------------------------------------------------
+
+
+def _hostdev(options: _Options, attaching: bool):
+    """A host PCI or USB device given to the guest (managed: libvirt detaches it from its host driver)."""
+    address = options["address"]
+    kind = options["type"] or ("usb" if isinstance(address, Mapping) else "pci")
+    element = _element("hostdev", mode="subsystem", type=kind, managed="yes" if options["managed"] else None)
+    source = _child(element, "source")
+    name = _pci_source(source, options) if kind == "pci" else _usb_source(source, options)
+    _alias(element, options)
+    return element, f"hostdev {name}"
+
+
+def _pci_source(source, options: _Options) -> str:
+    address = options["address"]
+    match = PCI_ADDRESS.match(address.strip().lower()) if isinstance(address, str) else None
+    if match is None:
+        raise options.refuse("address", f"a PCI address is a text like 0000:03:00.0 (got {address!r})")
+    domain, bus, slot, function = (int(match.group(part) or "0", 16) for part in ("domain", "bus", "slot", "function"))
+    if slot > 0x1F:
+        raise options.refuse("address", f"the slot of a PCI address is at most 1f (got {address!r})")
+    # libvirt's own formatting, so the address reads the same in the desired and the defined device
+    _child(source, "address", domain=f"0x{domain:04x}", bus=f"0x{bus:02x}", slot=f"0x{slot:02x}", function=f"0x{function:x}")
+    return f"{domain:04x}:{bus:02x}:{slot:02x}.{function:x}"
+
+
+def _usb_source(source, options: _Options) -> str:
+    address = options["address"]
+    keys = set(address) if isinstance(address, Mapping) else set()
+    if keys == {"vendor", "product"}:
+        vendor, product = (_usb_id(options, address[key]) for key in ("vendor", "product"))
+        _child(source, "vendor", id=f"0x{vendor:04x}")
+        _child(source, "product", id=f"0x{product:04x}")
+        return f"usb {vendor:04x}:{product:04x}"
+    if keys == {"bus", "device"}:
+        bus, device = (_usb_number(options, key, address[key]) for key in ("bus", "device"))
+        _child(source, "address", bus=bus, device=device)
+        return f"usb {bus}.{device}"
+    raise options.refuse("address", f"a USB device is given as {{vendor, product}} or {{bus, device}} (got {address!r})")
+
+
+def _usb_id(options: _Options, value: Any) -> int:
+    text = str(value).strip().lower()
+    if not USB_ID.match(text):
+        raise options.refuse("address", f"a USB vendor or product id is four hex digits like 0x1d6b (got {value!r})")
+    return int(text, 16)
+
+
+def _usb_number(options: _Options, key: str, value: Any) -> int:
+    try:
+        number = int(str(value), 10)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise options.refuse("address", f"the USB {key} is a number (got {value!r})")
+    return number
+
+
+# --- filesystem, rng, watchdog, controller, channel ------------------------------------------------
+
+
+def _filesystem(options: _Options, attaching: bool):
+    """A host directory shared with the guest under a mount tag (virtiofs; path/handle are 9p)."""
+    element = _element("filesystem", type="mount")
+    _child(element, "driver", type=options["driver"])
+    source = _absolute(options, "source", options["source"])
+    if source is not None:
+        _child(element, "source", dir=source)
+    elif attaching:
+        raise options.refuse("source", "a filesystem to attach needs the host directory to share")
+    target = options["target"].strip()
+    if not target:
+        raise options.refuse("target", "must be the mount tag the guest mounts")
+    _child(element, "target", dir=target)
+    _flag_child(element, "readonly", options["readonly"])
+    _alias(element, options)
+    return element, f"filesystem {target}"
+
+
+def _rng(options: _Options, attaching: bool):
+    element = _element("rng", model=options["model"])
+    rate = options["rate"]
+    if rate:
+        _child(element, "rate", bytes=_positive(options, "rate.bytes", rate.get("bytes")),
+               period=_positive(options, "rate.period", rate.get("period")))
+    _child(element, "backend", model="random").text = _absolute(options, "backend", options["backend"])
+    alias = _alias(element, options)
+    return element, f"rng {alias or options['model']}"
+
+
+def _watchdog(options: _Options, attaching: bool):
+    element = _element("watchdog", model=options["model"], action=options["action"])
+    alias = _alias(element, options)
+    return element, f"watchdog {alias or options['model']}"
+
+
+def _controller(options: _Options, attaching: bool):
+    index = _positive(options, "index", options["index"], minimum=0)
+    element = _element("controller", type=options["type"], index=index, model=options["model"])
+    _alias(element, options)
+    return element, f"controller {options['type']} {index}"
+
+
+def _channel(options: _Options, attaching: bool):
+    """A virtio-serial channel (the guest agent's is org.qemu.guest_agent.0)."""
+    kind, path = options["type"], _absolute(options, "path", options["path"])
+    element = _element("channel", type=kind)
+    if kind == "unix":
+        # without a path libvirt makes one under its channel directory
+        _child(element, "source", mode="bind", path=path)
+    elif path is not None:
+        raise options.refuse("path", f"applies to type unix only (type is {kind})")
+    target = options["target"].strip()
+    if not target:
+        raise options.refuse("target", "must be the channel's name, e.g. org.qemu.guest_agent.0")
+    _child(element, "target", type="virtio", name=target)
+    _alias(element, options)
+    return element, f"channel {target}"
+
+
 BUILDERS: dict[str, Callable[[_Options, bool], tuple[Any, str]]] = {
     "disk": _disk,
     "cdrom": _cdrom,
     "interface": _interface,
+    "hostdev": _hostdev,
+    "filesystem": _filesystem,
+    "rng": _rng,
+    "watchdog": _watchdog,
+    "controller": _controller,
+    "channel": _channel,
 }
 
 

@@ -261,6 +261,170 @@ def test_interface_refusals_name_the_option(options, message):
         device("interface", **options)
 
 
+# --- hostdev --------------------------------------------------------------------------------------------
+
+
+def test_a_pci_hostdev_in_libvirts_address_form(schema):
+    built = device("hostdev", address="0000:03:1F.7")
+    assert (built.element.get("mode"), built.element.get("type"), built.element.get("managed")) == ("subsystem", "pci", "yes")
+    assert attributes(built.element, "source/address") == {"domain": "0x0000", "bus": "0x03", "slot": "0x1f", "function": "0x7"}
+    assert built.label == "hostdev 0000:03:1f.7"
+    assert_valid(schema, built.element)
+
+
+def test_a_short_pci_address_is_in_domain_zero_and_unmanaged_leaves_managed_out(schema):
+    element = device("hostdev", address="03:00.0", managed=False).element
+    assert attributes(element, "source/address")["domain"] == "0x0000"
+    assert "managed" not in element.attrib  # libvirt does not print managed='no'
+    assert_valid(schema, element)
+
+
+def test_a_usb_hostdev_by_vendor_and_product(schema):
+    built = device("hostdev", address={"vendor": "0x1D6B", "product": "2"})
+    assert built.element.get("type") == "usb"
+    assert attributes(built.element, "source/vendor") == {"id": "0x1d6b"}
+    assert attributes(built.element, "source/product") == {"id": "0x0002"}
+    assert built.label == "hostdev usb 1d6b:0002"
+    assert_valid(schema, built.element)
+
+
+def test_a_usb_hostdev_by_bus_and_device(schema):
+    built = device("hostdev", type="usb", address={"bus": 1, "device": "5"}, alias="ua-token")
+    assert attributes(built.element, "source/address") == {"bus": "1", "device": "5"}
+    assert built.label == "hostdev usb 1.5"
+    assert_valid(schema, built.element)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"address": "0000:03:00"}, r"hostdev.address: a PCI address is a text like 0000:03:00.0"),
+    ({"address": "0000:03:20.0"}, r"hostdev.address: the slot of a PCI address is at most 1f"),
+    ({"type": "pci", "address": {"vendor": "1", "product": "2"}}, r"hostdev.address: a PCI address"),
+    ({"type": "usb", "address": "0000:03:00.0"}, r"hostdev.address: a USB device is given as"),
+    ({"address": {"vendor": "1d6b"}}, r"hostdev.address: a USB device is given as \{vendor, product\}"),
+    ({"address": {"vendor": "1d6b", "product": "xyz"}}, r"hostdev.address: a USB vendor or product id"),
+    ({"address": {"bus": "one", "device": 2}}, r"hostdev.address: the USB bus is a number"),
+    ({"address": None}, r"hostdev.address is required"),
+])
+def test_hostdev_refusals_name_the_option(options, message):
+    with pytest.raises(InvalidArgument, match=message):
+        device("hostdev", **options)
+
+
+# --- filesystem, rng, watchdog, controller, channel -------------------------------------------------------
+
+
+def test_a_virtiofs_filesystem(schema):
+    built = device("filesystem", source="/srv/share", target="share")
+    assert built.element.get("type") == "mount"
+    assert attributes(built.element, "driver") == {"type": "virtiofs"}
+    assert attributes(built.element, "source") == {"dir": "/srv/share"}
+    assert attributes(built.element, "target") == {"dir": "share"}
+    assert built.element.find("readonly") is None
+    assert built.label == "filesystem share"
+    assert_valid(schema, built.element)
+
+
+def test_a_readonly_9p_filesystem(schema):
+    element = device("filesystem", source="/srv/share", target="share", driver="path", readonly=True).element
+    assert attributes(element, "driver") == {"type": "path"}
+    assert element.find("readonly") is not None
+    assert_valid(schema, element)
+
+
+@pytest.mark.parametrize("state, options, message", [
+    ("present", {"target": "share"}, r"filesystem.source: a filesystem to attach needs the host directory"),
+    ("present", {"source": "srv", "target": "share"}, r"filesystem.source: 'srv' is not an absolute path"),
+    ("absent", {"target": " "}, r"filesystem.target: must be the mount tag"),
+])
+def test_filesystem_refusals_name_the_option(state, options, message):
+    with pytest.raises(InvalidArgument, match=message):
+        device("filesystem", state=state, **options)
+
+
+def test_an_rng_reads_urandom_by_default(schema):
+    built = device("rng")
+    assert built.element.get("model") == "virtio"
+    assert attributes(built.element, "backend") == {"model": "random"}
+    assert built.element.findtext("backend") == "/dev/urandom"
+    assert built.element.find("rate") is None
+    assert built.label == "rng virtio"
+    assert_valid(schema, built.element)
+
+
+def test_an_rng_with_a_rate_and_an_alias(schema):
+    built = device("rng", backend="/dev/random", rate={"bytes": 1024, "period": 1000}, alias="ua-rng")
+    assert attributes(built.element, "rate") == {"bytes": "1024", "period": "1000"}
+    assert built.label == "rng ua-rng"
+    assert_valid(schema, built.element)
+
+
+def test_an_rng_rate_needs_bytes():
+    with pytest.raises(InvalidArgument, match=r"rng.rate.bytes: must be at least 1"):
+        device("rng", rate={"bytes": 0, "period": None})
+
+
+def test_a_watchdog(schema):
+    default = device("watchdog")
+    assert dict(default.element.attrib) == {"model": "i6300esb"}
+    assert default.label == "watchdog i6300esb"
+    assert_valid(schema, default.element)
+    given = device("watchdog", model="ib700", action="inject-nmi", alias="ua-dog")
+    assert dict(given.element.attrib) == {"model": "ib700", "action": "inject-nmi"}
+    assert given.label == "watchdog ua-dog"
+    assert_valid(schema, given.element)
+
+
+def test_a_watchdog_model_libvirt_9_0_does_not_know_is_refused():
+    with pytest.raises(InvalidArgument, match=r"watchdog.model: 'itco' is not one of"):
+        device("watchdog", model="itco")
+
+
+@pytest.mark.parametrize("options", [
+    {"type": "scsi", "index": 1, "model": "virtio-scsi"},
+    {"type": "usb", "index": 0, "model": "qemu-xhci"},
+    {"type": "virtio-serial", "index": 0},
+    {"type": "pci", "index": 3, "model": "pci-bridge"},
+])
+def test_controllers(schema, options):
+    built = device("controller", **options)
+    assert dict(built.element.attrib) == {name: str(value) for name, value in options.items()}
+    assert built.label == f"controller {options['type']} {options['index']}"
+    assert_valid(schema, built.element)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"type": "scsi"}, r"controller.index is required"),
+    ({"type": "scsi", "index": -1}, r"controller.index: must be at least 0"),
+    ({"type": "nvme", "index": 0}, r"controller.type: 'nvme' is not one of"),
+])
+def test_controller_refusals_name_the_option(options, message):
+    with pytest.raises(InvalidArgument, match=message):
+        device("controller", **options)
+
+
+def test_the_guest_agent_channel_without_a_path(schema):
+    built = device("channel", target="org.qemu.guest_agent.0")
+    assert built.element.get("type") == "unix"
+    assert attributes(built.element, "source") == {"mode": "bind"}
+    assert attributes(built.element, "target") == {"type": "virtio", "name": "org.qemu.guest_agent.0"}
+    assert built.label == "channel org.qemu.guest_agent.0"
+    assert_valid(schema, built.element)
+
+
+def test_channels_with_a_path_and_without_a_source(schema):
+    unix = device("channel", target="org.example.0", path="/run/example.sock").element
+    assert attributes(unix, "source") == {"mode": "bind", "path": "/run/example.sock"}
+    assert_valid(schema, unix)
+    spice = device("channel", type="spicevmc", target="com.redhat.spice.0").element
+    assert spice.find("source") is None
+    assert_valid(schema, spice)
+
+
+def test_a_path_applies_to_unix_channels_only():
+    with pytest.raises(InvalidArgument, match=r"channel.path: applies to type unix only"):
+        device("channel", type="pty", target="org.example.0", path="/run/x.sock")
+
+
 # --- the xml option -------------------------------------------------------------------------------------
 
 
