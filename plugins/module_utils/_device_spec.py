@@ -512,11 +512,12 @@ def _channel(options: _Options, attaching: bool):
     """A virtio-serial channel (the guest agent's is org.qemu.guest_agent.0)."""
     kind, path = options["type"], _absolute(options, "path", options["path"])
     element = _element("channel", type=kind)
-    if kind == "unix":
-        # without a path libvirt makes one under its channel directory
-        _child(element, "source", mode="bind", path=path)
-    elif path is not None:
+    if path is not None and kind != "unix":
         raise options.refuse("path", f"applies to type unix only (type is {kind})")
+    if path is not None:
+        _child(element, "source", mode="bind", path=path)
+    # Without a path libvirt makes one under its channel directory when the domain starts, and does
+    # not store a pathless <source> at all: adding one would be a difference on every run.
     target = options["target"].strip()
     if not target:
         raise options.refuse("target", "must be the channel's name, e.g. org.qemu.guest_agent.0")

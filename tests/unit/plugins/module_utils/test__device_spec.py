@@ -6,7 +6,9 @@ libvirt), wrapped in a minimal domain, so a misspelt element or attribute fails 
 
 import os
 
+import libvirt
 import pytest
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from lxml import etree
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
@@ -64,6 +66,50 @@ def test_exactly_one_device_is_required(given):
     params.update(given)
     with pytest.raises(InvalidArgument, match="exactly one device"):
         desired_device(params)
+
+
+def validated(**params):
+    """The parameters as the module receives them: Ansible's validation of ARGUMENT_SPECS applied."""
+    spec = dict(state=dict(type="str", default="present", choices=["present", "absent"]), xml=dict(type="str"),
+                **ARGUMENT_SPECS)
+    result = ArgumentSpecValidator(spec, mutually_exclusive=[("xml",) + DEVICE_KINDS]).validate(params)
+    return result.validated_parameters, [str(error) for error in result.errors]
+
+
+def test_ansible_fills_the_defaults_the_builders_rely_on():
+    params, errors = validated(disk={"volume": {"pool": "default", "name": "data.qcow2"}, "target": "vdb"})
+    assert errors == []
+    assert params["disk"]["bus"] == "virtio" and params["disk"]["network"] is None
+    element = desired_device(params).element
+    assert attributes(element, "target") == {"dev": "vdb", "bus": "virtio"}
+    assert attributes(element, "source") == {"pool": "default", "volume": "data.qcow2"}
+
+
+def test_ansible_validates_nested_options_and_raw_addresses():
+    params, errors = validated(
+        interface={"mac": MAC, "source": "default", "bandwidth": {"inbound": {"average": 100}}},
+        state="absent")
+    assert errors == []
+    assert attributes(desired_device(params).element, "bandwidth/inbound") == {"average": "100"}
+    params, errors = validated(hostdev={"address": {"vendor": "0x1d6b", "product": "0x0002"}})
+    assert errors == []
+    assert desired_device(params).label == "hostdev usb 1d6b:0002"
+    params, errors = validated(disk={"target": "vdb", "network": {"protocol": "nbd", "hosts": [{"name": "nas"}]}})
+    assert errors == []
+    assert [dict(host.attrib) for host in desired_device(params).element.findall("source/host")] == [{"name": "nas"}]
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"disk": {"source": "/a.img", "target": "vdb", "bus": "floppy"}}, "bus must be one of: virtio, sata"),
+    ({"disk": {"source": "/a.img", "volume": {"pool": "p", "name": "v"}, "target": "vdb"}},
+     "parameters are mutually exclusive: source|volume|network"),
+    ({"disk": {"source": "/a.img"}}, "missing required arguments: target"),
+    ({"interface": {"mac": MAC, "bandwidth": {"inbound": {"peak": 5}}}}, "missing required arguments: average"),
+    ({"controller": {"type": "scsi"}}, "missing required arguments: index"),
+])
+def test_ansible_refuses_what_the_argument_specs_refuse(params, message):
+    _params, errors = validated(**params)
+    assert any(message in error for error in errors), errors
 
 
 # --- disk -----------------------------------------------------------------------------------------------
@@ -405,7 +451,7 @@ def test_controller_refusals_name_the_option(options, message):
 def test_the_guest_agent_channel_without_a_path(schema):
     built = device("channel", target="org.qemu.guest_agent.0")
     assert built.element.get("type") == "unix"
-    assert attributes(built.element, "source") == {"mode": "bind"}
+    assert built.element.find("source") is None  # libvirt chooses the path and stores no pathless source
     assert attributes(built.element, "target") == {"type": "virtio", "name": "org.qemu.guest_agent.0"}
     assert built.label == "channel org.qemu.guest_agent.0"
     assert_valid(schema, built.element)
@@ -461,3 +507,57 @@ def test_the_schema_check_catches_a_misspelt_attribute(schema):
     element.find("target").set("buss", "virtio")
     with pytest.raises(AssertionError):
         assert_valid(schema, element)
+
+
+# --- what libvirt stores is what the next run compares with ---------------------------------------------
+
+ROUND_TRIP = [
+    ("disk", dict(source="/img/data.qcow2", target="vdb")),
+    ("disk", dict(source="/img/a.raw", target="sdb", bus="scsi", cache="none", io="native", discard="unmap",
+                  readonly=True, shareable=True, serial="DATA-1", boot_order=2, alias="ua-data")),
+    ("disk", dict(volume={"pool": "images", "name": "data.qcow2"}, target="vdc")),
+    ("disk", dict(network={"protocol": "rbd", "name": "pool/image", "hosts": [{"name": "mon1", "port": 6789}]},
+                  target="vdd")),
+    ("disk", dict(source="/dev/vg0/data", target="vde")),
+    ("cdrom", dict(target="sdc", source="/iso/debian.iso")),
+    ("cdrom", dict(target="hdc", bus="ide")),
+    ("interface", dict(source="default", mac="52:54:00:AB:CD:EF", link="down",
+                       bandwidth={"inbound": {"average": 1000, "peak": 5000, "burst": 1024}})),
+    ("interface", dict(type="user", alias="ua-nic1")),
+    ("interface", dict(type="bridge", source="br0", mac="52:54:00:00:00:02", vlan=42, model="e1000")),
+    ("interface", dict(type="direct", source="eth0", mode="vepa", mac="52:54:00:00:00:03")),
+    ("hostdev", dict(address="0000:03:00.0")),
+    ("hostdev", dict(address={"vendor": "0x1d6b", "product": "0x0002"})),
+    ("hostdev", dict(address={"bus": 1, "device": 5}, managed=False)),
+    ("filesystem", dict(source="/srv/share", target="share")),
+    ("filesystem", dict(source="/srv/share", target="share9p", driver="path", readonly=True)),
+    ("rng", dict(rate={"bytes": 1024, "period": 1000}, alias="ua-rng")),
+    ("watchdog", dict(model="i6300esb", action="poweroff")),
+    ("controller", dict(type="scsi", index=1, model="virtio-scsi")),
+    ("channel", dict(target="org.qemu.guest_agent.0")),
+    ("channel", dict(target="org.example.0", path="/run/example.sock")),
+    ("channel", dict(type="spicevmc", target="com.redhat.spice.0")),
+]
+
+
+@pytest.fixture(scope="module")
+def test_driver():
+    connection = libvirt.open("test:///default")
+    yield connection
+    connection.close()
+
+
+@pytest.mark.parametrize("number, kind, options", [(number, *case) for number, case in enumerate(ROUND_TRIP)])
+def test_a_defined_device_is_the_same_device_on_the_next_run(test_driver, number, kind, options):
+    """libvirt's parser and formatter (the test driver shares them with qemu's) keep every value
+    the element sets, so a second run compares equal: no update, changed=false."""
+    desired = device(kind, **options).element
+    domain_xml = _xml.parse(f"<domain type='test'><name>device-spec-{number}</name><memory>65536</memory>"
+                            "<os><type>hvm</type></os><devices/></domain>")
+    domain_xml.find("devices").append(_xml.copy_element(desired))
+    domain = test_driver.defineXML(_xml.to_string(domain_xml))
+    try:
+        defined = _xml.parse(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    finally:
+        domain.undefine()
+    assert [str(difference) for difference in _xml.compare(domain_xml, defined)] == []
