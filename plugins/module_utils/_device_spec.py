@@ -54,8 +54,17 @@ PCI_ADDRESS = re.compile(r"^(?:(?P<domain>[0-9a-f]{1,4}):)?(?P<bus>[0-9a-f]{1,2}
 USB_ID = re.compile(r"^(?:0x)?[0-9a-f]{1,4}$")
 FORMATS_BY_SUFFIX = {".qcow2": "qcow2"}  # anything else is raw: libvirt no longer probes formats
 
-_ALIAS = dict(type="str")
-_RATE = dict(type="dict", options=dict(average=dict(type="int", required=True), peak=dict(type="int"), burst=dict(type="int")))
+
+
+def _alias_spec() -> dict[str, Any]:
+    return dict(type="str")
+
+
+def _rate_spec() -> dict[str, Any]:
+    return dict(type="dict", options=dict(average=dict(type="int", required=True), peak=dict(type="int"), burst=dict(type="int")))
+
+
+# A fresh dict per option: nothing is shared between two entries that Ansible (or a test) could change.
 
 ARGUMENT_SPECS: dict[str, dict[str, Any]] = {
     "disk": dict(type="dict", mutually_exclusive=[("source", "volume", "network")], options=dict(
@@ -76,14 +85,14 @@ ARGUMENT_SPECS: dict[str, dict[str, Any]] = {
         shareable=dict(type="bool", default=False),
         serial=dict(type="str"),
         boot_order=dict(type="int"),
-        alias=_ALIAS,
+        alias=_alias_spec(),
     )),
     "cdrom": dict(type="dict", options=dict(
         target=dict(type="str", required=True),
         bus=dict(type="str", default="sata", choices=list(CDROM_BUSES)),
         source=dict(type="path"),
         boot_order=dict(type="int"),
-        alias=_ALIAS,
+        alias=_alias_spec(),
     )),
     "interface": dict(type="dict", options=dict(
         type=dict(type="str", default="network", choices=list(INTERFACE_TYPES)),
@@ -92,45 +101,45 @@ ARGUMENT_SPECS: dict[str, dict[str, Any]] = {
         model=dict(type="str", default="virtio"),
         mac=dict(type="str"),
         link=dict(type="str", choices=list(LINK_STATES)),
-        bandwidth=dict(type="dict", options=dict(inbound=_RATE, outbound=_RATE)),
+        bandwidth=dict(type="dict", options=dict(inbound=_rate_spec(), outbound=_rate_spec())),
         vlan=dict(type="int"),
-        alias=_ALIAS,
+        alias=_alias_spec(),
     )),
     "hostdev": dict(type="dict", options=dict(
         type=dict(type="str", choices=list(HOSTDEV_TYPES)),
         address=dict(type="raw", required=True),
         managed=dict(type="bool", default=True),
-        alias=_ALIAS,
+        alias=_alias_spec(),
     )),
     "filesystem": dict(type="dict", options=dict(
         source=dict(type="path"),
         target=dict(type="str", required=True),
         driver=dict(type="str", default="virtiofs", choices=list(FILESYSTEM_DRIVERS)),
         readonly=dict(type="bool", default=False),
-        alias=_ALIAS,
+        alias=_alias_spec(),
     )),
     "rng": dict(type="dict", options=dict(
         model=dict(type="str", default="virtio", choices=list(RNG_MODELS)),
         backend=dict(type="path", default="/dev/urandom"),
         rate=dict(type="dict", options=dict(bytes=dict(type="int", required=True), period=dict(type="int"))),
-        alias=_ALIAS,
+        alias=_alias_spec(),
     )),
     "watchdog": dict(type="dict", options=dict(
         model=dict(type="str", default="i6300esb", choices=list(WATCHDOG_MODELS)),
         action=dict(type="str", choices=list(WATCHDOG_ACTIONS)),
-        alias=_ALIAS,
+        alias=_alias_spec(),
     )),
     "controller": dict(type="dict", options=dict(
         type=dict(type="str", required=True, choices=list(CONTROLLER_TYPES)),
         index=dict(type="int", required=True),
         model=dict(type="str"),
-        alias=_ALIAS,
+        alias=_alias_spec(),
     )),
     "channel": dict(type="dict", options=dict(
         type=dict(type="str", default="unix", choices=list(CHANNEL_TYPES)),
         target=dict(type="str", required=True),
         path=dict(type="path"),
-        alias=_ALIAS,
+        alias=_alias_spec(),
     )),
 }
 
@@ -420,7 +429,11 @@ def _hostdev(options: _Options, attaching: bool):
 
 def _pci_source(source, options: _Options) -> str:
     address = options["address"]
-    match = PCI_ADDRESS.match(address.strip().lower()) if isinstance(address, str) else None
+    text = address.strip().lower() if isinstance(address, str) else ""
+    if text.startswith("pci_"):  # the node device's name (virsh nodedev-list): pci_0000_03_00_0
+        parts = text[4:].split("_")
+        text = f"{':'.join(parts[:-1])}.{parts[-1]}" if len(parts) == 4 else text
+    match = PCI_ADDRESS.match(text)
     if match is None:
         raise options.refuse("address", f"a PCI address is a text like 0000:03:00.0 (got {address!r})")
     domain, bus, slot, function = (int(match.group(part) or "0", 16) for part in ("domain", "bus", "slot", "function"))
@@ -563,6 +576,8 @@ def xml_label(element) -> str:
         return f"{element.get('device') or 'disk'} {identity or alias_name or '(no target)'}"
     if tag == "graphics":
         return f"graphics {element.get('type')}"
+    if tag in ("rng", "watchdog"):  # found by alias, else as the only one of its model: named so too
+        return f"{tag} {alias_name or element.get('model') or ''}".strip()
     key_of = _xml.IDENTITY.get(("devices", tag))
     identity = key_of(element) if key_of else None
     identity = identity or alias_name

@@ -325,6 +325,25 @@ def test_a_short_pci_address_is_in_domain_zero_and_unmanaged_leaves_managed_out(
     assert_valid(schema, element)
 
 
+def test_a_pci_hostdev_by_its_node_device_name():
+    built = device("hostdev", address="pci_0000_00_1f_2")
+    assert attributes(built.element, "source/address") == {"domain": "0x0000", "bus": "0x00", "slot": "0x1f", "function": "0x2"}
+    assert built.label == "hostdev 0000:00:1f.2"
+
+
+def test_argument_specs_share_no_dict_between_options():
+    seen = {}
+
+    def walk(spec, path):
+        for name, entry in spec.get("options", {}).items():
+            assert id(entry) not in seen, f"{path}.{name} is the same dict as {seen.get(id(entry))}"
+            seen[id(entry)] = f"{path}.{name}"
+            walk(entry, f"{path}.{name}")
+
+    for kind, spec in ARGUMENT_SPECS.items():
+        walk(spec, kind)
+
+
 def test_a_usb_hostdev_by_vendor_and_product(schema):
     built = device("hostdev", address={"vendor": "0x1D6B", "product": "2"})
     assert built.element.get("type") == "usb"
@@ -343,6 +362,7 @@ def test_a_usb_hostdev_by_bus_and_device(schema):
 
 @pytest.mark.parametrize("options, message", [
     ({"address": "0000:03:00"}, r"hostdev.address: a PCI address is a text like 0000:03:00.0"),
+    ({"address": "pci_0000_03_00"}, r"hostdev.address: a PCI address is a text like 0000:03:00.0"),
     ({"address": "0000:03:20.0"}, r"hostdev.address: the slot of a PCI address is at most 1f"),
     ({"type": "pci", "address": {"vendor": "1", "product": "2"}}, r"hostdev.address: a PCI address"),
     ({"type": "usb", "address": "0000:03:00.0"}, r"hostdev.address: a USB device is given as"),
@@ -483,7 +503,10 @@ def test_xml_gives_its_tag_as_kind_and_a_label():
     assert nic.label == f"interface {MAC}"
     rng = desired_device({"xml": "<rng model='virtio'><backend model='random'/><alias name='ua-rng'/></rng>"})
     assert rng.label == "rng ua-rng"
-    assert desired_device({"xml": "<watchdog model='i6300esb'/>"}).label == "watchdog"
+    assert desired_device({"xml": "<watchdog model='i6300esb'/>"}).label == "watchdog i6300esb"
+    assert desired_device({"xml": "<watchdog/>"}).label == "watchdog"
+    assert desired_device({"xml": "<memballoon model='virtio'/>"}).label == "memballoon"
+    assert desired_device({"xml": "<disk device='disk'/>"}).label == "disk (no target)"
 
 
 def test_malformed_xml_is_an_xml_error():
@@ -521,6 +544,7 @@ ROUND_TRIP = [
     ("disk", dict(source="/dev/vg0/data", target="vde")),
     ("cdrom", dict(target="sdc", source="/iso/debian.iso")),
     ("cdrom", dict(target="hdc", bus="ide")),
+    ("cdrom", dict(target="sdd", source="/dev/sr0", bus="scsi", boot_order=1)),
     ("interface", dict(source="default", mac="52:54:00:AB:CD:EF", link="down",
                        bandwidth={"inbound": {"average": 1000, "peak": 5000, "burst": 1024}})),
     ("interface", dict(type="user", alias="ua-nic1")),
