@@ -116,7 +116,8 @@ def differences(desired, present, live: bool) -> list[_xml.Difference]:
     """
     found = [difference for difference in _xml.compare(desired, present, live=live)
              if not _default_link_up(desired, difference)]
-    if is_removable(desired) and desired.find("source") is None and present.find("source") is not None:
+    # An ejected drive's live <source> keeps only QEMU's index: no medium.
+    if is_removable(desired) and desired.find("source") is None and source_location(present):
         found.append(_xml.Difference(f"/{desired.tag}/source", _xml.canonical(present.find("source")), None))
     return found
 

@@ -119,6 +119,8 @@ class FakeDeviceVirDomain:
             present = self._find(root, element)
             if present is None:
                 raise FakeError(f"device not found: no device {_key(element)}")
+            if root is self.live and element.get("device") == "cdrom" and element.find("source") is None:
+                element.insert(0, etree.fromstring("<source index='7'/>"))  # what QEMU leaves of an ejected medium
             if root is self.live:  # the device keeps what QEMU gave it
                 for tag in ("alias", "address"):
                     if element.find(tag) is None and present.find(tag) is not None:
