@@ -56,6 +56,340 @@ options:
       - Exactly one of O(xml), O(disk), O(cdrom), O(interface), O(hostdev), O(filesystem), O(rng), O(watchdog),
         O(controller) and O(channel) is required.
     type: str
+  disk:
+    description:
+      - A disk (C(<disk device='disk'>)) given as options instead of O(xml).
+      - The disk is found by O(disk.target). Its source is one of O(disk.source), O(disk.volume) and
+        O(disk.network); a disk to attach needs one of them, a disk to detach only its target.
+      - A disk already at O(disk.target) with another source is refused (detach it or choose another target).
+      - "The values given (and the defaults below) are compared with the disk libvirt has: a value that
+        differs is updated in place where libvirt can (otherwise libvirt's refusal is reported)."
+    type: dict
+    suboptions:
+      source:
+        description:
+          - The image's absolute path on the libvirt host. A path under C(/dev/) is attached as a block
+            device, anything else as a file.
+          - Mutually exclusive with O(disk.volume) and O(disk.network).
+        type: path
+      volume:
+        description: A storage volume as the source (C(<disk type='volume'>)).
+        type: dict
+        suboptions:
+          pool:
+            description: The storage pool's name.
+            type: str
+            required: true
+          name:
+            description: The volume's name in O(disk.volume.pool).
+            type: str
+            required: true
+      network:
+        description: A network image as the source (C(<disk type='network'>)); authentication needs O(xml).
+        type: dict
+        suboptions:
+          protocol:
+            description: The network protocol.
+            type: str
+            required: true
+            choices: [nbd, rbd, iscsi, gluster, nfs, http, https, ftp, ftps, tftp]
+          name:
+            description: The image's name for the protocol (V(pool/image) for rbd, V(iqn.../1) for iscsi, the export for nbd).
+            type: str
+          hosts:
+            description: The servers.
+            type: list
+            elements: dict
+            suboptions:
+              name:
+                description: The server's host name or address.
+                type: str
+                required: true
+              port:
+                description: The server's port (default the protocol's).
+                type: int
+      target:
+        description:
+          - The device the guest sees (V(vdb), V(sdc)); it identifies the disk.
+        type: str
+        required: true
+      bus:
+        description:
+          - The bus the disk is on. QEMU hot-plugs V(virtio), V(scsi) and V(usb) disks only; V(sata) and
+            V(ide) disks can be added to the persistent definition (O(config)).
+          - V(fdc) makes it a floppy drive (C(device='floppy')), persistent definition only.
+        type: str
+        default: virtio
+        choices: [virtio, sata, scsi, ide, usb, fdc]
+      format:
+        description:
+          - The image format (C(<driver type>)), e.g. V(qcow2), V(raw).
+          - Default V(qcow2) when the source's path (or volume or image name) ends in C(.qcow2), else V(raw).
+        type: str
+      cache:
+        description: The cache mode (C(<driver cache>)); libvirt's default when not given.
+        type: str
+        choices: [default, none, writethrough, writeback, directsync, unsafe]
+      io:
+        description: The I/O mode (C(<driver io>)).
+        type: str
+        choices: [threads, native, io_uring]
+      discard:
+        description: Whether discard (trim) requests reach the image (C(<driver discard>)).
+        type: str
+        choices: [unmap, ignore]
+      readonly:
+        description: The guest cannot write to the disk.
+        type: bool
+        default: false
+      shareable:
+        description: The disk may be attached to several domains at once.
+        type: bool
+        default: false
+      serial:
+        description: The serial number the guest sees.
+        type: str
+      boot_order:
+        description: The disk's place in the boot order (1 first).
+        type: int
+      alias:
+        description: A user alias for the device; it must start with V(ua-) (libvirt keeps no other alias).
+        type: str
+  cdrom:
+    description:
+      - A CD-ROM drive (C(<disk device='cdrom'>)), found by O(cdrom.target).
+      - "Inserting, changing and ejecting the media of a drive that is there is an update in place:
+        O(cdrom.source) is the ISO image, and none (omitted or null) is an empty drive (eject)."
+    type: dict
+    suboptions:
+      target:
+        description: The drive the guest sees (V(sdb), V(hdc)); it identifies the drive.
+        type: str
+        required: true
+      bus:
+        description: The drive's bus. QEMU cannot hot-plug V(sata) and V(ide) drives; their media can be changed live.
+        type: str
+        default: sata
+        choices: [sata, ide, scsi, usb]
+      source:
+        description:
+          - The ISO image's absolute path on the libvirt host (a path under C(/dev/), e.g. C(/dev/sr0), is
+            the host's drive). None is an empty drive.
+        type: path
+      boot_order:
+        description: The drive's place in the boot order (1 first).
+        type: int
+      alias:
+        description: A user alias for the device; it must start with V(ua-).
+        type: str
+  interface:
+    description:
+      - A network interface, found by O(interface.mac), else by O(interface.alias); one of them is
+        required, so that a second run finds the same NIC.
+      - Its link state and bandwidth are updated in place on a NIC that is there.
+    type: dict
+    suboptions:
+      type:
+        description:
+          - V(network) connects to a libvirt network, V(bridge) to a host bridge, V(direct) to a host
+            device (macvtap), V(user) to QEMU's own NAT (no source).
+        type: str
+        default: network
+        choices: [network, bridge, direct, user]
+      source:
+        description:
+          - The libvirt network's name, the host bridge's name or the host device's name (for O(interface.type)
+            V(network), V(bridge), V(direct)); required to attach one of these.
+        type: str
+      mode:
+        description: For O(interface.type=direct), the macvtap mode (libvirt's default V(vepa)).
+        type: str
+        choices: [bridge, vepa, private, passthrough]
+      model:
+        description: The NIC model the guest sees (V(virtio), V(e1000e), V(rtl8139)...).
+        type: str
+        default: virtio
+      mac:
+        description: The MAC address (unicast, e.g. V(52:54:00:12:34:56)); it identifies the NIC.
+        type: str
+      link:
+        description: The link state; libvirt's default (up) when not given.
+        type: str
+        choices: [up, down]
+      bandwidth:
+        description: Bandwidth limits (C(<bandwidth>)).
+        type: dict
+        suboptions:
+          inbound:
+            description: Limits of the traffic to the guest.
+            type: dict
+            suboptions:
+              average:
+                description: The average rate in KiB/s.
+                type: int
+                required: true
+              peak:
+                description: The peak rate in KiB/s.
+                type: int
+              burst:
+                description: How many KiB may be sent at peak rate.
+                type: int
+          outbound:
+            description: Limits of the traffic from the guest.
+            type: dict
+            suboptions:
+              average:
+                description: The average rate in KiB/s.
+                type: int
+                required: true
+              peak:
+                description: The peak rate in KiB/s.
+                type: int
+              burst:
+                description: How many KiB may be sent at peak rate.
+                type: int
+      vlan:
+        description: A VLAN tag (0 to 4095), for Open vSwitch bridges and networks that support it.
+        type: int
+      alias:
+        description: A user alias for the device; it must start with V(ua-). Identifies a NIC without O(interface.mac).
+        type: str
+  hostdev:
+    description:
+      - A host PCI or USB device passed through to the guest, found by its address on the host.
+    type: dict
+    suboptions:
+      type:
+        description: The device's bus. Default V(pci) when O(hostdev.address) is a text, V(usb) when it is a dictionary.
+        type: str
+        choices: [pci, usb]
+      address:
+        description:
+          - For V(pci), the PCI address as a text, V(0000:03:00.0) (or V(03:00.0) in domain 0, or the node
+            device's name V(pci_0000_03_00_0)).
+          - For V(usb), a dictionary, either C(vendor) and C(product) (hex ids, V(0x1d6b)) or C(bus) and
+            C(device) (numbers, as C(lsusb) shows them).
+        type: raw
+        required: true
+      managed:
+        description: libvirt detaches the device from its host driver on attach and gives it back on detach.
+        type: bool
+        default: true
+      alias:
+        description: A user alias for the device; it must start with V(ua-).
+        type: str
+  filesystem:
+    description:
+      - A host directory shared with the guest, found by O(filesystem.target) (the mount tag).
+      - V(virtiofs) needs shared memory in the domain (C(<memoryBacking><access mode='shared'/>)).
+    type: dict
+    suboptions:
+      source:
+        description: The host directory (an absolute path); required to attach.
+        type: path
+      target:
+        description: The mount tag the guest mounts (C(mount -t virtiofs TAG /mnt)); it identifies the filesystem.
+        type: str
+        required: true
+      driver:
+        description:
+          - V(virtiofs), or V(path) / V(handle) for 9p (9p cannot be hot-plugged, only added to the persistent definition).
+        type: str
+        default: virtiofs
+        choices: [virtiofs, path, handle]
+      readonly:
+        description: The guest cannot write to the share. libvirt 9.0 refuses it for V(virtiofs).
+        type: bool
+        default: false
+      alias:
+        description: A user alias for the device; it must start with V(ua-).
+        type: str
+  rng:
+    description:
+      - A random number generator for the guest, found by O(rng.alias), else as the domain's only rng of
+        its model.
+    type: dict
+    suboptions:
+      model:
+        description: The device model.
+        type: str
+        default: virtio
+        choices: [virtio, virtio-transitional, virtio-non-transitional]
+      backend:
+        description: The host's random source.
+        type: path
+        default: /dev/urandom
+      rate:
+        description: A limit of the entropy the guest may read.
+        type: dict
+        suboptions:
+          bytes:
+            description: Bytes per period.
+            type: int
+            required: true
+          period:
+            description: The period in milliseconds (libvirt's default 1000).
+            type: int
+      alias:
+        description: A user alias for the device; it must start with V(ua-).
+        type: str
+  watchdog:
+    description:
+      - A watchdog device, found by O(watchdog.alias), else as the domain's only watchdog.
+    type: dict
+    suboptions:
+      model:
+        description: The device model (V(i6300esb) is a PCI device; V(ib700) an ISA one; V(diag288) for s390x).
+        type: str
+        default: i6300esb
+        choices: [i6300esb, ib700, diag288]
+      action:
+        description: What happens when the watchdog fires; libvirt's default V(reset) when not given.
+        type: str
+        choices: [reset, shutdown, poweroff, pause, none, dump, inject-nmi]
+      alias:
+        description: A user alias for the device; it must start with V(ua-).
+        type: str
+  controller:
+    description:
+      - A controller, found by its O(controller.type) and O(controller.index).
+    type: dict
+    suboptions:
+      type:
+        description: The kind of controller.
+        type: str
+        required: true
+        choices: [scsi, usb, virtio-serial, pci, sata, ide, fdc, ccid, isa, xenbus]
+      index:
+        description: The controller's index among those of its type (0 first); it identifies the controller.
+        type: int
+        required: true
+      model:
+        description: The model, e.g. V(virtio-scsi) (scsi), V(qemu-xhci) (usb), V(pcie-root-port) (pci).
+        type: str
+      alias:
+        description: A user alias for the device; it must start with V(ua-).
+        type: str
+  channel:
+    description:
+      - A virtio-serial channel, found by its name O(channel.target).
+    type: dict
+    suboptions:
+      type:
+        description: V(unix) is a socket on the host, V(pty) a pseudo terminal, V(spicevmc) SPICE's agent channel.
+        type: str
+        default: unix
+        choices: [unix, pty, spicevmc]
+      target:
+        description: The channel's name in the guest, e.g. V(org.qemu.guest_agent.0) or V(com.redhat.spice.0).
+        type: str
+        required: true
+      path:
+        description: For V(unix), the socket's path on the host; libvirt chooses one when not given.
+        type: path
+      alias:
+        description: A user alias for the device; it must start with V(ua-).
+        type: str
   live:
     description:
       - Change the running domain.
