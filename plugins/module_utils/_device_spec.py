@@ -209,8 +209,8 @@ def _child(parent, tag: str, **attributes: Any):
 
 
 def _present(attributes: Mapping[str, Any]) -> dict[str, str]:
-    """Attributes with a value; `class_` style names lose their trailing underscore."""
-    return {name.rstrip("_"): str(value) for name, value in attributes.items() if value is not None}
+    """The attributes that have a value: an option not given sets nothing, so libvirt's default stands."""
+    return {name: str(value) for name, value in attributes.items() if value is not None}
 
 
 def _text_child(parent, tag: str, text: Optional[str]) -> None:
