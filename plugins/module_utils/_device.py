@@ -104,17 +104,17 @@ class DeviceRunner:
 
     def _decide(self, scope: str, scope_flag: int, present: Any) -> Decision:
         decision = Decision(scope, scope_flag, present)
-        wanted = self.desired.element
-        if self.options.state == "absent":
+        wanted, detaching = self.desired.element, self.options.state == "absent"
+        refused = conflict(wanted, present, self.desired.label, detaching) if present is not None else None
+        if refused:
+            raise InvalidArgument(refused, domain=self.domain.name)
+        if detaching:
             if present is not None:
                 decision.action, decision.send = "detach", present
             return decision
         if present is None:
             decision.action, decision.send = "attach", _xml.copy_element(wanted)
             return decision
-        refused = conflict(wanted, present, self.desired.label)
-        if refused:
-            raise InvalidArgument(refused, domain=self.domain.name)
         found = differences(wanted, present, live=scope == "live")
         if found:
             decision.action, decision.send = "update", updated(wanted, present)

@@ -72,21 +72,21 @@ def _only_one(desired, candidates: list, label: str) -> Optional[Any]:
     return candidates[0] if candidates else None
 
 
-def conflict(desired, present, label: str) -> Optional[str]:
+def conflict(desired, present, label: str, detaching: bool = False) -> Optional[str]:
     """Why `present`, found at the desired device's identity, is another device (None: it is this one)."""
     if desired.tag != "disk":
         return None
     wanted_kind, present_kind = desired.get("device") or "disk", present.get("device") or "disk"
     target = _xml.IDENTITY[("devices", "disk")](desired)
+    advice = "it is left attached" if detaching else "detach it or choose another target"
     if wanted_kind != present_kind:
-        return (f"{label}: target {target} is already used by a {present_kind}; detach it or choose another "
-                "target")
+        return f"{label}: target {target} is already used by a {present_kind}; {advice}"
     if wanted_kind in REMOVABLE_MEDIA:
         return None  # its medium is changed in place
     wanted, chain = source_location(desired), _chain_locations(present)
     if wanted and chain and wanted not in chain:  # an image of its backing chain: the same disk, snapshotted
         return (f"{label}: target {target} is already used by another disk (source "
-                f"{', '.join(chain[0].values())}); detach it or choose another target")
+                f"{', '.join(chain[0].values())}); {advice}")
     return None
 
 

@@ -177,3 +177,11 @@ def test_flags_of_each_call():
     run(domain, DATA_DISK)
     run(domain, DATA_DISK.replace("vdb", "vdc").replace("data", "more"), label="disk vdc", live=True)
     assert seen == [LIVE | CONFIG, LIVE]
+
+
+def test_a_detach_of_a_disk_whose_target_holds_another_disk_is_refused():
+    domain, virdomain = fake_device_domain()
+    with pytest.raises(InvalidArgument, match=r"disk vda: target vda is already used by another disk \(source "
+                                              r"/img/vm.qcow2\); it is left attached"):
+        run(domain, DATA_DISK.replace("vdb", "vda"), label="disk vda", state="absent")
+    assert virdomain.calls == []
