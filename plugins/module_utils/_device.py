@@ -67,14 +67,11 @@ class DeviceRunner:
         before = self.devices()
         steps = self.plan(before)
         execute(steps, self.recorder)
-        after = self.devices() if self.recorder.changed and not self.recorder.check_mode else before
-        if self.recorder.check_mode:  # the prediction: each planned step's effect on the devices as they are
-            after = dict(before)
-            for step in steps:
-                step.effect(after)
+        check_mode = self.recorder.check_mode
+        now = self.devices() if self.recorder.changed and not check_mode else before
+        after = _predicted(before, steps) if check_mode else now
         scopes = [decision.scope for decision in self.decisions]
-        return {"device": {scope: _shown(element) for scope, element in (before if self.recorder.check_mode
-                                                                         else after).items()},
+        return {"device": {scope: _shown(element) for scope, element in now.items()},
                 "diff_before": {scope: _shown(before[scope]) for scope in scopes},
                 "diff_after": {scope: _shown(after[scope]) for scope in scopes}}
 
@@ -149,6 +146,14 @@ class DeviceRunner:
         def still_attached() -> bool:
             return find_device(self.definition("live"), self.desired.element, self.desired.label) is not None
         LiveDetach(self.domain, self.calls, self.desired.label, self.options.timeout, still_attached).run(present)
+
+
+def _predicted(before: dict[str, Any], steps: list[Step]) -> dict[str, Any]:
+    """Check mode's after: each planned step's effect on the devices as they are."""
+    prediction = dict(before)
+    for step in steps:
+        step.effect(prediction)
+    return prediction
 
 
 def _shown(element: Any) -> Optional[str]:
