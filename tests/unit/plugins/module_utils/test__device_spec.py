@@ -8,6 +8,7 @@ import os
 
 import libvirt
 import pytest
+import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from lxml import etree
 
@@ -110,6 +111,30 @@ def test_ansible_validates_nested_options_and_raw_addresses():
 def test_ansible_refuses_what_the_argument_specs_refuse(params, message):
     _params, errors = validated(**params)
     assert any(message in error for error in errors), errors
+
+
+def _documented_differently(spec, documented, path):
+    """Where the module's DOCUMENTATION says other than the argspec: type, required, default, choices, elements."""
+    found = []
+    for key, absent in (("type", None), ("required", False), ("default", None), ("choices", None), ("elements", None)):
+        if spec.get(key, absent) != documented.get(key, absent):
+            found.append(f"{path}: {key} is {spec.get(key, absent)!r} in the argspec, {documented.get(key, absent)!r} in the doc")
+    if not documented.get("description"):
+        found.append(f"{path}: no description")
+    options, suboptions = spec.get("options") or {}, documented.get("suboptions") or {}
+    if set(options) != set(suboptions):
+        found.append(f"{path}: options {sorted(options)} in the argspec, {sorted(suboptions)} in the doc")
+    for name in sorted(set(options) & set(suboptions)):
+        found.extend(_documented_differently(options[name], suboptions[name], f"{path}.{name}"))
+    return found
+
+
+def test_the_modules_documentation_matches_the_argument_specs():
+    from ansible_collections.virtops.libvirt.plugins.modules import domain_device  # pylint: disable=import-outside-toplevel
+    documented = yaml.safe_load(domain_device.DOCUMENTATION)["options"]
+    found = [problem for kind in DEVICE_KINDS
+             for problem in _documented_differently(ARGUMENT_SPECS[kind], documented.get(kind, {}), kind)]
+    assert found == []
 
 
 # --- disk -----------------------------------------------------------------------------------------------
