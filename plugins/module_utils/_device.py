@@ -12,6 +12,7 @@ the guest released it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -24,6 +25,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import Inv
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute
 from ansible_collections.virtops.libvirt.plugins.module_utils._scope import resolve_scope, scope_flags
+from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_plan import is_local_uri
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,20 @@ class DeviceRunner:
         live, config = resolve_scope(self.options.live, self.options.config, self.active, self.persistent,
                                      self.domain.name)
         self.decisions = [self._decide(scope, scope_flag, before[scope]) for scope, scope_flag in scope_flags(live, config)]
-        return self._steps([decision for decision in self.decisions if decision.action])
+        pending = [decision for decision in self.decisions if decision.action]
+        if any(decision.action != "detach" for decision in pending):
+            self._check_source()
+        return self._steps(pending)
+
+    def _check_source(self) -> None:
+        """A disk's image must exist: libvirt would put a missing one into a shut-off domain's configuration.
+
+        Only a daemon on this machine has its paths here; a remote one checks when the domain runs.
+        """
+        source = self.desired.element.find("source") if self.desired.element.tag == "disk" else None
+        path = None if source is None else source.get("file") or source.get("dev")
+        if path and is_local_uri(self.domain.connection.uri) and not os.path.exists(path):
+            raise InvalidArgument(f"{self.desired.label}: source {path} does not exist", domain=self.domain.name)
 
     def _decide(self, scope: str, scope_flag: int, present: Any) -> Decision:
         decision = Decision(scope, scope_flag, present)

@@ -158,8 +158,12 @@ class FakeDeviceVirDomain:
         return 0
 
 
-def fake_device_domain(**options):
-    """The real Domain around a FakeDeviceVirDomain: (Domain, FakeDeviceVirDomain)."""
+def fake_device_domain(uri="qemu+ssh://kvm01/system", **options):
+    """The real Domain around a FakeDeviceVirDomain: (Domain, FakeDeviceVirDomain).
+
+    The daemon is remote by default, so the made-up image paths are not looked for on this machine.
+    """
     connection = FakeConnection()
+    connection.uri = uri
     virdomain = FakeDeviceVirDomain(connection, **options)
     return Domain(connection, virdomain), virdomain

@@ -185,3 +185,17 @@ def test_a_detach_of_a_disk_whose_target_holds_another_disk_is_refused():
                                               r"/img/vm.qcow2\); it is left attached"):
         run(domain, DATA_DISK.replace("vdb", "vda"), label="disk vda", state="absent")
     assert virdomain.calls == []
+
+
+def test_a_source_file_that_does_not_exist_is_refused_before_any_change_on_a_local_daemon(tmp_path):
+    # libvirt itself accepts a missing file into a shut-off domain's configuration (found on the rig).
+    domain, virdomain = fake_device_domain(active=False, uri="qemu:///system")
+    with pytest.raises(InvalidArgument) as refused:
+        run(domain, DATA_DISK)
+    assert str(refused.value) == "disk vdb: source /img/data.qcow2 does not exist"
+    assert virdomain.calls == []
+    image = tmp_path / "data.qcow2"
+    image.write_bytes(b"")
+    assert run(domain, DATA_DISK.replace("/img/data.qcow2", str(image)))[1].actions == ["attach disk vdb (config)"]
+    assert run(domain, CDROM.format("<source file='/iso/missing.iso'/>"), label="cdrom sdb",
+               state="absent")[1].actions == ["detach cdrom sdb (config)"], "a detach needs no file"

@@ -43,6 +43,7 @@ def definition():
     ({"disk": {"source": "/var/lib/libvirt/images/vm.qcow2", "target": "vda"}},
      "disk vda: target vda is already used by another disk (source /guest/diskimage1); detach it or choose another target"),
     ({"disk": DISK, "timeout": -1}, "timeout must not be negative (got -1)"),
+    ({"disk": DISK}, "disk vdb: source /var/lib/libvirt/images/data.qcow2 does not exist"),
 ])
 def test_bad_input_fails_clearly_with_nothing_changed(capsys, args, message):
     before = definition()
@@ -52,13 +53,20 @@ def test_bad_input_fails_clearly_with_nothing_changed(capsys, args, message):
     assert "Traceback" not in result["msg"] and definition() == before
 
 
-def test_check_mode_plans_the_attach_and_shows_the_device_in_the_diff(capsys):
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "data.qcow2"
+    path.write_bytes(b"")
+    return str(path)
+
+
+def test_check_mode_plans_the_attach_and_shows_the_device_in_the_diff(capsys, image):
     before = definition()
-    result = run(capsys, check_mode=True, disk=DISK)
+    result = run(capsys, check_mode=True, disk={**DISK, "source": image})
     assert result["changed"] and result["actions"] == ["attach disk vdb (live and config)"]
     assert result["device"] == {"live": None, "config": None}
     after_texts = "".join(entry["after"] for entry in result["diff"])
-    assert "/var/lib/libvirt/images/data.qcow2" in after_texts and 'dev="vdb"' in after_texts
+    assert image in after_texts and 'dev="vdb"' in after_texts
     assert definition() == before
 
 
@@ -74,7 +82,7 @@ def test_a_password_given_in_xml_is_never_shown(capsys):
     assert "s3cret-vnc" not in json.dumps(result)
 
 
-def test_a_driver_without_hot_plug_fails_naming_the_device(capsys):
-    result = run(capsys, disk=DISK, config=True)
+def test_a_driver_without_hot_plug_fails_naming_the_device(capsys, image):
+    result = run(capsys, disk={**DISK, "source": image}, config=True)
     assert result["failed"] and "attach disk vdb" in result["msg"] and "not supported" in result["msg"]
     assert result["changed"] is False and result["actions"] == []
