@@ -144,13 +144,14 @@ class DeviceRunner:
         label, action = self.desired.label, decision.action
         text = f"{action} {label} ({where})" + (f": {decision.why}" if decision.why else "")
         xml = _xml.to_string(decision.send, pretty=False)
-        if action == "detach" and decision.scope == "live":
-            apply: Any = lambda: self._detach_live(decision.send)
-        elif action == "detach":
-            apply = lambda: self.calls.detach_device_flags(xml, flags, label)
-        else:
-            call = {"attach": self.calls.attach_device_flags, "update": self.calls.update_device_flags}[action]
-            apply = lambda: call(xml, flags, label)
+        calls = {"attach": self.calls.attach_device_flags, "update": self.calls.update_device_flags,
+                 "detach": self.calls.detach_device_flags}
+
+        def apply() -> None:
+            if action == "detach" and decision.scope == "live":
+                self._detach_live(decision.send)
+            else:
+                calls[action](xml, flags, label)
 
         def effect(prediction: dict[str, Any]) -> None:
             for each in (decision, *extra):

@@ -29,8 +29,10 @@ description:
     definition. A guest that refuses or ignores the request is an error naming the device, and the persistent
     definition is left as it was.
   - Everything is read and decided before the first change, so a refused task (a target used by another disk, an
-    interface that gives neither MAC nor alias, O(live=true) on a shut-off domain) changes nothing, and check mode
-    reports exactly the actions a real run takes.
+    interface that gives neither MAC nor alias, a disk image that does not exist, O(live=true) on a shut-off domain)
+    changes nothing, and check mode reports exactly the actions a real run takes. Image paths are checked when the
+    libvirt daemon runs on the same machine (a URI without host); a remote daemon checks them itself while the
+    domain runs.
   - Definitions are read with their secrets, so a graphics password is compared; passwords never appear in the
     result, the diff or a message.
 author:
