@@ -134,11 +134,17 @@ class DeviceRunner:
         return decision
 
     def _steps(self, pending: list[Decision]) -> list[Step]:
-        if len(pending) == 2 and pending[0].action == pending[1].action != "detach":
+        if len(pending) == 2 and pending[0].action == pending[1].action != "detach" and self._agree(*pending):
             live, config = pending
             # One call for both: libvirt changes both or neither. An update sends the persistent form.
             return [self._step(config, live.scope_flag | config.scope_flag, "live and config", extra=(live,))]
         return [self._step(decision, decision.scope_flag, decision.scope) for decision in pending]
+
+    @staticmethod
+    def _agree(live: Decision, config: Decision) -> bool:
+        """Whether one element can update both: the live device has all the persistent one has (else each
+        definition keeps its own other values, and gets its own call)."""
+        return live.action == "attach" or not differences(config.present, live.present, live=True)
 
     def _step(self, decision: Decision, flags: int, where: str, extra: tuple[Decision, ...] = ()) -> Step:
         label, action = self.desired.label, decision.action

@@ -199,3 +199,17 @@ def test_a_source_file_that_does_not_exist_is_refused_before_any_change_on_a_loc
     assert run(domain, DATA_DISK.replace("/img/data.qcow2", str(image)))[1].actions == ["attach disk vdb (config)"]
     assert run(domain, CDROM.format("<source file='/iso/missing.iso'/>"), label="cdrom sdb",
                state="absent")[1].actions == ["detach cdrom sdb (config)"], "a detach needs no file"
+
+
+def test_an_update_of_definitions_that_disagree_otherwise_is_one_call_each():
+    # live has b.iso, config a.iso: one call for both would push the config's medium into the live drive's
+    # other values; the link of a NIC, a medium... each definition gets its own merge.
+    domain, virdomain = fake_device_domain()
+    run(domain, CDROM.format("<source file='/iso/a.iso'/>"), label="cdrom sdb", config=True)
+    run(domain, CDROM.format("<source file='/iso/b.iso'/>"), label="cdrom sdb", live=True)
+    virdomain.calls.clear()
+    result, recorder = run(domain, CDROM.format(""), label="cdrom sdb")
+    assert recorder.actions == ["update cdrom sdb (live): /disk/source: removed <source file=\"/iso/b.iso\"/>",
+                                "update cdrom sdb (config): /disk/source: removed <source file=\"/iso/a.iso\"/>"]
+    assert virdomain.calls == ["updateDeviceFlags", "updateDeviceFlags"]
+    assert "/iso/" not in (result["device"]["live"] or "") + result["device"]["config"]
