@@ -55,7 +55,8 @@ USB_ID = re.compile(r"^(?:0x)?[0-9a-f]{1,4}$")
 FORMATS_BY_SUFFIX = {".qcow2": "qcow2"}  # anything else is raw: libvirt no longer probes formats
 
 
-
+# A fresh dict per option (these two are used several times): nothing is shared between two entries
+# that Ansible (or a test) could change.
 def _alias_spec() -> dict[str, Any]:
     return dict(type="str")
 
@@ -63,8 +64,6 @@ def _alias_spec() -> dict[str, Any]:
 def _rate_spec() -> dict[str, Any]:
     return dict(type="dict", options=dict(average=dict(type="int", required=True), peak=dict(type="int"), burst=dict(type="int")))
 
-
-# A fresh dict per option: nothing is shared between two entries that Ansible (or a test) could change.
 
 ARGUMENT_SPECS: dict[str, dict[str, Any]] = {
     "disk": dict(type="dict", mutually_exclusive=[("source", "volume", "network")], options=dict(
