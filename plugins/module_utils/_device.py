@@ -13,43 +13,19 @@ the guest released it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._device_calls import DeviceCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._device_detach import LiveDetach
-from ansible_collections.virtops.libvirt.plugins.module_utils._device_match import conflict, differences, find_device, updated
+from ansible_collections.virtops.libvirt.plugins.module_utils._device_decide import Decision, DeviceOptions, decide, replaced
+from ansible_collections.virtops.libvirt.plugins.module_utils._device_match import differences, find_device
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute
 from ansible_collections.virtops.libvirt.plugins.module_utils._scope import resolve_scope, scope_flags
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_plan import is_local_uri
-
-
-@dataclass(frozen=True)
-class DeviceOptions:
-    state: str  # present | absent
-    live: Optional[bool]
-    config: Optional[bool]
-    timeout: float
-
-
-@dataclass
-class Decision:
-    """What one definition (live or config) needs: attach, update, detach or nothing."""
-
-    scope: str
-    scope_flag: int
-    present: Any  # the device as that definition has it, or None
-    action: Optional[str] = None
-    send: Any = None  # the element the call is given
-    why: str = ""
-
-    @property
-    def predicted(self) -> Any:
-        return None if self.action == "detach" else self.send if self.action else self.present
 
 
 class DeviceRunner:
@@ -98,7 +74,12 @@ class DeviceRunner:
         """Every step, decided before the first one runs."""
         live, config = resolve_scope(self.options.live, self.options.config, self.active, self.persistent,
                                      self.domain.name)
-        self.decisions = [self._decide(scope, scope_flag, before[scope]) for scope, scope_flag in scope_flags(live, config)]
+        detaching = self.options.state == "absent"
+        self.decisions = [decide(Decision(scope, scope_flag, before[scope]), self.desired, detaching, self.domain.name)
+                          for scope, scope_flag in scope_flags(live, config)]
+        for decision in self.decisions:
+            if decision.needs_definition:
+                decision.definition = replaced(self.definition("config"), self.desired, decision.send)
         pending = [decision for decision in self.decisions if decision.action]
         if any(decision.action != "detach" for decision in pending):
             self._check_source()
@@ -114,27 +95,9 @@ class DeviceRunner:
         if path and is_local_uri(self.domain.connection.uri) and not os.path.exists(path):
             raise InvalidArgument(f"{self.desired.label}: source {path} does not exist", domain=self.domain.name)
 
-    def _decide(self, scope: str, scope_flag: int, present: Any) -> Decision:
-        decision = Decision(scope, scope_flag, present)
-        wanted, detaching = self.desired.element, self.options.state == "absent"
-        refused = conflict(wanted, present, self.desired.label, detaching) if present is not None else None
-        if refused:
-            raise InvalidArgument(refused, domain=self.domain.name)
-        if detaching:
-            if present is not None:
-                decision.action, decision.send = "detach", present
-            return decision
-        if present is None:
-            decision.action, decision.send = "attach", _xml.copy_element(wanted)
-            return decision
-        found = differences(wanted, present, live=scope == "live")
-        if found:
-            decision.action, decision.send = "update", updated(wanted, present)
-            decision.why = "; ".join(str(difference) for difference in found)
-        return decision
-
     def _steps(self, pending: list[Decision]) -> list[Step]:
-        if len(pending) == 2 and pending[0].action == pending[1].action != "detach" and self._agree(*pending):
+        if len(pending) == 2 and pending[0].action == pending[1].action != "detach" and self._agree(*pending) \
+                and pending[1].definition is None:
             live, config = pending
             # One call for both: libvirt changes both or neither. An update sends the persistent form.
             return [self._step(config, live.scope_flag | config.scope_flag, "live and config", extra=(live,))]
@@ -148,6 +111,8 @@ class DeviceRunner:
 
     def _step(self, decision: Decision, flags: int, where: str, extra: tuple[Decision, ...] = ()) -> Step:
         label, action = self.desired.label, decision.action
+        if decision.definition is not None:
+            return self._define_step(decision)
         text = f"{action} {label} ({where})" + (f": {decision.why}" if decision.why else "")
         xml = _xml.to_string(decision.send, pretty=False)
         calls = {"attach": self.calls.attach_device_flags, "update": self.calls.update_device_flags,
@@ -163,6 +128,17 @@ class DeviceRunner:
             for each in (decision, *extra):
                 prediction[each.scope] = each.predicted
         return Step(text, apply, effect)
+
+    def _define_step(self, decision: Decision) -> Step:
+        label, xml = self.desired.label, _xml.to_string(decision.definition, pretty=False)
+
+        def apply() -> None:
+            self.domain.connection.define_xml_flags(xml, flag("VIR_DOMAIN_DEFINE_VALIDATE"), f"update {label} (config)",
+                                                    domain=self.domain.name)
+
+        def effect(prediction: dict[str, Any]) -> None:
+            prediction["config"] = decision.send
+        return Step(f"update {label} (config, by defining the domain again): {decision.why}", apply, effect)
 
     def _detach_live(self, present: Any) -> None:
         def still_attached() -> bool:

@@ -493,7 +493,8 @@ actions:
   sample: ["attach disk vdb (live and config)", "update interface 52:54:00:6a:01:02 (live): /interface/link: added <link state=\"down\"/>"]
 """
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._device import DeviceOptions, DeviceRunner
+from ansible_collections.virtops.libvirt.plugins.module_utils._device import DeviceRunner
+from ansible_collections.virtops.libvirt.plugins.module_utils._device_decide import DeviceOptions
 from ansible_collections.virtops.libvirt.plugins.module_utils._device_spec import ARGUMENT_SPECS, DEVICE_KINDS, desired_device
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument

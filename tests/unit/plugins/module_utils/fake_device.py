@@ -114,6 +114,9 @@ class FakeDeviceVirDomain:
 
     def updateDeviceFlags(self, xml, flags):
         self._check("updateDeviceFlags")
+        if flags & CONFIG and etree.fromstring(xml).tag not in ("disk", "interface", "graphics", "memory"):
+            raise FakeError(f"Operation not supported: persistent update of device '{etree.fromstring(xml).tag}' "
+                            "is not supported")  # libvirt 9.0's qemuDomainUpdateDeviceConfig
         for root in self._definitions(flags):
             element = etree.fromstring(xml)
             present = self._find(root, element)
@@ -158,12 +161,27 @@ class FakeDeviceVirDomain:
         return 0
 
 
+class FakeDeviceConnection(FakeConnection):
+    """defineXMLFlags replaces the persistent definition of the one fake domain."""
+
+    def __init__(self):
+        super().__init__()
+        self.virdomain = None
+
+    def define_xml_flags(self, text, flags, operation, domain=None):  # pylint: disable=unused-argument
+        assert flags & libvirt.VIR_DOMAIN_DEFINE_VALIDATE, "a definition written back is validated"
+        self.virdomain.calls.append("defineXMLFlags")
+        self.virdomain.config = etree.fromstring(text)
+        return self.virdomain
+
+
 def fake_device_domain(uri="qemu+ssh://kvm01/system", **options):
     """The real Domain around a FakeDeviceVirDomain: (Domain, FakeDeviceVirDomain).
 
     The daemon is remote by default, so the made-up image paths are not looked for on this machine.
     """
-    connection = FakeConnection()
+    connection = FakeDeviceConnection()
     connection.uri = uri
     virdomain = FakeDeviceVirDomain(connection, **options)
+    connection.virdomain = virdomain
     return Domain(connection, virdomain), virdomain

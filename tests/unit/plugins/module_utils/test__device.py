@@ -6,7 +6,8 @@ from collections import namedtuple
 import pytest
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
-from ansible_collections.virtops.libvirt.plugins.module_utils._device import DeviceOptions, DeviceRunner
+from ansible_collections.virtops.libvirt.plugins.module_utils._device import DeviceRunner
+from ansible_collections.virtops.libvirt.plugins.module_utils._device_decide import DeviceOptions
 from ansible_collections.virtops.libvirt.plugins.module_utils._device_detach import DeviceRemovalFailed
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError, WaitTimeout
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
@@ -213,3 +214,22 @@ def test_an_update_of_definitions_that_disagree_otherwise_is_one_call_each():
                                 "update cdrom sdb (config): /disk/source: removed <source file=\"/iso/a.iso\"/>"]
     assert virdomain.calls == ["updateDeviceFlags", "updateDeviceFlags"]
     assert "/iso/" not in (result["device"]["live"] or "") + result["device"]["config"]
+
+
+WATCHDOG = "<watchdog model='i6300esb' action='{}'/>"
+
+
+def test_a_device_libvirt_cannot_update_persistently_is_updated_by_redefining_the_domain():
+    # libvirt 9.0: "persistent update of device 'watchdog' is not supported" (found on the rig)
+    domain, virdomain = fake_device_domain()
+    run(domain, WATCHDOG.format("poweroff"), label="watchdog i6300esb", config=True)
+    virdomain.calls.clear()
+    predicted, recorder = run(domain, WATCHDOG.format("reset"), label="watchdog i6300esb", config=True, check_mode=True)
+    action = "update watchdog i6300esb (config, by defining the domain again): /watchdog/@action: 'poweroff' -> 'reset'"
+    assert recorder.actions == [action] and virdomain.calls == []
+    result, recorder = run(domain, WATCHDOG.format("reset"), label="watchdog i6300esb", config=True)
+    assert recorder.actions == [action] and virdomain.calls == ["defineXMLFlags"]
+    assert 'action="reset"' in result["device"]["config"] and result["diff_after"] == predicted["diff_after"]
+    assert "old-secret" in _xml.to_string(virdomain.config), "the definition keeps its secrets"
+    assert len(virdomain.config.findall("devices/watchdog")) == 1
+    assert run(domain, WATCHDOG.format("reset"), label="watchdog i6300esb", config=True)[1].actions == []
