@@ -245,7 +245,7 @@ def test_a_qcow2_disk_is_hot_plugged_survives_a_restart_and_is_detached_from_bot
     assert again["changed"] is False and again["actions"] == []
 
 
-def test_a_disk_only_in_the_persistent_definition_is_attached_live_only(guest):
+def test_a_disk_only_in_one_definition_is_attached_to_the_other_only(guest):
     path = image(guest, "extra")
     disk = {"source": path, "target": "vdb"}
     first = succeeded(device(guest, disk=disk, config=True))
@@ -258,6 +258,15 @@ def test_a_disk_only_in_the_persistent_definition_is_attached_live_only(guest):
     assert disk_file(guest, "vdb", LIVE_XML) == path
     assert definitions(guest)[1] == config_before, "the persistent definition had it already"
     guest_poll(guest, "ls /sys/block", lambda out: "vdb" in out.split())
+
+    other = image(guest, "other")
+    disk = {"source": other, "target": "vdc"}
+    assert succeeded(device(guest, disk=disk, live=True))["actions"] == ["attach disk vdc (live)"]
+    assert find_disk(guest, "vdc", CONFIG_XML) is None
+    live_before = definitions(guest)[0]
+    result = succeeded(device(guest, disk=disk))
+    assert result["changed"] and result["actions"] == ["attach disk vdc (config)"]
+    assert disk_file(guest, "vdc", CONFIG_XML) == other and definitions(guest)[0] == live_before
 
 
 def test_detach_returns_within_half_a_second_of_the_device_removed_event(guest):
@@ -450,3 +459,62 @@ def test_a_missing_source_file_is_refused_for_the_persistent_definition_too(gues
     missing = f"{rig_env.IMAGES_DIR}/{guest.name()}-missing.qcow2"
     message = refused(guest, disk={"source": missing, "target": "vdb"}, config=True, live=False)
     assert "disk vdb" in message and missing in message, message
+
+
+def test_live_true_on_a_shut_off_domain_is_refused_and_changes_nothing(host_a, guest_name):
+    dom = rig_env.define_guest(host_a, guest_name, start=False)
+    path = image(dom, "extra")
+    message = refused(dom, disk={"source": path, "target": "vdb"}, live=True)
+    assert "live" in message and "not running" in message, message
+    # without live, the persistent definition alone is changed
+    result = succeeded(device(dom, disk={"source": path, "target": "vdb"}))
+    assert result["actions"] == ["attach disk vdb (config)"] and result["device"]["live"] is None
+    assert disk_file(dom, "vdb", CONFIG_XML) == path
+    remove_images(guest_name)
+
+
+# --- identity by alias, and a password that is compared but never shown -----------------------------------------
+
+
+def test_a_nic_given_by_user_alias_only_is_found_again_and_unplugged_by_that_alias(host_a, guest_name):
+    try:
+        dom = boot(host_a, guest_name, data_disk=False)
+        nic = {"type": "user", "alias": "ua-backend"}
+        result = succeeded(device(dom, interface=nic))
+        assert result["actions"] == ["attach interface ua-backend (live and config)"]
+        assert "ua-backend" in result["device"]["live"] and "ua-backend" in result["device"]["config"]
+        again = succeeded(device(dom, interface={**nic, "link": "up"}))
+        assert again["changed"] is False, "found again by its alias, though libvirt chose its MAC"
+        watcher = RemovalWatcher(URI, guest_name)
+        try:
+            result = succeeded(device(dom, state="absent", interface={"alias": "ua-backend"}))
+            assert watcher.event.wait(5)
+        finally:
+            watcher.close()
+        assert result["actions"] == ["detach interface ua-backend (live)", "detach interface ua-backend (config)"]
+        assert [alias for _at, alias in watcher.removed] == ["ua-backend"]
+        root_live, root_config = (etree.fromstring(dom.XMLDesc(flags)) for flags in (LIVE_XML, CONFIG_XML))
+        assert root_live.find("devices/interface") is None and root_config.find("devices/interface") is None
+    finally:
+        rig_env.cleanup_domain(host_a, guest_name)
+
+
+def test_a_vnc_password_is_updated_live_and_never_shown(host_a, guest_name):
+    first, second = "Dev1cepw", "Dev2cepw"
+    vnc = "<graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1' passwd='{}'/>"
+    try:
+        dom = boot(host_a, guest_name, data_disk=False, extra_devices=vnc.format(first))
+        same = succeeded(device(dom, xml=vnc.format(first)))
+        assert same["changed"] is False and same["actions"] == [], "the same password is no change"
+        predicted = succeeded(device(dom, check_mode=True, xml=vnc.format(second)))
+        assert predicted["changed"] and predicted["actions"][0].startswith("update graphics vnc (live and config)")
+        result = succeeded(device(dom, xml=vnc.format(second)))
+        assert result["changed"] and result["actions"] == predicted["actions"]
+        secure = libvirt.VIR_DOMAIN_XML_SECURE
+        for flags in (secure, secure | CONFIG_XML):
+            assert etree.fromstring(dom.XMLDesc(flags)).find("devices/graphics").get("passwd") == second
+        assert succeeded(device(dom, xml=vnc.format(second)))["changed"] is False
+        for shown in (same, predicted, result):
+            assert first not in str(shown) and second not in str(shown), "a password leaked into the result"
+    finally:
+        rig_env.cleanup_domain(host_a, guest_name)
