@@ -24,6 +24,9 @@ description:
     absent, updating to the same values are C(changed=false), in the live and the persistent definition separately
     (a device in the persistent definition but not live is attached live only)."
   - When both definitions need the same attach or update, one call changes both (libvirt applies both or neither).
+    A device libvirt cannot update in a persistent definition (a watchdog, an RNG, a controller...) is updated there
+    by defining the domain again with the device replaced (validated against libvirt's schema); its live update is
+    libvirt's to accept or refuse.
   - A live detach asks the guest to release the device (PCI hot-unplug needs the guest's cooperation) and waits up to
     O(timeout) seconds for libvirt's device-removed event; only then is the device removed from the persistent
     definition. A guest that refuses or ignores the request is an error naming the device, and the persistent
