@@ -518,3 +518,35 @@ def test_a_vnc_password_is_updated_live_and_never_shown(host_a, guest_name):
             assert first not in str(shown) and second not in str(shown), "a password leaked into the result"
     finally:
         rig_env.cleanup_domain(host_a, guest_name)
+
+
+# --- what libvirt or the guest refuses --------------------------------------------------------------------------
+
+
+def test_an_unplug_the_paused_guest_answers_late_is_finished_in_the_config_by_the_next_run(guest):
+    path = image(guest, "extra")
+    succeeded(device(guest, disk={"source": path, "target": "vdb"}))
+    guest_poll(guest, "ls /sys/block", lambda out: "vdb" in out.split())
+    config_before = definitions(guest)[1]
+    guest.suspend()
+    try:
+        result = device(guest, state="absent", disk={"target": "vdb"}, timeout=2)
+        assert result.get("failed") and "disk vdb" in result["msg"] and "2 s" in result["msg"], result
+        assert "detach disk vdb (config)" not in result["actions"], "the config detach was not attempted"
+        assert disk_file(guest, "vdb", LIVE_XML) == path and definitions(guest)[1] == config_before
+    finally:
+        guest.resume()
+    deadline = time.monotonic() + 15
+    while find_disk(guest, "vdb", LIVE_XML) is not None:  # the guest answers the pending request now
+        assert time.monotonic() < deadline, "the resumed guest never released vdb"
+        time.sleep(0.2)
+    result = succeeded(device(guest, state="absent", disk={"target": "vdb"}))
+    assert result["changed"] and result["actions"] == ["detach disk vdb (config)"]
+    assert find_disk(guest, "vdb", CONFIG_XML) is None
+
+
+def test_an_update_libvirt_cannot_make_is_an_error_naming_the_disk_and_changes_nothing(guest):
+    path = image(guest, "extra")
+    succeeded(device(guest, disk={"source": path, "target": "vdb"}))
+    message = refused(guest, disk={"source": path, "target": "vdb", "cache": "unsafe"})
+    assert "update disk vdb" in message, message
