@@ -410,6 +410,16 @@ def test_cdrom_media_is_inserted_changed_and_ejected_each_a_no_op_the_second_tim
             assert disk_file(dom, target, LIVE_XML) == source == disk_file(dom, target, CONFIG_XML)
             again = succeeded(device(dom, cdrom=cdrom))
             assert again["changed"] is False and again["actions"] == [], f"{source or 'eject'} a second time"
+
+        # the definitions disagree: only the one without the medium is updated
+        succeeded(device(dom, cdrom={"target": target, "bus": bus, "source": first}, live=True))
+        result = succeeded(device(dom, cdrom={"target": target, "bus": bus, "source": first}))
+        assert len(result["actions"]) == 1 and result["actions"][0].startswith(f"update cdrom {target} (config)")
+        assert disk_file(dom, target, LIVE_XML) == first == disk_file(dom, target, CONFIG_XML)
+
+        missing = f"{rig_env.IMAGES_DIR}/{guest_name}-missing.iso"
+        message = refused(dom, cdrom={"target": target, "bus": bus, "source": missing})
+        assert f"cdrom {target}" in message and missing in message, message
     finally:
         rig_env.cleanup_domain(host_a, guest_name)
         remove_images(guest_name)
@@ -443,6 +453,9 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(guest):
     missing = f"{rig_env.IMAGES_DIR}/{guest.name()}-missing.qcow2"
     message = refused(guest, disk={"source": missing, "target": "vdb"})
     assert "disk vdb" in message and missing in message, message
+
+    message = refused(guest, interface={"type": "network", "source": "default", "mac": NIC_MAC})
+    assert f"interface {NIC_MAC}" in message and "'default' is not active" in message, message
 
     message = refused(guest, xml="<disk type='file' device='disk'><source file='x'/><target dev='vdb'")
     assert "XML" in message, message
@@ -550,3 +563,14 @@ def test_an_update_libvirt_cannot_make_is_an_error_naming_the_disk_and_changes_n
     succeeded(device(guest, disk={"source": path, "target": "vdb"}))
     message = refused(guest, disk={"source": path, "target": "vdb", "cache": "unsafe"})
     assert "update disk vdb" in message, message
+
+
+def test_a_transient_domain_is_changed_live_only_and_config_true_is_refused(host_a, guest_name):
+    dom = host_a.createXML(rig_env.guest_xml(guest_name, data_disk=None), 0)
+    path = image(dom, "extra")
+    message = refused(dom, disk={"source": path, "target": "vdb"}, config=True)
+    assert "config" in message and "transient" in message, message
+    result = succeeded(device(dom, disk={"source": path, "target": "vdb"}))
+    assert result["actions"] == ["attach disk vdb (live)"] and result["device"]["config"] is None
+    assert disk_file(dom, "vdb", LIVE_XML) == path
+    remove_images(guest_name)
