@@ -15,6 +15,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._device_match import conflict, differences, find_device, updated
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 
+
 @dataclass(frozen=True)
 class DeviceOptions:
     state: str  # present | absent
