@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
-from ansible_collections.virtops.libvirt.plugins.module_utils._device_match import conflict, differences, find_device, updated
+from ansible_collections.virtops.libvirt.plugins.module_utils._device_match import (
+    conflict, differences, find_device, is_removable, updated)
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 
 
@@ -60,15 +61,29 @@ def decide(decision: Decision, desired: Any, detaching: bool, domain: str) -> De
     if detaching:
         if present is not None:
             decision.action, decision.send = "detach", present
-        return decision
-    if present is None:
+    elif present is None:
         decision.action, decision.send = "attach", _xml.copy_element(wanted)
-        return decision
-    found = differences(wanted, present, live=decision.scope == "live")
-    if found:
-        decision.action, decision.send = "update", updated(wanted, present)
-        decision.why = "; ".join(str(difference) for difference in found)
+    else:
+        found = differences(wanted, present, live=decision.scope == "live")
+        if found:
+            decision.action, decision.send = "update", updated(wanted, present)
+            decision.why = "; ".join(str(difference) for difference in found)
+    _refuse_drive_hotplug(decision, desired, domain)
     return decision
+
+
+def _refuse_drive_hotplug(decision: Decision, desired: Any, domain: str) -> None:
+    """QEMU neither hot-plugs nor hot-unplugs a CD-ROM or floppy drive (only its medium changes live):
+    refused before any change, saying what does work."""
+    if decision.scope != "live" or decision.action not in ("attach", "detach") or not is_removable(desired.element):
+        return
+    kind = "CD-ROM" if desired.element.get("device") == "cdrom" else "floppy"
+    if decision.action == "detach":
+        raise InvalidArgument(f"{desired.label}: a {kind} drive cannot be hot-unplugged; eject its medium (state: present "
+                              "without a source) or remove the drive with live: false (gone at the next boot)",
+                              domain=domain)
+    raise InvalidArgument(f"{desired.label}: a {kind} drive cannot be hot-plugged into a running domain; add it with "
+                          "live: false (it is there from the next boot), then change its medium live", domain=domain)
 
 
 def replaced(root: Any, desired: Any, device: Any) -> Any:

@@ -165,6 +165,8 @@ options:
       - A CD-ROM drive (C(<disk device='cdrom'>)), found by O(cdrom.target).
       - "Inserting, changing and ejecting the media of a drive that is there is an update in place:
         O(cdrom.source) is the ISO image, and none (omitted or null) is an empty drive (eject)."
+      - QEMU neither hot-plugs nor hot-unplugs the drive itself. Adding or removing a drive of a running domain is
+        refused before any change; with O(live=false) it changes the persistent definition (the next boot).
     type: dict
     suboptions:
       target:

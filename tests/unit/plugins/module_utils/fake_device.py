@@ -102,6 +102,8 @@ class FakeDeviceVirDomain:
     def attachDeviceFlags(self, xml, flags):
         self._check("attachDeviceFlags")
         element = etree.fromstring(xml)
+        if flags & LIVE and element.get("device") == "cdrom":  # QEMU cannot hot-plug a CD-ROM drive (the rig)
+            raise FakeError("internal error: argument key 'filename' must not have null value")
         for root in self._definitions(flags):
             if self._find(root, element) is not None:
                 raise FakeError(f"Requested operation is not valid: target {_key(element)} already exists")
@@ -152,6 +154,8 @@ class FakeDeviceVirDomain:
                         if device.find("alias") is not None and device.find("alias").get("name") == alias), None)
         if present is None:
             raise FakeError(f"operation failed: no device found with alias {alias}")
+        if present.get("device") == "cdrom":
+            raise FakeError("Operation not supported: disk device type 'cdrom' cannot be detached")
         if self.guest in ("releases", "silent"):
             present.getparent().remove(present)
         if self.guest == "releases":

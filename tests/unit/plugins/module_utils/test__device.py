@@ -19,6 +19,7 @@ DATA_DISK = ("<disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
              "<target dev='vdb' bus='virtio'/></disk>")
 NIC = "<interface type='user'><mac address='52:54:00:00:00:01'/><model type='virtio'/><link state='{}'/></interface>"
 CDROM = "<disk type='file' device='cdrom'>{}<target dev='sdb' bus='sata'/><readonly/></disk>"
+SECOND_CDROM = CDROM.replace("sdb", "sdc")
 
 
 def desired(xml, label="disk vdb"):
@@ -233,3 +234,23 @@ def test_a_device_libvirt_cannot_update_persistently_is_updated_by_redefining_th
     assert "old-secret" in _xml.to_string(virdomain.config), "the definition keeps its secrets"
     assert len(virdomain.config.findall("devices/watchdog")) == 1
     assert run(domain, WATCHDOG.format("reset"), label="watchdog i6300esb", config=True)[1].actions == []
+
+
+def test_a_cdrom_drive_is_not_hot_plugged_the_refusal_says_how_and_nothing_changes():
+    domain, virdomain = fake_device_domain()
+    with pytest.raises(InvalidArgument) as refused:
+        run(domain, SECOND_CDROM.format("<source file='/iso/a.iso'/>"), label="cdrom sdc")
+    assert str(refused.value).startswith("cdrom sdc: a CD-ROM drive cannot be hot-plugged into a running domain")
+    assert "live: false" in str(refused.value)
+    assert virdomain.calls == []
+    result, recorder = run(domain, SECOND_CDROM.format(""), label="cdrom sdc", live=False, config=True)
+    assert recorder.actions == ["attach cdrom sdc (config)"] and result["device"]["live"] is None
+
+
+def test_a_cdrom_drive_is_not_hot_unplugged_the_refusal_says_how_and_nothing_changes():
+    domain, virdomain = fake_device_domain()
+    calls = list(virdomain.calls)
+    with pytest.raises(InvalidArgument) as refused:
+        run(domain, CDROM.format(""), label="cdrom sdb", state="absent")
+    assert str(refused.value).startswith("cdrom sdb: a CD-ROM drive cannot be hot-unplugged")
+    assert virdomain.calls == calls
