@@ -31,7 +31,7 @@ def q35_template(name, disk, *, root_ports=10, extra_devices=""):
     """A production-style q35 guest (explicit pcie-root + spare pcie-root-ports, a virtio disk with cache=none,
     an empty SATA CD-ROM, RNG, balloon) booting the rig's tiny agent guest. libvirt puts the built-in PCIe
     devices on the given root ports first, so a hot-plug needs more ports than the guest has devices."""
-    ports = "\n    ".join("<controller type='pci' model='pcie-root-port'/>" for _ in range(root_ports))
+    ports = "\n    ".join("<controller type='pci' model='pcie-root-port'/>" for _port in range(root_ports))
     return f"""<domain type='qemu'>
   <name>{name}</name>
   <memory unit='MiB'>384</memory>
