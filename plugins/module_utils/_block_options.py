@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
-from ansible_collections.virtops.libvirt.plugins.module_utils._units import parse_amount, parse_bytes  # noqa: F401 (shared)
+from ansible_collections.virtops.libvirt.plugins.module_utils._units import parse_amount, parse_bytes
 
 JOBS = ("pull", "rebase", "copy", "commit", "abort")
 FINISHES = ("pivot", "abort", "mirror")
