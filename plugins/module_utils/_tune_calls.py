@@ -28,6 +28,11 @@ class TuneCalls(DetailReads):
         connection = self.domain.connection
         return connection.invoke("read the host's CPU map", connection.conn.getCPUMap, 0, idempotent=True)
 
+    def host_capabilities(self) -> str:
+        """The host's capabilities XML (its NUMA cells among them), virConnectGetCapabilities."""
+        connection = self.domain.connection
+        return connection.invoke("read the host's capabilities", connection.conn.getCapabilities, idempotent=True)
+
     # --- vCPUs ---
     def vcpus_flags(self, flags: int) -> int:
         return int(self.domain.read("read the vCPU count", self.virdomain.vcpusFlags, flags))
