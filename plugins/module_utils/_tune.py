@@ -13,7 +13,7 @@ and check mode reports the steps a real run takes.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
@@ -36,6 +36,8 @@ class TuneTarget:
     persistent: bool
     scopes: list[tuple[str, int]]
     host_cpus: int
+    # The task's options: a group may count on what an earlier group of the task creates (IOThreads, vCPUs to pin).
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scope_names(self) -> list[str]:
@@ -161,7 +163,8 @@ def _target(domain: Domain, params: dict[str, Any]) -> TuneTarget:
     calls = TuneCalls(domain)
     active, persistent = domain.is_active(), domain.is_persistent()
     live, config = resolve_scope(params.get("live"), params.get("config"), active, persistent, domain.name)
-    return TuneTarget(domain, calls, active, persistent, scope_flags(live, config), calls.host_cpu_map()[0])
+    return TuneTarget(domain, calls, active, persistent, scope_flags(live, config), calls.host_cpu_map()[0],
+                      params)
 
 
 def _predicted(before: dict[str, dict[str, Values]], planned: list[_Planned]) -> dict[str, dict[str, Values]]:

@@ -212,7 +212,7 @@ class CputuneGroup(CpuGroup):
                 online = " online" if scope == "live" else ""
                 raise self.refuse("vcpupin", f"{self.where(scope)} has no{online} vCPU {format_list(missing)} "
                                              f"(its{online} vCPUs: {format_list(vcpus)})")
-            iothreads = [number for number, _cpumap in self.calls.io_thread_info(flags)]
+            iothreads = self._iothreads(flags)
             missing = sorted(set(self._pins("iothreadpin")) - set(iothreads))
             if missing:
                 raise self.refuse("iothreadpin", f"{self.where(scope)} has no IOThread {_listed(missing)} "
@@ -229,10 +229,27 @@ class CputuneGroup(CpuGroup):
                 for number, text in given.items()}
 
     def _vcpus(self, scope: str, flags: int) -> tuple[int, ...]:
-        """The vCPUs that can be pinned: the running ones live, any up to the maximum in the configuration."""
-        if scope == "live":
-            return enabled_vcpus(self.definition(scope))
-        return tuple(range(self.calls.vcpus_flags(flags | flag("VIR_DOMAIN_VCPU_MAXIMUM"))))
+        """The vCPUs that can be pinned: the running ones live, any up to the maximum in the configuration;
+        as the task's vcpus option leaves them (its steps run before the pinning)."""
+        vcpus = self.target.options.get("vcpus") or {}
+        maximum = self.calls.vcpus_flags(flags | flag("VIR_DOMAIN_VCPU_MAXIMUM"))
+        if scope == "config":
+            return tuple(range(vcpus.get("maximum") or maximum))
+        enabled = enabled_vcpus(self.definition(scope))
+        if vcpus.get("guest"):
+            return enabled
+        if vcpus.get("online") is not None:
+            return parse(vcpus["online"], "vcpus.online")
+        if vcpus.get("count") is None:
+            return enabled
+        prediction = {"online": format_list(enabled), "count": len(enabled), "maximum": maximum}
+        _set_count(prediction, vcpus["count"])
+        return parse(prediction["online"], "vcpus.online")
+
+    def _iothreads(self, flags: int) -> list[int]:
+        """The IOThreads that can be pinned: those the domain has, or those the task's iothreads.ids leaves."""
+        ids = (self.target.options.get("iothreads") or {}).get("ids")
+        return sorted(set(ids)) if ids is not None else [number for number, _cpumap in self.calls.io_thread_info(flags)]
 
     def read(self, scope: str) -> Values:
         flags = self.scope_flag(scope)

@@ -315,3 +315,20 @@ def test_the_argument_specs_take_only_the_documented_keys():
     assert set(ARGUMENT_SPECS["scheduler"]["options"]) == set(SCHEDULER_KEYS)
     assert ArgumentSpecValidator(spec).validate({"vcpus": {"count": 2}, "cputune": {"vcpupin": {"0": "1"}},
                                                  "iothreads": {"ids": [1]}}).error_messages == []
+
+
+def test_an_iothread_added_by_the_same_task_can_be_pinned(connection, virdomain):
+    converges(connection, virdomain, ["iothreads (live): add IOThread 3", "iothreads (config): add IOThread 3",
+                                      "cputune (live): pin IOThread 3 to CPUs 4", "cputune (config): pin IOThread 3 to CPUs 4"],
+              iothreads={"ids": [1, 2, 3]}, cputune={"iothreadpin": {"3": "4"}})
+    assert dict(virdomain.ioThreadInfo(LIVE))[3][:5] == [False, False, False, False, True]
+    refused(connection, virdomain, "cputune.iothreadpin: the live definition of domain",
+            iothreads={"ids": [2, 3]}, cputune={"iothreadpin": {"1": "4"}})
+
+
+def test_a_vcpu_added_by_the_same_task_can_be_pinned(connection, proxy):
+    converges(connection, proxy, ["vcpus (live): set the vCPU count to 3", "vcpus (config): set the vCPU count to 3",
+                                  "cputune (live): pin vCPU 2 to CPUs 5", "cputune (config): pin vCPU 2 to CPUs 5"],
+              vcpus={"count": 3}, cputune={"vcpupin": {"2": "5"}})
+    refused(connection, proxy, "cputune.vcpupin: the live definition of domain", vcpus={"count": 3},
+            cputune={"vcpupin": {"3": "5"}})
