@@ -209,9 +209,8 @@ class CputuneGroup(CpuGroup):
             vcpus = self._vcpus(scope, flags)
             missing = sorted(set(self._pins("vcpupin")) - set(vcpus))
             if missing:
-                online = " online" if scope == "live" else ""
-                raise self.refuse("vcpupin", f"{self.where(scope)} has no{online} vCPU {format_list(missing)} "
-                                             f"(its{online} vCPUs: {format_list(vcpus)})")
+                raise self.refuse("vcpupin", f"{self.where(scope)} has no vCPU {format_list(missing)} "
+                                             f"(its vCPUs: {format_list(vcpus)})")
             iothreads = self._iothreads(flags)
             missing = sorted(set(self._pins("iothreadpin")) - set(iothreads))
             if missing:
@@ -228,23 +227,11 @@ class CputuneGroup(CpuGroup):
                                     self.target.host_cpus)
                 for number, text in given.items()}
 
-    def _vcpus(self, scope: str, flags: int) -> tuple[int, ...]:
-        """The vCPUs that can be pinned: the running ones live, any up to the maximum in the configuration;
-        as the task's vcpus option leaves them (its steps run before the pinning)."""
-        vcpus = self.target.options.get("vcpus") or {}
-        maximum = self.calls.vcpus_flags(flags | flag("VIR_DOMAIN_VCPU_MAXIMUM"))
-        if scope == "config":
-            return tuple(range(vcpus.get("maximum") or maximum))
-        enabled = enabled_vcpus(self.definition(scope))
-        if vcpus.get("guest"):
-            return enabled
-        if vcpus.get("online") is not None:
-            return parse(vcpus["online"], "vcpus.online")
-        if vcpus.get("count") is None:
-            return enabled
-        prediction = {"online": format_list(enabled), "count": len(enabled), "maximum": maximum}
-        _set_count(prediction, vcpus["count"])
-        return parse(prediction["online"], "vcpus.online")
+    def _vcpus(self, scope: str, flags: int) -> range:
+        """The vCPUs that can be pinned: any below the maximum (QEMU pins an offline vCPU too), in the
+        configuration the maximum the task's vcpus option sets (its steps run before the pinning)."""
+        maximum = (self.target.options.get("vcpus") or {}).get("maximum") if scope == "config" else None
+        return range(maximum or self.calls.vcpus_flags(flags | flag("VIR_DOMAIN_VCPU_MAXIMUM")))
 
     def _iothreads(self, flags: int) -> list[int]:
         """The IOThreads that can be pinned: those the domain has, or those the task's iothreads.ids leaves."""
@@ -259,7 +246,8 @@ class CputuneGroup(CpuGroup):
         if "emulatorpin" in self.wanted:
             values["emulatorpin"] = cpumap_text(self.calls.emulator_pin_info(flags))
         if "iothreadpin" in self.wanted:
-            values["iothreadpin"] = {str(number): cpumap_text(cpumap) for number, cpumap in self.calls.io_thread_info(flags)}
+            values["iothreadpin"] = {str(number): cpumap_text(cpumap)
+                                     for number, cpumap in sorted(self.calls.io_thread_info(flags))}
         return values
 
     def _vcpu_pins(self, scope: str, flags: int) -> dict[str, str]:
@@ -457,6 +445,17 @@ class SchedulerGroup(CpuGroup):
             if unknown:
                 raise self.refuse(None, f"the scheduler of {self.where(scope)} has no {', '.join(unknown)} "
                                         f"(it has: {', '.join(sorted(known)) or 'nothing'})")
+        self._check_iothread_scheduling()
+
+    def _check_iothread_scheduling(self) -> None:
+        """A running domain without IOThreads keeps no IOThread period or quota (QEMU reads back another value)."""
+        asked = [key for key in self.wanted if key.startswith("iothread_")]
+        if not asked or "live" not in self.target.scope_names:
+            return
+        ids = (self.target.options.get("iothreads") or {}).get("ids")
+        if not (ids if ids is not None else self.calls.io_thread_info(self.scope_flag("live"))):
+            raise self.refuse(asked[0], f"{self.where('live')} has no IOThread, so libvirt keeps no IOThread "
+                                        "scheduling (iothreads.ids adds one)")
 
     def read(self, scope: str) -> Values:
         known = self.calls.scheduler_parameters_flags(self.scope_flag(scope))

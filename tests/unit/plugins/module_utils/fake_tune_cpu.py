@@ -99,6 +99,11 @@ class TuneProxy:
         for iothread, params in self.iothread_params[scope].items():
             attributes = "".join(f" {key}='{value}'" for key, value in params.items() if key.startswith("thread_pool"))
             text = text.replace(f"<iothread id='{iothread}'/>", f"<iothread id='{iothread}'{attributes}/>")
+        shown = len(self.real.vcpuPinInfo(scope))
+        beyond = "".join(f"<vcpupin vcpu='{vcpu}' cpuset='{','.join(str(cpu) for cpu, used in enumerate(cpumap) if used)}'/>"
+                         for vcpu, cpumap in sorted(self.pins[scope].items()) if vcpu >= shown)
+        if beyond:  # libvirt's vcpuPinInfo covers the current vCPUs; the definition keeps the others' pins
+            text = re.sub(r"(<vcpu [^>]*>\d+</vcpu>)", rf"\1<cputune>{beyond}</cputune>", text, count=1)
         if self.enabled is not None:
             maximum = self.real.vcpusFlags(scope | libvirt.VIR_DOMAIN_VCPU_MAXIMUM)
             listed = "".join(f"<vcpu id='{vcpu}' enabled='{'yes' if vcpu in self.enabled[scope] else 'no'}'/>"

@@ -216,8 +216,8 @@ def test_offline_vcpus_pins_are_read_from_the_definition(connection):
     ({"emulatorpin": "0-9"}, "cputune.emulatorpin: CPU 8-9 is not a CPU of this host (it has 8: 0-7)"),
     ({"vcpupin": {"0": "1-"}}, "cputune.vcpupin.0: cannot read '1-' as a CPU list"),
     ({"vcpupin": {"x": "1"}}, "cputune.vcpupin: 'x' is not a vCPU number"),
-    ({"vcpupin": {"3": "1"}}, "cputune.vcpupin: the live definition of domain"),
-    ({"vcpupin": {"9": "1"}}, "has no online vCPU 9 (its online vCPUs: 0-1)"),
+    ({"vcpupin": {"4": "1"}}, "cputune.vcpupin: the live definition of domain"),
+    ({"vcpupin": {"9": "1"}}, "has no vCPU 9 (its vCPUs: 0-3)"),
     ({"iothreadpin": {"7": "1"}}, "cputune.iothreadpin: the live definition of domain"),
     ({"iothreadpin": {"0": "1"}}, "cputune.iothreadpin: '0' is not an IOThread number"),
 ])
@@ -227,8 +227,13 @@ def test_bad_pinning_is_refused_with_nothing_changed(connection, virdomain, cput
         assert text.endswith("has no IOThread 7 (its IOThreads: 1, 2; iothreads.ids adds them)")
 
 
-def test_a_vcpu_beyond_the_running_ones_can_be_pinned_in_the_configuration(connection, proxy):
+def test_a_vcpu_beyond_the_running_ones_can_be_pinned(connection, proxy):
+    """QEMU pins an offline vCPU too (rig); vcpuPinInfo shows the current ones only, the definition the others."""
+    proxy.enable_vcpus(live={0, 1}, config={0, 1})
     converges(connection, proxy, ["cputune (config): pin vCPU 1 to CPUs 2"], config=True, cputune={"vcpupin": {"1": "2"}})
+    result, actions = run(connection, proxy, check_mode=True, cputune={"vcpupin": {"3": "1-2"}})
+    assert actions == ["cputune (live): pin vCPU 3 to CPUs 1-2", "cputune (config): pin vCPU 3 to CPUs 1-2"]
+    assert result["groups"]["cputune"]["before"]["live"]["vcpupin"]["3"] == "0-7", "unpinned: every host CPU"
     refused(connection, proxy, "cputune.vcpupin: the config definition of domain", config=True,
             cputune={"vcpupin": {"4": "2"}})
 
@@ -330,5 +335,26 @@ def test_a_vcpu_added_by_the_same_task_can_be_pinned(connection, proxy):
     converges(connection, proxy, ["vcpus (live): set the vCPU count to 3", "vcpus (config): set the vCPU count to 3",
                                   "cputune (live): pin vCPU 2 to CPUs 5", "cputune (config): pin vCPU 2 to CPUs 5"],
               vcpus={"count": 3}, cputune={"vcpupin": {"2": "5"}})
-    refused(connection, proxy, "cputune.vcpupin: the live definition of domain", vcpus={"count": 3},
-            cputune={"vcpupin": {"3": "5"}})
+    converges(connection, proxy, ["vcpus (config): set the maximum to 5 vCPUs", "cputune (config): pin vCPU 4 to CPUs 5"],
+              config=True, vcpus={"maximum": 5}, cputune={"vcpupin": {"4": "5"}})
+    refused(connection, proxy, "cputune.vcpupin: the config definition of domain", config=True, vcpus={"maximum": 5},
+            cputune={"vcpupin": {"5": "5"}})
+
+
+def test_iothread_scheduling_needs_an_iothread_in_the_running_domain(connection):
+    """QEMU keeps no iothread_quota of a domain without IOThreads: it reads back another value (rig)."""
+    virdomain = connection.conn.defineXML(XML.format(name=f"tune-cpu-{uuid.uuid4().hex[:8]}", cpuset="", cputune="")
+                                          .replace("<iothreads>2</iothreads>", "").replace(" iothread='2'", ""))
+    virdomain.create()
+    proxy = TuneProxy(virdomain)
+    try:
+        refused(connection, proxy, "scheduler.iothread_quota: the live definition of domain", scheduler={"iothread_quota": 50000})
+        message = refused(connection, proxy, "scheduler.iothread_period", live=True, scheduler={"iothread_period": 5000})
+        assert message.endswith("has no IOThread, so libvirt keeps no IOThread scheduling (iothreads.ids adds one)")
+        converges(connection, proxy, ["iothreads (live): add IOThread 1", "scheduler (live): set iothread_quota=50000"],
+                  live=True, iothreads={"ids": [1]}, scheduler={"iothread_quota": 50000})
+        converges(connection, proxy, ["scheduler (config): set iothread_quota=50000"], config=True,
+                  scheduler={"iothread_quota": 50000})
+    finally:
+        virdomain.destroy()
+        virdomain.undefine()
