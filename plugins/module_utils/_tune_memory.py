@@ -40,6 +40,12 @@ def definition(target: TuneTarget, scope: str) -> Any:
     return _xml.parse(target.domain.xml_desc(flags), f"definition of domain '{target.domain.name}'")
 
 
+def scope_flag(scope: str) -> int:
+    """VIR_DOMAIN_AFFECT_LIVE or _CONFIG for a scope: also for "live" outside the task's scopes, which the
+    runner reads to tell pending_restart."""
+    return flag("VIR_DOMAIN_AFFECT_CONFIG") if scope == "config" else flag("VIR_DOMAIN_AFFECT_LIVE")
+
+
 def describe_size(amount: int) -> str:
     """Bytes in the largest binary unit that divides them ("2 GiB"), else in bytes."""
     for unit, factor in (("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", KIB)):
@@ -151,8 +157,7 @@ class MemtuneGroup(TuneGroup):
         return parse_kib(value, self.name(key))
 
     def read(self, scope: str) -> Values:
-        flags = dict(self.target.scopes)[scope]
-        return {key: _shown(value) for key, value in sorted(self.calls.memory_parameters(flags).items())}
+        return {key: _shown(value) for key, value in sorted(self.calls.memory_parameters(scope_flag(scope)).items())}
 
     def steps(self, scope: str, flags: int, current: Values) -> list[Step]:
         changes = {key: kib for key, kib in self.kib.items() if _shown(kib) != current.get(key)}
@@ -215,7 +220,7 @@ class NumatuneGroup(TuneGroup):
         return mode_changes or (nodeset_changes and live["mode"] != "strict")
 
     def read(self, scope: str) -> Values:
-        found = self.calls.numa_parameters(dict(self.target.scopes)[scope])
+        found = self.calls.numa_parameters(scope_flag(scope))
         nodeset = found.get("numa_nodeset") or None
         mode = found.get("numa_mode")
         return {"mode": NUMA_MODES[mode] if mode is not None and 0 <= mode < len(NUMA_MODES) else mode,

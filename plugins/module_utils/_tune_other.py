@@ -18,7 +18,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._metadata import (
     LIFECYCLE_ACTIONS, LIFECYCLE_EVENTS, lifecycle_action_choices)
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import Step
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune import TuneGroup, TuneTarget, Values
-from ansible_collections.virtops.libvirt.plugins.module_utils._tune_memory import definition
+from ansible_collections.virtops.libvirt.plugins.module_utils._tune_memory import definition, scope_flag
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune_metadata import METADATA_SPEC, MetadataGroup
 
 DIRECTIONS = {"inbound": ("average", "peak", "burst", "floor"), "outbound": ("average", "peak", "burst")}
@@ -83,11 +83,12 @@ class InterfaceBandwidthGroup(TuneGroup):
                                                          f"network; '{entry['interface']}' is of type {found.get('type')}")
 
     def read(self, scope: str) -> Values:
-        flags = dict(self.target.scopes)[scope]
         values = {}
         for entry in self.wanted:
-            found = self.calls.interface_parameters(self.macs[entry["interface"]], flags)
-            values[entry["interface"]] = {direction: {key: int(found.get(f"{direction}.{key}", 0)) for key in keys}
+            found = self.calls.interface_parameters(self.macs[entry["interface"]], scope_flag(scope))
+            # only the values this daemon offers: libvirt-python refuses any other name (LookupError)
+            values[entry["interface"]] = {direction: {key: int(found[f"{direction}.{key}"]) for key in keys
+                                                      if f"{direction}.{key}" in found}
                                           for direction, keys in DIRECTIONS.items()}
         return values
 
@@ -95,6 +96,7 @@ class InterfaceBandwidthGroup(TuneGroup):
         steps = []
         for number, entry in enumerate(self.wanted):
             name = entry["interface"]
+            self._check_offered(number, entry, current[name])
             merged = {direction: {**current[name][direction], **_given(entry.get(direction))} for direction in DIRECTIONS}
             # libvirt replaces a whole direction: send every value of a direction that changes
             changed = [direction for direction in DIRECTIONS if merged[direction] != current[name][direction]]
@@ -103,17 +105,34 @@ class InterfaceBandwidthGroup(TuneGroup):
             if not changed:
                 continue
             params = {f"{direction}.{key}": value for direction in changed for key, value in merged[direction].items()}
-            mac = self.macs[name]
             listed = "; ".join(f"{direction} " + ", ".join(f"{key}={value}" for key, value in merged[direction].items())
                                for direction in changed)
             steps.append(self.step(scope, f"set bandwidth of {name}: {listed}",
-                                   lambda mac=mac, params=params: self.calls.set_interface_parameters(mac, params, flags),
+                                   lambda name=name, params=params: self._set(scope, name, params, flags),
                                    lambda prediction, name=name, merged=merged: prediction[name].update(merged)))
         return steps
 
+    def _check_offered(self, number: int, entry: dict[str, Any], current: dict[str, dict[str, int]]) -> None:
+        for direction in DIRECTIONS:
+            for key in _given(entry.get(direction)):
+                if key not in current[direction]:
+                    raise self.refuse(f"{number}.{direction}.{key}", f"libvirt does not offer it for interface "
+                                                                     f"'{entry['interface']}' of domain '{self.domain.name}'")
+
+    def _set(self, scope: str, name: str, params: dict[str, int], flags: int) -> None:
+        try:
+            self.calls.set_interface_parameters(self.macs[name], params, flags)
+        except LibvirtCallError as error:
+            # e.g. a host kernel without the traffic control modules libvirt runs `tc` with (live only)
+            raise UnsupportedOperation(
+                f"interface_bandwidth ({scope}): libvirt could not set the bandwidth of {name} of domain "
+                f"'{self.domain.name}': {error.libvirt_message or error.message}",
+                code=error.code, libvirt_message=error.libvirt_message, domain=self.domain.name,
+                operation=f"set bandwidth of {name}") from None
+
     def _check_average(self, number: int, direction: str, values: dict[str, int]) -> None:
         """libvirt needs an average (or an inbound floor) for a peak or a burst; without one it drops the direction."""
-        if not values["average"] and not values.get("floor") and (values["peak"] or values["burst"]):
+        if not values.get("average") and not values.get("floor") and (values.get("peak") or values.get("burst")):
             raise self.refuse(f"{number}.{direction}.average", "a peak or a burst needs an average "
                                                                "(0 removes the whole direction)")
 
@@ -156,7 +175,7 @@ class PerfEventsGroup(TuneGroup):
                                               f"{', '.join(sorted(known))})")
 
     def read(self, scope: str) -> Values:
-        found = self.calls.perf_events(dict(self.target.scopes)[scope])
+        found = self.calls.perf_events(scope_flag(scope))
         return {event: bool(found.get(event)) for event in sorted(self.wanted)}
 
     def steps(self, scope: str, flags: int, current: Values) -> list[Step]:

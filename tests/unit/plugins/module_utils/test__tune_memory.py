@@ -213,3 +213,14 @@ def test_numatune_nodeset_of_a_running_strict_domain_is_set_live(guest):
     result, actions = run(guest, numatune={"nodeset": "1"})
     assert actions == ["numatune (live): set nodeset=1", "numatune (config): set nodeset=1"]
     assert result["pending_restart"] is False
+
+
+def test_memtune_set_in_config_only_on_a_running_domain_is_pending_restart(guest):
+    # the runner reads the live values, outside the task's scopes, to tell
+    result, actions = run(guest, config=True, memtune={"soft_limit": "256MiB"})
+    assert actions == ["memtune (config): set soft_limit=256 MiB"] and result["pending_restart"] is True
+
+
+def test_numatune_set_in_config_only_on_a_running_domain_is_pending_restart(guest):
+    result, actions = run(guest, config=True, numatune={"nodeset": "1"})
+    assert actions == ["numatune (config): set nodeset=1"] and result["pending_restart"] is True

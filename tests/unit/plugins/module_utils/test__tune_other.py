@@ -8,7 +8,7 @@ import pytest
 from ansible_collections.virtops.libvirt.plugins.module_utils import _facts, _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, UnsupportedOperation
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError, UnsupportedOperation
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune import TuneRunner
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune_metadata import TAGS_NAMESPACE
@@ -144,7 +144,6 @@ class HostWithoutPerf:
 
     def set_perf_events(self, params, flags):
         if params.get("cpu_cycles"):
-            from ansible_collections.virtops.libvirt.plugins.module_utils._errors import LibvirtCallError
             raise LibvirtCallError("set perf events failed", code=1,
                                    libvirt_message="internal error: unable to enable host cpu perf event for cpu_cycles")
         self.calls.set_perf_events(params, flags)
@@ -281,3 +280,49 @@ def test_rename_check_mode_changes_nothing_shutoff(guest):
     result, actions = run(guest, check_mode=True, rename="x-new-name")
     assert actions == [f"rename (config): rename '{old}' to 'x-new-name'"]
     assert result["groups"]["rename"]["after"] == {"config": {"name": "x-new-name"}} and guest.virdomain.name() == old
+
+
+class HostWithoutTrafficControl:
+    """TuneCalls of the rig's host: its kernel lacks the tc modules libvirt needs for live bandwidth."""
+
+    def __init__(self, calls, known=("inbound.average", "inbound.peak", "inbound.burst", "inbound.floor",
+                                     "outbound.average", "outbound.peak", "outbound.burst")):
+        self.calls, self.known, self.set = calls, known, []
+
+    def __getattr__(self, name):
+        return getattr(self.calls, name)
+
+    def interface_parameters(self, device, flags):
+        return {key: value for key, value in self.calls.interface_parameters(device, flags).items() if key in self.known}
+
+    def set_interface_parameters(self, device, params, flags):
+        if flags == LIVE:
+            raise LibvirtCallError("set bandwidth failed", code=1, libvirt_message="internal error: Child process "
+                                   "(tc qdisc add dev vnet0 parent 1:1 handle 2: sfq perturb 10) unexpected exit status 2")
+        self.set.append(params)
+
+
+def test_bandwidth_the_host_cannot_apply_live_is_a_clear_error_before_the_config_changes(guest):
+    runner = TuneRunner(guest, {"live": None, "config": None,
+                                "interface_bandwidth": [bandwidth("testnet0", inbound={"average": 100})]},
+                        GROUPS, ChangeRecorder(False))
+    runner.target.calls = HostWithoutTrafficControl(runner.target.calls)
+    with pytest.raises(UnsupportedOperation, match=r"^interface_bandwidth \(live\): libvirt could not set the bandwidth "
+                                                   r"of testnet0 of domain .*: internal error: Child process \(tc qdisc"):
+        runner.run()
+    assert runner.target.calls.set == []
+
+
+def test_a_bandwidth_value_the_daemon_does_not_offer_is_refused(guest):
+    runner = TuneRunner(guest, {"live": None, "config": True,
+                                "interface_bandwidth": [bandwidth("testnet0", inbound={"average": 100, "floor": 5})]},
+                        GROUPS, ChangeRecorder(False))
+    runner.target.calls = HostWithoutTrafficControl(runner.target.calls, known=("inbound.average", "outbound.average"))
+    with pytest.raises(InvalidArgument, match=r"^interface_bandwidth.0.inbound.floor: libvirt does not offer it"):
+        runner.run()
+    assert runner.target.calls.set == []
+
+
+def test_perf_events_set_in_config_only_on_a_running_domain_are_pending_restart(guest):
+    result, actions = run(guest, config=True, perf_events={"task_clock": True})
+    assert actions == ["perf_events (config): enable task_clock"] and result["pending_restart"] is True
