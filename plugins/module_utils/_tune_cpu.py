@@ -361,9 +361,12 @@ class IothreadsGroup(CpuGroup):
         wanted = self.params()
         if wanted:
             root = self.definition(scope)
-            stats = self._poll_stats() if scope == "live" else {}
-            values["params"] = {str(number): _iothread_params(root, stats, number, scope)
-                                for number in sorted(wanted) if number in ids}
+            values["params"] = {str(number): _thread_pool(root, number) for number in sorted(wanted) if number in ids}
+            if scope == "live":  # apart from params: only the running domain has them (pending_restart compares params)
+                stats = self._poll_stats()
+                values["polling"] = {str(number): {key: stats.get(f"iothread.{number}.{key.replace('_', '-')}")
+                                                   for key in POLL_KEYS}
+                                     for number in sorted(wanted) if number in ids}
         return values
 
     def _poll_stats(self) -> dict[str, Any]:
@@ -383,25 +386,37 @@ class IothreadsGroup(CpuGroup):
         return steps
 
     def _add_iothread(self, prediction: Values, number: int, scope: str) -> None:
-        """A new IOThread: its thread pool bounds unset; its polling values are the hypervisor's (unknown before)."""
+        """A new IOThread: its thread pool bounds unset; its polling values the hypervisor's (unknown before)."""
         prediction["ids"] = sorted(prediction["ids"] + [number])
         if "params" in prediction and number in self.params():
-            defaults = dict.fromkeys(THREAD_POOL_KEYS, UNSET_BOUND)
-            prediction["params"][str(number)] = {**defaults, **dict.fromkeys(POLL_KEYS if scope == "live" else ())}
+            prediction["params"][str(number)] = dict.fromkeys(THREAD_POOL_KEYS, UNSET_BOUND)
+            if scope == "live":
+                prediction["polling"][str(number)] = dict.fromkeys(POLL_KEYS)
 
     def _param_steps(self, scope: str, flags: int, current: Values) -> list[Step]:
+        """Polling values (live only) and thread pool bounds, in separate calls: libvirt 9.0 does not keep the
+        bounds in the running definition when one call also sets polling values (seen on the rig)."""
         steps = []
-        keys = IOTHREAD_PARAM_KEYS if scope == "live" else THREAD_POOL_KEYS
         for number, values in sorted(self.params().items()):
-            present = current.get("params", {}).get(str(number), {})
-            changes = {key: value for key, value in values.items() if key in keys and present.get(key) != value}
-            if changes:
-                steps.append(self.step(scope, f"set IOThread {number}: {_assignments(changes)}",
-                                       lambda number=number, changes=changes:
-                                       self.calls.set_io_thread_params(number, changes, flags),
-                                       lambda prediction, number=number, changes=changes:
-                                       prediction.setdefault("params", {}).setdefault(str(number), {}).update(changes)))
+            for what, part, keys in (("polling", "polling", POLL_KEYS if scope == "live" else ()),
+                                     ("thread pool", "params", THREAD_POOL_KEYS)):
+                present = current.get(part, {}).get(str(number), {})
+                changes = {key: value for key, value in values.items() if key in keys and present.get(key) != value}
+                if changes:
+                    self._check_live_bounds(scope, number, changes)
+                    steps.append(self.step(scope, f"set the {what} of IOThread {number}: {_assignments(changes)}",
+                                           lambda number=number, changes=changes:
+                                           self.calls.set_io_thread_params(number, changes, flags),
+                                           lambda prediction, number=number, changes=changes, part=part:
+                                           prediction.setdefault(part, {}).setdefault(str(number), {}).update(changes)))
         return steps
+
+    def _check_live_bounds(self, scope: str, number: int, changes: dict[str, int]) -> None:
+        """A running domain takes thread pool bounds of 0 or more only (libvirt refuses -1 there)."""
+        unset = [key for key, value in changes.items() if key in THREAD_POOL_KEYS and value == UNSET_BOUND]
+        if scope == "live" and unset:
+            raise self.refuse(f"params.{number}.{unset[0]}", f"{UNSET_BOUND} (the hypervisor's default) cannot be set in a "
+                                                              "running domain, only in its persistent definition (config)")
 
 
 def _iothread_value(group: TuneGroup, where: str, key: str, value: Any) -> int:
@@ -415,20 +430,17 @@ def _iothread_value(group: TuneGroup, where: str, key: str, value: Any) -> int:
     return value
 
 
-def _iothread_params(root: Any, stats: dict[str, Any], number: int, scope: str) -> dict[str, Optional[int]]:
-    """An IOThread's thread pool bounds (its definition) and, live, its polling values (its statistics)."""
+def _thread_pool(root: Any, number: int) -> dict[str, int]:
+    """An IOThread's thread pool bounds, as its definition has them (unset: -1)."""
     element = root.find(f"iothreadids/iothread[@id='{number}']")
-    values: dict[str, Optional[int]] = {
-        key: int(element.get(key)) if element is not None and element.get(key) is not None else UNSET_BOUND
-        for key in THREAD_POOL_KEYS}
-    if scope == "live":
-        values.update({key: stats.get(f"iothread.{number}.{key.replace('_', '-')}") for key in POLL_KEYS})
-    return values
+    return {key: int(element.get(key)) if element is not None and element.get(key) is not None else UNSET_BOUND
+            for key in THREAD_POOL_KEYS}
 
 
 def _remove_iothread(prediction: Values, number: int) -> None:
     prediction["ids"] = [present for present in prediction["ids"] if present != number]
-    prediction.get("params", {}).pop(str(number), None)
+    for part in ("params", "polling"):
+        prediction.get(part, {}).pop(str(number), None)
 
 
 class SchedulerGroup(CpuGroup):

@@ -85,7 +85,13 @@ class TuneProxy:
         self.calls.append(("setIOThreadParams", iothread, dict(params), flags))
         if flags & CONFIG and any(key.startswith("poll") for key in params):
             raise libvirt.libvirtError("Operation not supported: configuring persistent polling values is not supported")
-        self.iothread_params[_scope(flags)].setdefault(iothread, {}).update(params)
+        if flags & LIVE and any(key.startswith("thread_pool") and value < 0 for key, value in params.items()):
+            raise libvirt.libvirtError("Requested operation is not valid: thread_pool_min (-1) must be equal to or greater "
+                                       "than 0 for live change")
+        polling = any(key.startswith("poll") for key in params)
+        # libvirt 9.0 (rig): a live call with polling values does not keep thread pool bounds in the definition
+        kept = {key: value for key, value in params.items() if not (flags & LIVE and polling and key.startswith("thread"))}
+        self.iothread_params[_scope(flags)].setdefault(iothread, {}).update(kept)
         for key, value in params.items():
             if key.startswith("poll") and flags & LIVE:
                 self.stats[f"iothread.{iothread}.{key.replace('_', '-')}"] = value

@@ -270,20 +270,28 @@ def test_iothread_parameters_polling_live_and_thread_pools_everywhere(connection
     monkeypatch.setattr(connection, "domain_list_get_stats", lambda virdomains, stats, flags=0: [(None, dict(proxy.stats))])
     proxy.stats.update({"iothread.1.poll-max-ns": 32768, "iothread.1.poll-grow": 0, "iothread.1.poll-shrink": 0})
     result = converges(connection, proxy, [
-        "iothreads (live): set IOThread 1: poll_max_ns=1000, thread_pool_max=8",
-        "iothreads (config): set IOThread 1: thread_pool_max=8"],
+        "iothreads (live): set the polling of IOThread 1: poll_max_ns=1000",
+        "iothreads (live): set the thread pool of IOThread 1: thread_pool_max=8",
+        "iothreads (config): set the thread pool of IOThread 1: thread_pool_max=8"],
         iothreads={"params": {"1": {"poll_max_ns": 1000, "thread_pool_max": 8, "poll_grow": 0}}})
-    assert result["groups"]["iothreads"]["before"]["live"]["params"] == {"1": {
-        "thread_pool_min": -1, "thread_pool_max": -1, "poll_max_ns": 32768, "poll_grow": 0, "poll_shrink": 0}}
+    assert result["groups"]["iothreads"]["before"]["live"]["params"] == {"1": {"thread_pool_min": -1, "thread_pool_max": -1}}
+    assert result["groups"]["iothreads"]["before"]["live"]["polling"] == {"1": {"poll_max_ns": 32768, "poll_grow": 0,
+                                                                                "poll_shrink": 0}}
+    assert result["groups"]["iothreads"]["after"]["live"]["polling"]["1"]["poll_max_ns"] == 1000
+    assert result["pending_restart"] is False, "both definitions have the same thread pool; polling is the running one's"
     assert result["groups"]["iothreads"]["after"]["config"]["params"] == {"1": {"thread_pool_min": -1, "thread_pool_max": 8}}
     assert ("setIOThreadParams", 1, {"thread_pool_max": 8}, CONFIG) in proxy.calls, "no polling values in the config"
     refused(connection, proxy, "iothreads.params: poll_max_ns apply to a running domain only (live)",
             config=True, iothreads={"params": {"1": {"poll_max_ns": 5}}})
+    refused(connection, proxy, "iothreads.params.1.thread_pool_max: -1 (the hypervisor's default) cannot be set in "
+            "a running domain", iothreads={"params": {"1": {"thread_pool_max": -1}}})
+    assert [call for call in proxy.calls if call[0] == "setIOThreadParams"][-1][2] == {"thread_pool_max": 8}
 
 
 def test_a_new_iothread_gets_its_parameters_in_the_same_task(connection, proxy, monkeypatch):
     monkeypatch.setattr(connection, "domain_list_get_stats", lambda virdomains, stats, flags=0: [(None, dict(proxy.stats))])
-    converges(connection, proxy, ["iothreads (config): add IOThread 3", "iothreads (config): set IOThread 3: thread_pool_min=2"],
+    converges(connection, proxy, ["iothreads (config): add IOThread 3",
+                                      "iothreads (config): set the thread pool of IOThread 3: thread_pool_min=2"],
               config=True, iothreads={"ids": [1, 2, 3], "params": {3: {"thread_pool_min": 2}}})
 
 
