@@ -82,9 +82,21 @@ class VcpusGroup(CpuGroup):
             if beyond:
                 raise self.refuse("online", f"vCPU {format_list(beyond)} is beyond the maximum {maximum} of "
                                             f"{self.where(scope)} (its vCPUs: {format_list(range(maximum))})")
+        if online is not None and "live" in self.target.scope_names:
+            self._check_hotpluggable(online)
         if online is not None and "count" in self.wanted and not self.guest and len(online) != self.wanted["count"]:
             raise self.refuse("online", f"'{self.wanted['online']}' enables {len(online)} vCPUs, but count is "
                                         f"{self.wanted['count']}")
+
+    def _check_hotpluggable(self, online: tuple[int, ...]) -> None:
+        """A running domain's vCPU that libvirt marks hotpluggable='no' (vCPU 0, usually) cannot be switched."""
+        listed = self.definition("live").findall("vcpus/vcpu")
+        switched = set(online).symmetric_difference(int(vcpu.get("id")) for vcpu in listed if vcpu.get("enabled") == "yes")
+        fixed = sorted(int(vcpu.get("id")) for vcpu in listed
+                       if vcpu.get("hotpluggable") == "no" and int(vcpu.get("id")) in switched)
+        if fixed:
+            raise self.refuse("online", f"vCPU {format_list(fixed)} of {self.where('live')} is not hot-pluggable: it can "
+                                        "change in the persistent definition only (config)")
 
     def _validate_guest(self) -> None:
         if "live" not in self.target.scope_names:

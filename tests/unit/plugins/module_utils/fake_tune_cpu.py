@@ -112,7 +112,7 @@ class TuneProxy:
             text = re.sub(r"(<vcpu [^>]*>\d+</vcpu>)", rf"\1<cputune>{beyond}</cputune>", text, count=1)
         if self.enabled is not None:
             maximum = self.real.vcpusFlags(scope | libvirt.VIR_DOMAIN_VCPU_MAXIMUM)
-            listed = "".join(f"<vcpu id='{vcpu}' enabled='{'yes' if vcpu in self.enabled[scope] else 'no'}'/>"
-                             for vcpu in range(maximum))
+            listed = "".join(f"<vcpu id='{vcpu}' enabled='{'yes' if vcpu in self.enabled[scope] else 'no'}' "
+                             f"hotpluggable='{'no' if vcpu == 0 else 'yes'}'/>" for vcpu in range(maximum))
             text = re.sub(r"(<vcpu [^>]*>\d+</vcpu>)", rf"\1<vcpus>{listed}</vcpus>", text, count=1)
         return text

@@ -159,11 +159,20 @@ def test_online_enables_and_disables_exactly_those_vcpus(connection, proxy):
     ({"online": "0,5"}, "vcpus.online: vCPU 5 is beyond the maximum 4 of the live definition"),
     ({"online": "0-2", "count": 2}, "vcpus.online: '0-2' enables 3 vCPUs, but count is 2"),
     ({"online": "0-x"}, "vcpus.online: cannot read '0-x' as a CPU list"),
+    ({"online": "1-3"}, "vcpus.online: vCPU 0 of the live definition of domain"),
 ])
 def test_bad_online_lists_are_refused(connection, proxy, vcpus, message):
     proxy.enable_vcpus(live={0, 1}, config={0, 1})
     refused(connection, proxy, message, vcpus=vcpus)
     assert [call for call in proxy.calls if call[0] == "setVcpu"] == []
+
+
+def test_a_vcpu_that_is_not_hot_pluggable_changes_in_the_configuration_only(connection, proxy):
+    proxy.enable_vcpus(live={0, 1}, config={0, 1})
+    message = refused(connection, proxy, "vcpus.online: vCPU 0 of the live definition", vcpus={"online": "1-2"})
+    assert message.endswith("is not hot-pluggable: it can change in the persistent definition only (config)")
+    converges(connection, proxy, ["vcpus (config): enable vCPU 2", "vcpus (config): disable vCPU 0"], config=True,
+              vcpus={"online": "1-2"})
 
 
 def test_guest_sets_the_count_inside_the_running_guest_only(connection, proxy):
