@@ -258,14 +258,17 @@ class CputuneGroup(CpuGroup):
         if "emulatorpin" in self.wanted:
             values["emulatorpin"] = cpumap_text(self.calls.emulator_pin_info(flags))
         if "iothreadpin" in self.wanted:
+            wanted = self._pins("iothreadpin")
             values["iothreadpin"] = {str(number): cpumap_text(cpumap)
-                                     for number, cpumap in sorted(self.calls.io_thread_info(flags))}
+                                     for number, cpumap in sorted(self.calls.io_thread_info(flags)) if number in wanted}
         return values
 
     def _vcpu_pins(self, scope: str, flags: int) -> dict[str, str]:
-        """Each vCPU's CPU list: libvirt's answer covers the running vCPUs; the definition the others."""
-        pins = {str(vcpu): cpumap_text(cpumap) for vcpu, cpumap in enumerate(self.calls.vcpu_pin_info(flags))}
-        beyond = [vcpu for vcpu in self._pins("vcpupin") if str(vcpu) not in pins]
+        """The CPU list of each vCPU asked for (only those: the definitions may have other vCPUs, and
+        pending_restart compares these): libvirt's answer covers the current vCPUs, the definition the others."""
+        current = dict(enumerate(self.calls.vcpu_pin_info(flags)))
+        pins = {str(vcpu): cpumap_text(current[vcpu]) for vcpu in sorted(self._pins("vcpupin")) if vcpu in current}
+        beyond = [vcpu for vcpu in sorted(self._pins("vcpupin")) if vcpu not in current]
         if beyond:
             root = self.definition(scope)
             default = _cpuset(root.find("vcpu")) or format_list(range(self.target.host_cpus))

@@ -196,8 +196,8 @@ def test_emulator_and_iothread_pinning_are_set_once(connection, virdomain):
         cputune={"emulatorpin": "0,1", "iothreadpin": {"2": "2,4"}})
     assert virdomain.emulatorPinInfo(LIVE)[:3] == (True, True, False)
     assert dict(virdomain.ioThreadInfo(CONFIG))[2][:5] == [False, False, True, False, True]
-    assert result["groups"]["cputune"]["before"]["live"] == {"emulatorpin": "0-7", "iothreadpin": {"1": "0-1", "2": "0-1"}}
-    assert result["groups"]["cputune"]["after"]["live"]["iothreadpin"] == {"1": "0-1", "2": "2,4"}
+    assert result["groups"]["cputune"]["before"]["live"] == {"emulatorpin": "0-7", "iothreadpin": {"2": "0-1"}}
+    assert result["groups"]["cputune"]["after"]["live"]["iothreadpin"] == {"2": "2,4"}
 
 
 def test_vcpu_pinning_sets_only_the_vcpus_that_differ(connection, proxy):
@@ -375,3 +375,12 @@ def test_iothread_scheduling_needs_an_iothread_in_the_running_domain(connection)
     finally:
         virdomain.destroy()
         virdomain.undefine()
+
+
+def test_pinning_both_definitions_alike_waits_for_no_restart(connection, virdomain):
+    """Only the pins asked for are compared: an IOThread only the configuration has is no pending change."""
+    virdomain.addIOThread(3, CONFIG)
+    result = converges(connection, virdomain, ["cputune (live): pin IOThread 2 to CPUs 4",
+                                               "cputune (config): pin IOThread 2 to CPUs 4"], cputune={"iothreadpin": {"2": "4"}})
+    assert result["groups"]["cputune"]["after"]["config"] == {"iothreadpin": {"2": "4"}}
+    assert result["pending_restart"] is False
