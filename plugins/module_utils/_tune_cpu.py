@@ -235,8 +235,7 @@ class CputuneGroup(CpuGroup):
             given = {0: self.wanted[key]} if key in self.wanted else {}
         else:
             given = self.numbered(key, "a vCPU" if key == "vcpupin" else "an IOThread", 0 if key == "vcpupin" else 1)
-        return {number: normalized(text, self.name(key if key == "emulatorpin" else f"{key}.{number}"),
-                                    self.target.host_cpus)
+        return {number: normalized(text, self.name(key if key == "emulatorpin" else f"{key}.{number}"), self.target.host_cpus)
                 for number, text in given.items()}
 
     def _vcpus(self, scope: str, flags: int) -> range:
@@ -430,8 +429,9 @@ class IothreadsGroup(CpuGroup):
         """A running domain takes thread pool bounds of 0 or more only (libvirt refuses -1 there)."""
         unset = [key for key, value in changes.items() if key in THREAD_POOL_KEYS and value == UNSET_BOUND]
         if scope == "live" and unset:
-            raise self.refuse(f"params.{number}.{unset[0]}", f"{UNSET_BOUND} (the hypervisor's default) cannot be set in a "
-                                                              "running domain, only in its persistent definition (config)")
+            raise self.refuse(f"params.{number}.{unset[0]}",
+                              f"{UNSET_BOUND} (the hypervisor's default) cannot be set in a running domain, only in its "
+                              "persistent definition (config)")
 
 
 def _iothread_value(group: TuneGroup, where: str, key: str, value: Any) -> int:

@@ -300,7 +300,7 @@ def test_iothread_parameters_polling_live_and_thread_pools_everywhere(connection
 def test_a_new_iothread_gets_its_parameters_in_the_same_task(connection, proxy, monkeypatch):
     monkeypatch.setattr(connection, "domain_list_get_stats", lambda virdomains, stats, flags=0: [(None, dict(proxy.stats))])
     converges(connection, proxy, ["iothreads (config): add IOThread 3",
-                                      "iothreads (config): set the thread pool of IOThread 3: thread_pool_min=2"],
+                                  "iothreads (config): set the thread pool of IOThread 3: thread_pool_min=2"],
               config=True, iothreads={"ids": [1, 2, 3], "params": {3: {"thread_pool_min": 2}}})
 
 
