@@ -18,9 +18,11 @@ from typing import Any, Callable, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
+from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute
 from ansible_collections.virtops.libvirt.plugins.module_utils._scope import resolve_scope, scope_flags
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune_calls import TuneCalls
+from ansible_collections.virtops.libvirt.plugins.module_utils._xml import parse as parse_xml
 
 # A group's values in one definition: option key -> value, as the option takes it.
 Values = dict[str, Any]
@@ -79,6 +81,16 @@ class TuneGroup:
         raise NotImplementedError
 
     # --- helpers for the groups ---
+    @staticmethod
+    def scope_flag(scope: str) -> int:
+        """VIR_DOMAIN_AFFECT_LIVE or _CONFIG of a definition, also of live outside the task's scopes (read for pending_restart)."""
+        return flag("VIR_DOMAIN_AFFECT_LIVE") if scope == "live" else flag("VIR_DOMAIN_AFFECT_CONFIG")
+
+    def definition(self, scope: str) -> Any:
+        """The parsed definition of that scope: the running domain's for live, the persistent one for config."""
+        flags = 0 if scope == "live" else flag("VIR_DOMAIN_XML_INACTIVE")
+        return parse_xml(self.domain.xml_desc(flags), f"definition of domain '{self.domain.name}'")
+
     def name(self, key: Optional[str] = None) -> str:
         """How errors name the option or one of its keys: "vcpus.count"."""
         return f"{self.option}.{key}" if key else self.option

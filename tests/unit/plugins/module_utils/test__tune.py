@@ -157,3 +157,11 @@ def test_the_target_knows_the_hosts_cpus_and_the_scopes(guest):
     assert runner.target.host_cpus == 8  # the test driver's host
     assert runner.target.scope_names == ["live", "config"] and runner.target.active and runner.target.persistent
     assert list(runner.groups) == ["count"]
+
+
+def test_a_group_reads_the_definition_of_each_scope_and_its_flag(guest):
+    guest.virdomain.setVcpusFlags(3, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+    group = TuneRunner(guest, {"live": None, "config": None, "count": {}}, REGISTRY, ChangeRecorder(False)).groups["count"]
+    assert group.definition("live").find("vcpu").get("current") == "2"
+    assert group.definition("config").find("vcpu").get("current") == "3"
+    assert (group.scope_flag("live"), group.scope_flag("config")) == (SCOPE_FLAGS["live"], SCOPE_FLAGS["config"])
