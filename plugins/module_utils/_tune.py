@@ -99,6 +99,11 @@ class TuneGroup:
         """The error for a value that cannot work: `raise self.refuse("count", "9 is more than the maximum 4")`."""
         return InvalidArgument(f"{self.name(key)}: {message}", domain=self.domain.name)
 
+    def compared_keys(self, live: Values, config: Values) -> list[str]:
+        """The values of both definitions that tell whether a restart is pending: those the task gives."""
+        given = self.wanted if isinstance(self.wanted, dict) else live
+        return [key for key in given if key in live and key in config]
+
     def step(self, scope: str, what: str, apply: Callable[[], Any],
              effect: Callable[[Values], None] = lambda prediction: None) -> Step:
         """A step named in `actions` as "<option> (<scope>): <what>"."""
@@ -129,14 +134,14 @@ class TuneRunner:
             group.validate()
         before = self.read_all()
         planned = self.plan(before)
-        unchanged_live = self.live_outside_scope(planned)
+        outside = self.live_outside_scope()
         execute([entry.step for entry in planned], self.recorder)
         if self.recorder.check_mode:
             after = _predicted(before, planned)
         else:
             after = self.read_all() if planned else before
         return {"groups": {option: {"before": before[option], "after": after[option]} for option in self.groups},
-                "pending_restart": self.pending_restart(before, after, unchanged_live)}
+                "pending_restart": self.pending_restart(after, outside)}
 
     def read_all(self) -> dict[str, dict[str, Values]]:
         return {option: {scope: group.read(scope) for scope in self.target.scope_names}
@@ -148,25 +153,25 @@ class TuneRunner:
                 for scope, scope_flag in self.target.scopes
                 for step in group.steps(scope, scope_flag, copy.deepcopy(before[option][scope]))]
 
-    def live_outside_scope(self, planned: list[_Planned]) -> dict[str, Values]:
-        """The live values of groups changed in config only on a running domain (not read otherwise)."""
-        if not self.target.active or "live" in self.target.scope_names:
+    def live_outside_scope(self) -> dict[str, Values]:
+        """The live values of a running domain changed in its configuration only (for pending_restart)."""
+        if not self.target.active or self.target.scope_names != ["config"]:
             return {}
-        changed = {entry.option for entry in planned if entry.scope == "config"}
-        return {option: self.groups[option].read("live") for option in self.groups if option in changed}
+        return {option: group.read("live") for option, group in self.groups.items()}
 
-    def pending_restart(self, before: dict[str, dict[str, Values]], after: dict[str, dict[str, Values]],
-                        unchanged_live: dict[str, Values]) -> bool:
-        """Whether a value changed in the persistent definition differs from the running domain's."""
+    def pending_restart(self, after: dict[str, dict[str, Values]], outside: dict[str, Values]) -> bool:
+        """Whether a value the task holds in the persistent definition differs from the running domain's.
+
+        Like domain_state, this tells the state, not only this run's changes: a second run still says so
+        until the domain restarts. Live-only tasks leave the configuration alone, so nothing waits there.
+        """
         if not self.target.active:
             return False
         for option, scopes in after.items():
-            live = scopes.get("live", unchanged_live.get(option))
-            if "config" not in scopes or live is None:
+            live, config = scopes.get("live", outside.get(option)), scopes.get("config")
+            if live is None or config is None:
                 continue
-            config_before, config_after = before[option]["config"], scopes["config"]
-            changed = [key for key in config_after if config_after[key] != config_before.get(key)]
-            if any(live.get(key) != config_after[key] for key in changed):
+            if any(live[key] != config[key] for key in self.groups[option].compared_keys(live, config)):
                 return True
         return False
 

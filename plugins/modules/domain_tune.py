@@ -20,8 +20,9 @@ description:
     a CPU list outside the host's CPUs, an IOThread that does not exist are errors naming the option,
     and nothing is changed. Every group given is validated and read, and every step planned, before the
     first change."
-  - A change made only to the persistent definition of a running domain, whose running value differs, takes
-    effect at the next boot; RV(pending_restart) says so.
+  - A value held in the persistent definition of a running domain that the running domain does not have (a
+    maximum that cannot change live, or a task with O(config=true) only) takes effect at the next boot;
+    RV(pending_restart) says so, also on later runs, until the domain restarts (as in M(virtops.libvirt.domain_state)).
   - Sizes take units as in M(virtops.libvirt.domain_block) (V(2GiB), V(512M), V(5GB)); a bare number is bytes.
     CPU lists take libvirt's syntax (V(0-3,^2,8)).
   - Autostart stays in M(virtops.libvirt.domain_state), blkio tuning in M(virtops.libvirt.domain_block).
@@ -478,8 +479,10 @@ groups:
       after: {live: {emulatorpin: "0-1", vcpupin: {"0": "2", "1": "3"}}}
 pending_restart:
   description:
-    - Something changed in the persistent definition of the running domain whose running value differs; it takes
-      effect at the domain's next boot.
+    - A value the task gives differs between the persistent definition of the running domain and the running domain
+      itself; it takes effect at the domain's next boot. Reported on every run until the domain restarts.
+    - Always false for a domain that does not run and for a task that changes only the running domain (O(live=true)
+      alone).
   returned: success
   type: bool
   sample: false

@@ -165,3 +165,14 @@ def test_a_group_reads_the_definition_of_each_scope_and_its_flag(guest):
     assert group.definition("live").find("vcpu").get("current") == "2"
     assert group.definition("config").find("vcpu").get("current") == "3"
     assert (group.scope_flag("live"), group.scope_flag("config")) == (SCOPE_FLAGS["live"], SCOPE_FLAGS["config"])
+
+
+def test_a_change_waiting_for_a_restart_is_still_reported_by_the_next_run(guest):
+    run(guest, config=True, count={"vcpus": 3})
+    again, actions = run(guest, config=True, count={"vcpus": 3})
+    assert actions == [] and again["pending_restart"] is True  # as domain_state: the running domain still lags
+
+
+def test_a_live_only_change_is_not_pending_restart(guest):
+    result, actions = run(guest, live=True, count={"vcpus": 3})
+    assert actions == ["count (live): set 2 -> 3"] and result["pending_restart"] is False
