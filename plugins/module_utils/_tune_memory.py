@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _cpulist, _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import WaitTimeout
+from ansible_collections.virtops.libvirt.plugins.module_utils._events import BALLOON_CHANGE
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import Step
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune import TuneGroup, TuneTarget, Values
@@ -24,6 +26,8 @@ UNLIMITED = "unlimited"
 # VIR_DOMAIN_MEMORY_PARAM_UNLIMITED: libvirt's "no limit", in KiB (a constant, so no libvirt is needed to import).
 UNLIMITED_KIB = 9007199254740991
 NUMA_MODES = ("strict", "preferred", "interleave", "restrictive")
+# Seconds a guest's balloon driver gets to reach a new size (about 1 s under TCG on the rig).
+BALLOON_TIMEOUT = 30.0
 
 ARGUMENT_SPECS: dict[str, dict[str, Any]] = {
     "memory": dict(type="dict", options=dict(current=dict(type="str"), maximum=dict(type="str"),
@@ -106,7 +110,7 @@ class MemoryGroup(TuneGroup):
         wanted = self.kib.get("current")
         if wanted is not None and wanted * KIB != _current_after_maximum(current, maximum, scope):
             steps.append(self.step(scope, f"set the memory to {describe_size(wanted * KIB)}",
-                                   lambda: self.calls.set_memory_flags(wanted, flags),
+                                   lambda: self._set_balloon(scope, wanted, flags),
                                    lambda prediction: prediction.update(current=wanted * KIB)))
         period = self.wanted.get("stats_period")
         if period is not None and period != current["stats_period"]:
@@ -114,6 +118,30 @@ class MemoryGroup(TuneGroup):
                                    lambda: self.calls.set_memory_stats_period(period, flags),
                                    lambda prediction: prediction.update(stats_period=period)))
         return steps
+
+
+    def _set_balloon(self, scope: str, kib: int, flags: int) -> None:
+        self.calls.set_memory_flags(kib, flags)
+        if scope == "live":
+            self._wait_for_balloon(kib)
+
+    def _wait_for_balloon(self, kib: int) -> None:
+        """The guest's balloon driver moves the memory over a second or so; libvirt reports it as it goes. Waiting
+        for it makes the result's after, and a second run, see the size asked for."""
+        held: list[int] = []
+
+        def reached() -> Optional[bool]:
+            held[:] = [int(self.calls.info()[2])]
+            return True if held[0] == kib else None
+
+        def timed_out() -> WaitTimeout:
+            return WaitTimeout(f"memory.current: the guest of domain '{self.domain.name}' holds "
+                               f"{describe_size(held[0] * KIB)} {BALLOON_TIMEOUT:g} s after {describe_size(kib * KIB)} "
+                               "were asked for (does it run a balloon driver?)", domain=self.domain.name,
+                               operation="balloon", after_change=True)
+
+        with self.domain.watch().on(BALLOON_CHANGE) as watch:
+            watch.wait_until(reached, BALLOON_TIMEOUT, timed_out, fallback=1.0)
 
 
 def _lower_maximum(prediction: Values, maximum: int) -> None:

@@ -6,7 +6,8 @@ import pytest
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
+from ansible_collections.virtops.libvirt.plugins.module_utils import _tune_memory
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, WaitTimeout
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune import TuneRunner
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune_memory import GROUPS, UNLIMITED_KIB, describe_size
@@ -224,3 +225,45 @@ def test_memtune_set_in_config_only_on_a_running_domain_is_pending_restart(guest
 def test_numatune_set_in_config_only_on_a_running_domain_is_pending_restart(guest):
     result, actions = run(guest, config=True, numatune={"nodeset": "1"})
     assert actions == ["numatune (config): set nodeset=1"] and result["pending_restart"] is True
+
+
+class SlowBalloon:
+    """TuneCalls of a guest whose balloon driver reaches the size asked for only after some reads (QEMU reports the
+    balloon as the guest moves it: ~1 s under TCG); `settles=None`: a guest without a balloon driver."""
+
+    def __init__(self, calls, settles=3):
+        self.calls, self.settles, self.reads, self.asked = calls, settles, 0, None
+
+    def __getattr__(self, name):
+        return getattr(self.calls, name)
+
+    def set_memory_flags(self, kib, flags, what="memory"):
+        self.calls.set_memory_flags(kib, flags, what)
+        if flags == LIVE:
+            self.asked, self.reads = kib, 0
+
+    def info(self):
+        found = self.calls.info()
+        self.reads += 1
+        if self.asked is not None and (self.settles is None or self.reads < self.settles):
+            found[2] = 512 * 1024  # the balloon has not moved yet
+        return found
+
+
+def test_a_live_balloon_change_waits_until_the_guest_reached_it(guest):
+    runner = TuneRunner(guest, {"live": True, "config": None, "memory": {"current": "256MiB"}}, GROUPS,
+                        ChangeRecorder(False))
+    runner.target.calls = SlowBalloon(runner.target.calls)
+    runner.run()
+    assert runner.target.calls.reads >= 3, "the balloon is read until it has the size asked for"
+
+
+def test_a_balloon_the_guest_does_not_move_is_a_clear_error_after_the_change(guest, monkeypatch):
+    monkeypatch.setattr(_tune_memory, "BALLOON_TIMEOUT", 0.3)
+    recorder = ChangeRecorder(False)
+    runner = TuneRunner(guest, {"live": True, "config": None, "memory": {"current": "256MiB"}}, GROUPS, recorder)
+    runner.target.calls = SlowBalloon(runner.target.calls, settles=None)
+    with pytest.raises(WaitTimeout, match=r"^memory.current: the guest of domain .* holds 512 MiB 0.3 s after "
+                                          r"256 MiB were asked for \(does it run a balloon driver\?\)$"):
+        runner.run()
+    assert recorder.actions == ["memory (live): set the memory to 256 MiB"], "libvirt did change the balloon's target"
