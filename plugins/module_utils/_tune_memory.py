@@ -81,6 +81,8 @@ class MemoryGroup(TuneGroup):
         return kib
 
     def _check_scope(self, scope: str, root: Any) -> None:
+        if scope == "live":
+            self._check_balloon(root)
         present = _xml.scaled_bytes(root.find("memory")) // KIB
         changes_maximum = "maximum" in self.kib and self.kib["maximum"] != present
         if scope == "live" and changes_maximum and "config" not in self.target.scope_names:
@@ -91,8 +93,23 @@ class MemoryGroup(TuneGroup):
             raise self.refuse("current", f"{self.wanted['current']} is more than the maximum "
                                          f"{describe_size(maximum * KIB)} ({scope})")
 
+    def _check_balloon(self, root: Any) -> None:
+        """A running domain changes its memory and statistics period only through a balloon device."""
+        balloon = root.find("devices/memballoon")
+        model = balloon.get("model") if balloon is not None else "none"
+        current = self.read_from(root)
+        wanted = {"current": self.kib["current"] * KIB if "current" in self.kib else None,
+                  "stats_period": self.wanted.get("stats_period")}
+        for key, value in wanted.items():
+            if model == "none" and value is not None and value != current[key]:
+                raise self.refuse(key, f"running domain '{self.domain.name}' has no balloon device (memballoon model "
+                                       "none): set it with config (it takes effect at the next boot)")
+
     def read(self, scope: str) -> Values:
-        root = definition(self.target, scope)
+        return self.read_from(definition(self.target, scope))
+
+    @staticmethod
+    def read_from(root: Any) -> Values:
         stats = root.find("devices/memballoon/stats")
         return {"current": _xml.scaled_bytes(root.find("currentMemory")),
                 "maximum": _xml.scaled_bytes(root.find("memory")),
@@ -118,7 +135,6 @@ class MemoryGroup(TuneGroup):
                                    lambda: self.calls.set_memory_stats_period(period, flags),
                                    lambda prediction: prediction.update(stats_period=period)))
         return steps
-
 
     def _set_balloon(self, scope: str, kib: int, flags: int) -> None:
         self.calls.set_memory_flags(kib, flags)

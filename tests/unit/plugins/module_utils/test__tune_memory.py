@@ -267,3 +267,18 @@ def test_a_balloon_the_guest_does_not_move_is_a_clear_error_after_the_change(gue
                                           r"256 MiB were asked for \(does it run a balloon driver\?\)$"):
         runner.run()
     assert recorder.actions == ["memory (live): set the memory to 256 MiB"], "libvirt did change the balloon's target"
+
+
+def test_a_live_balloon_change_without_a_balloon_device_is_refused(connection):
+    virdomain = connection.conn.createXML(GUEST_XML.format(name="unit-tune-mem-no-balloon").replace(
+        "<memballoon model='virtio'/>", "<memballoon model='none'/>"))
+    try:
+        domain = Domain(connection, virdomain)
+        with pytest.raises(InvalidArgument, match=r"^memory.current: running domain 'unit-tune-mem-no-balloon' has no "
+                                                  r"balloon device \(memballoon model none\)"):
+            run(domain, memory={"current": "256MiB"})
+        with pytest.raises(InvalidArgument, match=r"^memory.stats_period: running domain .* has no balloon device"):
+            run(domain, memory={"stats_period": 5})
+        assert virdomain.info()[2] == 512 * 1024
+    finally:
+        virdomain.destroy()
