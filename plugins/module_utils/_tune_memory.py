@@ -11,7 +11,7 @@ they are refused before anything changes.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _cpulist, _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import WaitTimeout
@@ -48,6 +48,13 @@ def scope_flag(scope: str) -> int:
     """VIR_DOMAIN_AFFECT_LIVE or _CONFIG for a scope: also for "live" outside the task's scopes, which the
     runner reads to tell pending_restart."""
     return flag("VIR_DOMAIN_AFFECT_CONFIG") if scope == "config" else flag("VIR_DOMAIN_AFFECT_LIVE")
+
+
+def refuse_unknown(group: TuneGroup, given: Iterable[str], known: Iterable[str], why: str) -> None:
+    """A key libvirt does not report for the domain: libvirt-python would refuse to send it (a LookupError)."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise group.refuse(unknown[0], f"{why} (it offers {', '.join(sorted(known))})")
 
 
 def describe_size(amount: int) -> str:
@@ -185,10 +192,7 @@ class MemtuneGroup(TuneGroup):
         self.kib = {key: self._kib(key) for key in self.wanted}
         for scope, flags in self.target.scopes:
             offered = self.calls.memory_parameters(flags)
-            missing = sorted(set(self.kib) - set(offered))
-            if missing:
-                raise self.refuse(missing[0], f"this hypervisor does not offer it for domain '{self.domain.name}' "
-                                              f"(it offers {', '.join(sorted(offered))})")
+            refuse_unknown(self, self.kib, offered, f"this hypervisor does not offer it for domain '{self.domain.name}'")
             merged = {**offered, **self.kib}
             if merged.get("swap_hard_limit", UNLIMITED_KIB) < merged.get("hard_limit", 0):
                 raise self.refuse("hard_limit", f"{_describe(merged['hard_limit'])} is more than swap_hard_limit "

@@ -18,7 +18,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._metadata import (
     LIFECYCLE_ACTIONS, LIFECYCLE_EVENTS, lifecycle_action_choices)
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import Step
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune import TuneGroup, TuneTarget, Values
-from ansible_collections.virtops.libvirt.plugins.module_utils._tune_memory import definition, scope_flag
+from ansible_collections.virtops.libvirt.plugins.module_utils._tune_memory import definition, refuse_unknown, scope_flag
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune_metadata import METADATA_SPEC, MetadataGroup
 
 DIRECTIONS = {"inbound": ("average", "peak", "burst", "floor"), "outbound": ("average", "peak", "burst")}
@@ -168,11 +168,7 @@ class PerfEventsGroup(TuneGroup):
 
     def validate(self) -> None:
         for _scope, flags in self.target.scopes:
-            known = self.calls.perf_events(flags)
-            unknown = sorted(set(self.wanted) - set(known))
-            if unknown:
-                raise self.refuse(unknown[0], f"this libvirt does not know the perf event (it knows "
-                                              f"{', '.join(sorted(known))})")
+            refuse_unknown(self, self.wanted, self.calls.perf_events(flags), "this libvirt does not know the perf event")
 
     def read(self, scope: str) -> Values:
         found = self.calls.perf_events(scope_flag(scope))

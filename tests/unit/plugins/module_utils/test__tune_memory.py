@@ -4,13 +4,14 @@ limits refused before any change, values in bytes, only what differs set, check 
 import libvirt
 import pytest
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils import _tune_memory
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, WaitTimeout
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune import TuneRunner
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune_memory import GROUPS, UNLIMITED_KIB, describe_size
+
+from tune_guest import guest_fixture, run_groups
 
 MiB, GiB = 1024 ** 2, 1024 ** 3
 GUEST_XML = """<domain type='test'>
@@ -24,29 +25,11 @@ GUEST_XML = """<domain type='test'>
 LIVE, CONFIG = libvirt.VIR_DOMAIN_AFFECT_LIVE, libvirt.VIR_DOMAIN_AFFECT_CONFIG
 
 
-@pytest.fixture
-def connection():
-    with Connection(ConnectionParams(uri="test:///default")) as opened:
-        yield opened
-
-
-@pytest.fixture
-def guest(connection, request):
-    """A fresh persistent domain on the test driver, running unless the test's name says `shutoff`."""
-    name = f"unit-tune-mem-{request.node.name[:40]}"
-    virdomain = connection.conn.defineXML(GUEST_XML.format(name=name))
-    if "shutoff" not in request.node.name:
-        virdomain.create()
-    yield Domain(connection, virdomain)
-    if virdomain.isActive():
-        virdomain.destroy()
-    virdomain.undefine()
+guest = guest_fixture(GUEST_XML, "unit-tune-mem")
 
 
 def run(domain, check_mode=False, **params):
-    recorder = ChangeRecorder(check_mode)
-    result = TuneRunner(domain, {"live": None, "config": None, **params}, GROUPS, recorder).run()
-    return result, recorder.actions
+    return run_groups(GROUPS, domain, check_mode, **params)
 
 
 # --- memory ------------------------------------------------------------------------------------
@@ -269,7 +252,8 @@ def test_a_balloon_the_guest_does_not_move_is_a_clear_error_after_the_change(gue
     assert recorder.actions == ["memory (live): set the memory to 256 MiB"], "libvirt did change the balloon's target"
 
 
-def test_a_live_balloon_change_without_a_balloon_device_is_refused(connection):
+def test_a_live_balloon_change_without_a_balloon_device_is_refused(guest):
+    connection = guest.connection
     virdomain = connection.conn.createXML(GUEST_XML.format(name="unit-tune-mem-no-balloon").replace(
         "<memballoon model='virtio'/>", "<memballoon model='none'/>"))
     try:

@@ -6,13 +6,13 @@ import libvirt
 import pytest
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _facts, _xml
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
-from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError, UnsupportedOperation
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune import TuneRunner
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune_metadata import TAGS_NAMESPACE
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune_other import ARGUMENT_SPECS, GROUPS, PERF_EVENTS
+
+from tune_guest import guest_fixture, run_groups
 
 MAC = "52:54:00:12:34:56"
 GUEST_XML = f"""<domain type='test'>
@@ -30,29 +30,11 @@ ZERO_IN = {"average": 0, "peak": 0, "burst": 0, "floor": 0}
 ZERO_OUT = {"average": 0, "peak": 0, "burst": 0}
 
 
-@pytest.fixture
-def connection():
-    with Connection(ConnectionParams(uri="test:///default")) as opened:
-        yield opened
-
-
-@pytest.fixture
-def guest(connection, request):
-    """A fresh persistent domain on the test driver, running unless the test's name says `shutoff`."""
-    name = f"unit-tune-other-{request.node.name[:38]}"
-    virdomain = connection.conn.defineXML(GUEST_XML.format(name=name))
-    if "shutoff" not in request.node.name:
-        virdomain.create()
-    yield Domain(connection, virdomain)
-    if virdomain.isActive():
-        virdomain.destroy()
-    virdomain.undefine()
+guest = guest_fixture(GUEST_XML, "unit-tune-other")
 
 
 def run(domain, check_mode=False, **params):
-    recorder = ChangeRecorder(check_mode)
-    result = TuneRunner(domain, {"live": None, "config": None, **params}, GROUPS, recorder).run()
-    return result, recorder.actions
+    return run_groups(GROUPS, domain, check_mode, **params)
 
 
 def bandwidth(interface, inbound=None, outbound=None):
@@ -250,7 +232,8 @@ def test_lifecycle_choices_leave_coredump_to_on_crash():
 
 # --- rename ------------------------------------------------------------------------------------
 
-def test_a_shutoff_domain_is_renamed_once(guest, connection):
+def test_a_shutoff_domain_is_renamed_once(guest):
+    connection = guest.connection
     old = guest.name
     new = old.replace("unit-tune-other", "renamed")
     try:
