@@ -4,11 +4,11 @@ all groups validated before any change, only what differs set, check mode as the
 import libvirt
 import pytest
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
-from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune import TuneGroup, TuneRunner
+
+from tune_guest import guest_fixture, run_groups
 
 GUEST_XML = """<domain type='test'>
   <name>{name}</name>
@@ -53,29 +53,11 @@ class AlwaysRefused(TuneGroup):
 REGISTRY = {"count": CountGroup, "refused": AlwaysRefused}
 
 
-@pytest.fixture
-def connection():
-    with Connection(ConnectionParams(uri="test:///default")) as opened:
-        yield opened
-
-
-@pytest.fixture
-def guest(connection, request):
-    """A fresh persistent domain on the test driver, running unless the test is marked `shutoff`."""
-    name = f"unit-tune-{request.node.name[:40]}"
-    virdomain = connection.conn.defineXML(GUEST_XML.format(name=name))
-    if "shutoff" not in request.node.name:
-        virdomain.create()
-    yield Domain(connection, virdomain)
-    if virdomain.isActive():
-        virdomain.destroy()
-    virdomain.undefine()
+guest = guest_fixture(GUEST_XML, "unit-tune")
 
 
 def run(domain, check_mode=False, **params):
-    recorder = ChangeRecorder(check_mode)
-    result = TuneRunner(domain, {"live": None, "config": None, **params}, REGISTRY, recorder).run()
-    return result, recorder.actions
+    return run_groups(REGISTRY, domain, check_mode, **params)
 
 
 def counts(domain):
