@@ -17,7 +17,6 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._cpulist import cp
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import Step
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune import TuneGroup, Values
-from ansible_collections.virtops.libvirt.plugins.module_utils._xml import parse as parse_xml
 
 SCHEDULER_KEYS = ("cpu_shares", "vcpu_period", "vcpu_quota", "emulator_period", "emulator_quota", "global_period",
                   "global_quota", "iothread_period", "iothread_quota")
@@ -33,17 +32,7 @@ UNSET_BOUND = -1
 
 
 class CpuGroup(TuneGroup):
-    """What the CPU groups share: the definition of a scope as XML, numbered keys of a dict option."""
-
-    @staticmethod
-    def scope_flag(scope: str) -> int:
-        """The flag of a definition, also of one outside the task's scopes (the runner reads live for pending_restart)."""
-        return flag("VIR_DOMAIN_AFFECT_LIVE") if scope == "live" else flag("VIR_DOMAIN_AFFECT_CONFIG")
-
-    def definition(self, scope: str) -> Any:
-        """The parsed definition of that scope (the running one for live, the persistent one for config)."""
-        flags = 0 if scope == "live" else flag("VIR_DOMAIN_XML_INACTIVE")
-        return parse_xml(self.domain.xml_desc(flags), f"definition of domain '{self.domain.name}'")
+    """What the CPU groups share: numbered keys of a dict option, how messages name a definition."""
 
     def numbered(self, key: str, what: str, first: int = 0) -> dict[int, Any]:
         """A dict option keyed by numbers ("0", 1...) with int keys; refused naming it when a key is not one."""
@@ -107,6 +96,10 @@ class VcpusGroup(CpuGroup):
         if self.wanted["count"] > running:
             raise self.refuse("count", f"{self.wanted['count']} is more than the {running} vCPUs domain "
                                        f"'{self.domain.name}' runs with (guest: true only sets how many the guest uses)")
+
+    def compared_keys(self, live: Values, config: Values) -> list[str]:
+        """With guest: true the live count is the guest's own, which the persistent definition does not hold."""
+        return [key for key in super().compared_keys(live, config) if not (key == "count" and self.guest)]
 
     @property
     def guest(self) -> bool:

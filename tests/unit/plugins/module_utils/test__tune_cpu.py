@@ -181,6 +181,7 @@ def test_guest_sets_the_count_inside_the_running_guest_only(connection, proxy):
                        vcpus={"count": 1, "guest": True})
     assert ("setVcpusFlags", 1, LIVE | libvirt.VIR_DOMAIN_VCPU_GUEST) in proxy.calls
     assert result["groups"]["vcpus"]["after"]["live"]["count"] == 1
+    assert result["pending_restart"] is False, "the guest's count is no value of the persistent definition"
     assert proxy.vcpusFlags(CONFIG) == 2, "the persistent count is not the guest's"
     refused(connection, proxy, "vcpus.count: 3 is more than the 2 vCPUs domain", vcpus={"count": 3, "guest": True})
     refused(connection, proxy, "vcpus.guest: the guest's own vCPU count is set in a running domain only (live)",
