@@ -78,11 +78,14 @@ class VcpusGroup(CpuGroup):
                                         f"{self.wanted['count']}")
 
     def _check_hotpluggable(self, online: tuple[int, ...]) -> None:
-        """A running domain's vCPU that libvirt marks hotpluggable='no' (vCPU 0, usually) cannot be switched."""
-        listed = self.definition("live").findall("vcpus/vcpu")
-        switched = set(online).symmetric_difference(int(vcpu.get("id")) for vcpu in listed if vcpu.get("enabled") == "yes")
-        fixed = sorted(int(vcpu.get("id")) for vcpu in listed
-                       if vcpu.get("hotpluggable") == "no" and int(vcpu.get("id")) in switched)
+        """A running domain's vCPU that libvirt marks hotpluggable='no' cannot be switched: those it lists so, or,
+        before a first hot-plug (no <vcpus> list yet), every vCPU it booted with (QEMU cannot unplug them)."""
+        root = self.definition("live")
+        listed = root.findall("vcpus/vcpu")
+        enabled = enabled_vcpus(root)
+        switched = set(online).symmetric_difference(enabled)
+        fixed = sorted(int(vcpu.get("id")) for vcpu in listed if vcpu.get("hotpluggable") == "no") if listed else enabled
+        fixed = [vcpu for vcpu in fixed if vcpu in switched]
         if fixed:
             raise self.refuse("online", f"vCPU {format_list(fixed)} of {self.where('live')} is not hot-pluggable: it can "
                                         "change in the persistent definition only (config)")

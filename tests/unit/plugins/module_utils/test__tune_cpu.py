@@ -175,6 +175,12 @@ def test_a_vcpu_that_is_not_hot_pluggable_changes_in_the_configuration_only(conn
               vcpus={"online": "1-2"})
 
 
+def test_the_vcpus_a_domain_booted_with_are_not_hot_pluggable(connection, virdomain):
+    """Until a first hot-plug the running definition lists no <vcpus>: the boot vCPUs are still fixed (rig)."""
+    assert "<vcpus>" not in virdomain.XMLDesc(0)
+    refused(connection, virdomain, "vcpus.online: vCPU 0 of the live definition", vcpus={"online": "1-2"})
+
+
 def test_guest_sets_the_count_inside_the_running_guest_only(connection, proxy):
     proxy.guest_count = 2
     result = converges(connection, proxy, ["vcpus (live): set the guest's vCPU count to 1 (guest agent)"],
