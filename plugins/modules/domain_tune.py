@@ -89,7 +89,7 @@ options:
     description:
       - Pinning of the domain's threads to host CPUs. CPU lists use libvirt's syntax (V(0-3,^2,8)) and must name
         CPUs the host has; results show them normalized (V(0-3,8)).
-      - Values not given are left alone; only the vCPUs and IOThreads listed are pinned.
+      - Values not given are left alone; only the vCPUs and IOThreads listed are pinned, and results show those only.
     type: dict
     suboptions:
       vcpupin:
