@@ -472,8 +472,8 @@ groups:
   type: dict
   sample:
     vcpus:
-      before: {live: {count: 2, maximum: 4}, config: {count: 2, maximum: 4}}
-      after: {live: {count: 3, maximum: 4}, config: {count: 3, maximum: 4}}
+      before: {live: {count: 2, maximum: 4, online: "0-1"}, config: {count: 2, maximum: 4, online: "0-1"}}
+      after: {live: {count: 3, maximum: 4, online: "0-2"}, config: {count: 3, maximum: 4, online: "0-2"}}
     cputune:
       before: {live: {emulatorpin: "0-7", vcpupin: {"0": "0-7", "1": "0-7"}}}
       after: {live: {emulatorpin: "0-1", vcpupin: {"0": "2", "1": "3"}}}
