@@ -491,7 +491,7 @@ actions:
   returned: always
   type: list
   elements: str
-  sample: ["vcpus (live): set the vCPU count 2 -> 3", "vcpus (config): set the vCPU count 2 -> 3"]
+  sample: ["vcpus (live): set the vCPU count to 3", "vcpus (config): set the vCPU count to 3", "iothreads (live): add IOThread 2"]
 """
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
