@@ -83,7 +83,8 @@ options:
           - "Exactly which vCPUs are enabled, as a CPU list of vCPU numbers (V(0-1,3)): the missing ones are enabled,
             the others disabled (C(virsh setvcpu)). Each must be below the maximum."
           - With O(vcpus.count), the list must name that many vCPUs.
-          - Only vCPUs libvirt marks hot-pluggable can change on a running domain; vCPU 0 usually cannot.
+          - On a running domain only hot-pluggable vCPUs can be switched, not those it booted with (refused before
+            any change, naming them); the persistent definition takes any.
         type: str
   cputune:
     description:
