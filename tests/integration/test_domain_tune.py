@@ -52,6 +52,25 @@ def unchanged(result):
     return result
 
 
+def predicted(dom, **args):
+    """Check mode first: it must report changes and change nothing; returns its result to compare with the real run."""
+    before = definitions(dom)
+    check = tune(dom, check_mode=True, **args)
+    assert not check.get("failed"), check.get("msg")
+    assert check["changed"] is True and check["actions"], check
+    assert definitions(dom) == before, "check mode changed nothing"
+    return check
+
+
+def as_predicted(result, check):
+    """A real run does what its check mode said: the same actions, the same values after."""
+    ok(result)
+    assert result["actions"] == check["actions"]
+    assert result["groups"] == check["groups"], (result["groups"], check["groups"])
+    assert result["diff"] == check["diff"]
+    return result
+
+
 def virsh_out(*args):
     return subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True, check=True).stdout
 
@@ -130,13 +149,10 @@ def boot(host_a, guest_name):
 
 def test_a_hot_plugged_vcpu_appears_in_the_guest_and_the_agent_brings_it_online(boot):
     dom = boot(vcpus=1, max_vcpus=2)
-    before = definitions(dom)
-    check = tune(dom, check_mode=True, vcpus={"count": 2})
-    assert check["changed"] is True and not check.get("failed"), check
-    assert check["groups"]["vcpus"]["after"]["live"]["count"] == 2
-    assert definitions(dom) == before and vcpucount(dom)["current live"] == 1
+    check = predicted(dom, vcpus={"count": 2})
+    assert check["groups"]["vcpus"]["after"]["live"]["count"] == 2 and vcpucount(dom)["current live"] == 1
 
-    result = ok(tune(dom, vcpus={"count": 2}))
+    result = as_predicted(tune(dom, vcpus={"count": 2}), check)
     assert result["groups"]["vcpus"]["before"]["live"]["count"] == 1
     assert result["groups"]["vcpus"]["after"]["live"]["count"] == 2
     assert result["pending_restart"] is False
@@ -146,7 +162,8 @@ def test_a_hot_plugged_vcpu_appears_in_the_guest_and_the_agent_brings_it_online(
     assert guest_text(dom, "/sys/devices/system/cpu/online") == "0", "no udev in the guest: plugged, not online"
     unchanged(tune(dom, vcpus={"count": 2}))
 
-    result = ok(tune(dom, vcpus={"count": 2, "guest": True}))
+    check = predicted(dom, vcpus={"count": 2, "guest": True})
+    as_predicted(tune(dom, vcpus={"count": 2, "guest": True}), check)
     assert wait_guest_text(dom, "/sys/devices/system/cpu/online", "0-1") == "0-1"
     assert virsh_out("vcpucount", dom.name(), "--guest").strip() == "2"
     unchanged(tune(dom, vcpus={"count": 2, "guest": True}))
@@ -165,7 +182,8 @@ def test_online_vcpus_that_would_unplug_the_boot_vcpu_are_refused_with_nothing_c
 
 def test_a_new_maximum_of_a_running_guest_waits_for_the_next_boot(boot):
     dom = boot(vcpus=1, max_vcpus=2)
-    result = ok(tune(dom, vcpus={"maximum": 4}))
+    check = predicted(dom, vcpus={"maximum": 4})
+    result = as_predicted(tune(dom, vcpus={"maximum": 4}), check)
     counts = vcpucount(dom)
     assert (counts["maximum config"], counts["maximum live"], counts["current live"]) == (4, 2, 1)
     assert result["pending_restart"] is True
@@ -178,28 +196,50 @@ def test_a_new_maximum_of_a_running_guest_waits_for_the_next_boot(boot):
 def test_memory_is_ballooned_down_and_up_and_the_guest_sees_it(boot):
     dom = boot(memory_mib=256)
     total = guest_mem_total_kib(dom)
-    check = tune(dom, check_mode=True, memory={"current": "200MiB"})
-    assert check["changed"] is True and not check.get("failed"), check
+    check = predicted(dom, memory={"current": "200MiB"})
     assert dommemstat(dom)["actual"] == 262144
 
-    ok(tune(dom, memory={"current": "200MiB"}))
+    as_predicted(tune(dom, memory={"current": "200MiB"}), check)
     assert dommemstat(dom)["actual"] == 204800 and dom.info()[2] == 204800
     assert guest_mem_total_kib(dom) <= total - 50 * 1024, "the balloon took 56 MiB from the guest"
     assert "<currentMemory unit='KiB'>204800</currentMemory>" in dom.XMLDesc(CONFIG_XML)
     unchanged(tune(dom, memory={"current": "200MiB"}))
 
-    ok(tune(dom, memory={"current": "256MiB"}))
+    check = predicted(dom, memory={"current": "256MiB"})
+    as_predicted(tune(dom, memory={"current": "256MiB"}), check)
     assert dommemstat(dom)["actual"] == 262144
     assert guest_mem_total_kib(dom) == total
     unchanged(tune(dom, memory={"current": "256MiB"}))
 
 
+def test_the_balloon_statistics_period_is_set_in_both_definitions(boot):
+    dom = boot()
+    check = predicted(dom, memory={"stats_period": 2})
+    as_predicted(tune(dom, memory={"stats_period": 2}), check)
+    for flags in (0, CONFIG_XML):
+        assert "<stats period='2'/>" in dom.XMLDesc(flags), flags
+    unchanged(tune(dom, memory={"stats_period": 2}))
+
+
+def test_the_numa_nodeset_of_a_running_guest_is_set_without_touching_its_mode(boot):
+    """libvirt refuses any numa_mode in a live call ("can't change nodeset for strict mode for running domain"),
+    even the mode the domain has: the module must send the nodeset alone."""
+    dom = boot()
+    numatune = {"mode": "strict", "nodeset": "0"}
+    check = predicted(dom, numatune=numatune)
+    as_predicted(tune(dom, numatune=numatune), check)
+    for flags in (["--live"], ["--config"]):
+        shown = virsh("numatune", dom.name(), *flags)
+        assert (shown["numa_mode"], shown["numa_nodeset"]) == ("strict", "0"), (flags, shown)
+    unchanged(tune(dom, numatune=numatune))
+
+
 def test_memtune_limits_are_set_and_read_back(boot):
     dom = boot()
     wanted = {"hard_limit": "1GiB", "soft_limit": "512MiB"}
-    check = tune(dom, check_mode=True, memtune=wanted)
-    assert check["changed"] is True and virsh("memtune", dom.name())["hard_limit"] == "unlimited"
-    ok(tune(dom, memtune=wanted))
+    check = predicted(dom, memtune=wanted)
+    assert virsh("memtune", dom.name())["hard_limit"] == "unlimited"
+    as_predicted(tune(dom, memtune=wanted), check)
     for flags in ([], ["--config"]):
         shown = virsh("memtune", dom.name(), *flags)
         assert (shown["hard_limit"], shown["soft_limit"]) == ("1048576", "524288"), (flags, shown)
@@ -221,12 +261,10 @@ def test_min_guarantee_which_qemu_does_not_have_is_refused_clearly_with_nothing_
 def test_vcpus_and_the_emulator_are_pinned_live_and_in_the_definition(boot):
     dom = boot(vcpus=2)
     cputune = {"vcpupin": {"0": "1", "1": "0"}, "emulatorpin": "0"}
-    before = definitions(dom)
-    check = tune(dom, check_mode=True, cputune=cputune)
-    assert check["changed"] is True and not check.get("failed"), check
-    assert definitions(dom) == before and table("vcpupin", dom.name()) == {"0": "0-1", "1": "0-1"}
+    check = predicted(dom, cputune=cputune)
+    assert table("vcpupin", dom.name()) == {"0": "0-1", "1": "0-1"}
 
-    ok(tune(dom, cputune=cputune))
+    as_predicted(tune(dom, cputune=cputune), check)
     for flags in ([], ["--config"]):
         assert table("vcpupin", dom.name(), *flags) == {"0": "1", "1": "0"}, flags
         assert emulatorpin(dom, *flags) == "0", flags
@@ -236,19 +274,15 @@ def test_vcpus_and_the_emulator_are_pinned_live_and_in_the_definition(boot):
 def test_an_iothread_is_added_and_pinned_in_one_task_then_removed(boot):
     dom = boot()
     task = {"iothreads": {"ids": [1]}, "cputune": {"iothreadpin": {"1": "1"}}}
-    before = definitions(dom)
-    check = tune(dom, check_mode=True, **task)
-    assert check["changed"] is True and not check.get("failed"), check
-    assert definitions(dom) == before
-
-    ok(tune(dom, **task))
+    check = predicted(dom, **task)
+    as_predicted(tune(dom, **task), check)
     for flags in ([], ["--config"]):
         assert table("iothreadinfo", dom.name(), *flags) == {"1": "1"}, flags
     unchanged(tune(dom, **task))
 
-    check = tune(dom, check_mode=True, iothreads={"ids": []})
-    assert check["changed"] is True and table("iothreadinfo", dom.name()) == {"1": "1"}
-    ok(tune(dom, iothreads={"ids": []}))
+    check = predicted(dom, iothreads={"ids": []})
+    assert table("iothreadinfo", dom.name()) == {"1": "1"}
+    as_predicted(tune(dom, iothreads={"ids": []}), check)
     assert dom.ioThreadInfo(libvirt.VIR_DOMAIN_AFFECT_LIVE) == []
     assert dom.ioThreadInfo(libvirt.VIR_DOMAIN_AFFECT_CONFIG) == []
     assert table("iothreadinfo", dom.name()) == {}
@@ -258,11 +292,10 @@ def test_an_iothread_is_added_and_pinned_in_one_task_then_removed(boot):
 def test_cpu_shares_and_quota_are_set_live_and_in_the_definition(boot):
     dom = boot()
     scheduler = {"cpu_shares": 2048, "vcpu_quota": 50000}
-    check = tune(dom, check_mode=True, scheduler=scheduler)
-    assert check["changed"] is True and not check.get("failed"), check
+    check = predicted(dom, scheduler=scheduler)
     assert virsh("schedinfo", dom.name())["cpu_shares"] == "1024"
 
-    ok(tune(dom, scheduler=scheduler))
+    as_predicted(tune(dom, scheduler=scheduler), check)
     for flags in (["--live"], ["--config"]):
         shown = virsh("schedinfo", dom.name(), *flags)
         assert (shown["cpu_shares"], shown["vcpu_quota"]) == ("2048", "50000"), (flags, shown)
@@ -284,17 +317,21 @@ def test_bandwidth_goes_into_the_definition_and_live_shaping_fails_clearly_on_th
     nic, tap = ethernet_nic(guest_name)
     dom = boot(extra_devices=nic)
     bandwidth = [{"interface": NIC_MAC, "inbound": {"average": 1000, "burst": 64}, "outbound": {"average": 500}}]
-    check = tune(dom, check_mode=True, live=False, config=True, interface_bandwidth=bandwidth)
-    assert check["changed"] is True and not check.get("failed"), check
+    check = predicted(dom, live=False, config=True, interface_bandwidth=bandwidth)
     assert virsh("domiftune", dom.name(), NIC_MAC, "--config")["inbound.average"] == "0"
 
-    result = ok(tune(dom, live=False, config=True, interface_bandwidth=bandwidth))
+    result = as_predicted(tune(dom, live=False, config=True, interface_bandwidth=bandwidth), check)
     shown = virsh("domiftune", dom.name(), NIC_MAC, "--config")
     assert (shown["inbound.average"], shown["inbound.burst"], shown["outbound.average"]) == ("1000", "64", "500")
     assert result["pending_restart"] is True, "the running NIC is not shaped"
     unchanged(tune(dom, live=False, config=True, interface_bandwidth=bandwidth))
 
     before = definitions(dom)
+    other = [{"interface": NIC_MAC, "inbound": {"average": 2000}}]
+    result = tune(dom, interface_bandwidth=other)
+    assert result["failed"] and result["changed"] is False, result
+    assert definitions(dom) == before, "the running NIC fails first: the definition keeps its bandwidth"
+
     live = [{"interface": tap, "inbound": {"average": 1000}}]
     result = tune(dom, live=True, config=False, interface_bandwidth=live)
     assert result["failed"] and result["changed"] is False, result
@@ -305,9 +342,9 @@ def test_bandwidth_goes_into_the_definition_and_live_shaping_fails_clearly_on_th
 
 def test_a_software_perf_event_is_enabled_and_a_hardware_one_fails_clearly(boot):
     dom = boot()
-    check = tune(dom, check_mode=True, perf_events={"task_clock": True})
-    assert check["changed"] is True and virsh("perf", dom.name())["task_clock"] == "disabled"
-    ok(tune(dom, perf_events={"task_clock": True}))
+    check = predicted(dom, perf_events={"task_clock": True})
+    assert virsh("perf", dom.name())["task_clock"] == "disabled"
+    as_predicted(tune(dom, perf_events={"task_clock": True}), check)
     for flags in ([], ["--config"]):
         assert virsh("perf", dom.name(), *flags)["task_clock"] == "enabled", flags
     unchanged(tune(dom, perf_events={"task_clock": True}))
@@ -318,6 +355,27 @@ def test_a_software_perf_event_is_enabled_and_a_hardware_one_fails_clearly(boot)
     assert "cpu_cycles" in result["msg"] and dom.name() in result["msg"], result["msg"]
     assert definitions(dom) == before
     assert virsh("perf", dom.name())["cpu_cycles"] == "disabled"
+
+
+def test_a_shut_off_guest_gets_its_maximum_lifecycle_actions_and_a_new_name(host_a, guest_name):
+    dom = rig_env.define_guest(host_a, guest_name, data_disk=False, start=False, max_vcpus=2)
+    new_name = f"{guest_name}-renamed"
+    try:
+        task = {"vcpus": {"maximum": 4}, "lifecycle": {"on_crash": "preserve", "on_reboot": "destroy"},
+                "rename": new_name}
+        check = predicted(dom, **task)
+        result = as_predicted(tune(dom, **task), check)
+        assert result["pending_restart"] is False
+        renamed = host_a.lookupByName(new_name)
+        xml = renamed.XMLDesc(CONFIG_XML)
+        assert "<on_crash>preserve</on_crash>" in xml and "<on_reboot>destroy</on_reboot>" in xml
+        assert renamed.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_CONFIG | libvirt.VIR_DOMAIN_VCPU_MAXIMUM) == 4
+        assert guest_name not in [d.name() for d in host_a.listAllDomains()]
+        result = run_module("domain_tune", {"uri": URI, "name": new_name, "rename": new_name,
+                                            "vcpus": {"maximum": 4}, "lifecycle": task["lifecycle"]})
+        unchanged(result)
+    finally:
+        rig_env.cleanup_domain(host_a, new_name)
 
 
 # --- metadata and the inventory ----------------------------------------------------------------------------------
@@ -342,11 +400,10 @@ metadata: true
 def test_tags_set_by_a_task_group_the_guest_in_the_next_inventory(boot, tmp_path):
     dom = boot()
     metadata = {"title": "tuned by virtops", "tags": ["web", "tunerig"]}
-    check = tune(dom, check_mode=True, metadata=metadata)
-    assert check["changed"] is True and not check.get("failed"), check
+    check = predicted(dom, metadata=metadata)
     assert "libvirt_tag_web" not in inventory(tmp_path, dom.name())
 
-    ok(tune(dom, metadata=metadata))
+    as_predicted(tune(dom, metadata=metadata), check)
     for flags in ([], ["--config"]):
         element = virsh_out("metadata", dom.name(), "--uri", TAGS_NAMESPACE, *flags).strip()
         assert re.fullmatch(r"<tags>(.*)</tags>", element), element
