@@ -447,10 +447,12 @@ def shared_guest(host_a):
      ["52:54:00:00:00:99"]),
     # QEMU's driver refuses on_reboot=destroy together with on_poweroff=restart, in whichever order they are set
     ({"lifecycle": {"on_poweroff": "restart", "on_reboot": "destroy"}}, ["on_reboot", "on_poweroff"]),
+    # ... and preserve on power-off or reboot (on_crash may preserve: set first, it must not stay alone)
+    ({"lifecycle": {"on_crash": "preserve", "on_poweroff": "preserve"}}, ["on_poweroff", "preserve"]),
 ], ids=["too-many-vcpus", "guest-count-above-running", "unknown-scheduler-key", "malformed-cpu-range",
         "malformed-cpu-list", "cpu-outside-host", "malformed-after-valid-group", "memory-above-maximum",
         "second-group-refused-first-untouched", "numa-node-outside-host", "iothread-id-zero", "missing-iothread",
-        "unknown-interface", "lifecycle-qemu-refuses"])
+        "unknown-interface", "lifecycle-qemu-refuses", "lifecycle-preserve-on-poweroff"])
 def test_bad_input_fails_clearly_with_nothing_changed(shared_guest, args, named):
     dom = shared_guest
     before = definitions(dom)
