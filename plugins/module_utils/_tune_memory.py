@@ -38,18 +38,6 @@ ARGUMENT_SPECS: dict[str, dict[str, Any]] = {
 }
 
 
-def definition(target: TuneTarget, scope: str) -> Any:
-    """The parsed definition of a scope: the running domain's ("live") or the persistent one ("config")."""
-    flags = flag("VIR_DOMAIN_XML_INACTIVE") if scope == "config" else 0
-    return _xml.parse(target.domain.xml_desc(flags), f"definition of domain '{target.domain.name}'")
-
-
-def scope_flag(scope: str) -> int:
-    """VIR_DOMAIN_AFFECT_LIVE or _CONFIG for a scope: also for "live" outside the task's scopes, which the
-    runner reads to tell pending_restart."""
-    return flag("VIR_DOMAIN_AFFECT_CONFIG") if scope == "config" else flag("VIR_DOMAIN_AFFECT_LIVE")
-
-
 def refuse_unknown(group: TuneGroup, given: Iterable[str], known: Iterable[str], why: str) -> None:
     """A key libvirt does not report for the domain: libvirt-python would refuse to send it (a LookupError)."""
     unknown = sorted(set(given) - set(known))
@@ -79,7 +67,7 @@ class MemoryGroup(TuneGroup):
         if self.wanted.get("stats_period", 0) < 0:
             raise self.refuse("stats_period", f"must not be negative (got {self.wanted['stats_period']})")
         for scope in self.target.scope_names:
-            self._check_scope(scope, definition(self.target, scope))
+            self._check_scope(scope, self.definition(scope))
 
     def _kib(self, key: str) -> int:
         kib = parse_kib(self.wanted[key], self.name(key))
@@ -113,7 +101,7 @@ class MemoryGroup(TuneGroup):
                                        "none): set it with config (it takes effect at the next boot)")
 
     def read(self, scope: str) -> Values:
-        return self.read_from(definition(self.target, scope))
+        return self.read_from(self.definition(scope))
 
     @staticmethod
     def read_from(root: Any) -> Values:
@@ -205,7 +193,7 @@ class MemtuneGroup(TuneGroup):
         return parse_kib(value, self.name(key))
 
     def read(self, scope: str) -> Values:
-        return {key: _shown(value) for key, value in sorted(self.calls.memory_parameters(scope_flag(scope)).items())}
+        return {key: _shown(value) for key, value in sorted(self.calls.memory_parameters(self.scope_flag(scope)).items())}
 
     def steps(self, scope: str, flags: int, current: Values) -> list[Step]:
         changes = {key: kib for key, kib in self.kib.items() if _shown(kib) != current.get(key)}
@@ -268,7 +256,7 @@ class NumatuneGroup(TuneGroup):
         return mode_changes or (nodeset_changes and live["mode"] != "strict")
 
     def read(self, scope: str) -> Values:
-        found = self.calls.numa_parameters(scope_flag(scope))
+        found = self.calls.numa_parameters(self.scope_flag(scope))
         nodeset = found.get("numa_nodeset") or None
         mode = found.get("numa_mode")
         return {"mode": NUMA_MODES[mode] if mode is not None and 0 <= mode < len(NUMA_MODES) else mode,

@@ -20,7 +20,6 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._facts import meta
 from ansible_collections.virtops.libvirt.plugins.module_utils._metadata import metadata_kind
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import Step
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune import TuneGroup, TuneTarget, Values
-from ansible_collections.virtops.libvirt.plugins.module_utils._tune_memory import definition
 
 # The inventory plugin's and domain_info's default tags_namespace.
 TAGS_NAMESPACE = "https://virtops.example.org/xmlns/tags/1.0"
@@ -81,7 +80,7 @@ class MetadataGroup(TuneGroup):
         self.prefixes[namespace] = prefix
 
     def read(self, scope: str) -> Values:
-        root = definition(self.target, scope)
+        root = self.definition(scope)
         summary = metadata_summary(root, self.namespace)
         values: Values = {key: summary[key] for key in ("title", "description") if key in self.wanted}
         if "tags" in self.wanted:
@@ -95,7 +94,7 @@ class MetadataGroup(TuneGroup):
                  for key in ("title", "description") if key in self.wanted and (self.wanted[key] or None) != current[key]]
         if "tags" in self.wanted and sorted(set(self.wanted["tags"])) != current["tags"]:
             steps.append(self._tags_step(scope, flags))
-        root = definition(self.target, scope) if self.elements else None
+        root = self.definition(scope) if self.elements else None
         steps.extend(self._element_step(scope, flags, namespace, root)
                      for namespace, wanted in sorted(self.elements.items()) if wanted != current["elements"][namespace])
         return steps

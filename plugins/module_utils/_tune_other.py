@@ -9,18 +9,20 @@ exported here with the others.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import LibvirtCallError, UnsupportedOperation
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError, UnsupportedOperation
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 from ansible_collections.virtops.libvirt.plugins.module_utils._metadata import (
     LIFECYCLE_ACTIONS, LIFECYCLE_EVENTS, lifecycle_action_choices)
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import Step
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune import TuneGroup, TuneTarget, Values
-from ansible_collections.virtops.libvirt.plugins.module_utils._tune_memory import definition, refuse_unknown, scope_flag
+from ansible_collections.virtops.libvirt.plugins.module_utils._tune_memory import refuse_unknown
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune_metadata import METADATA_SPEC, MetadataGroup
 
+# Domain types run by libvirt's QEMU driver, whose lifecycle rules apply.
+QEMU_DOMAIN_TYPES = frozenset({"qemu", "kvm"})
 DIRECTIONS = {"inbound": ("average", "peak", "burst", "floor"), "outbound": ("average", "peak", "burst")}
 # libvirt's VIR_PERF_PARAM_* event names (libvirt 9.0); the daemon says which of them it knows.
 PERF_EVENTS = ("cmt", "mbmt", "mbml", "cpu_cycles", "instructions", "cache_references", "cache_misses",
@@ -53,7 +55,7 @@ class InterfaceBandwidthGroup(TuneGroup):
         self.macs: dict[str, str] = {}
 
     def validate(self) -> None:
-        roots = {scope: definition(self.target, scope) for scope in ("live", "config")
+        roots = {scope: self.definition(scope) for scope in ("live", "config")
                  if scope in self.target.scope_names or (scope == "live" and self.target.active)}
         for number, entry in enumerate(self.wanted):
             if entry["interface"] in self.macs:
@@ -85,7 +87,7 @@ class InterfaceBandwidthGroup(TuneGroup):
     def read(self, scope: str) -> Values:
         values = {}
         for entry in self.wanted:
-            found = self.calls.interface_parameters(self.macs[entry["interface"]], scope_flag(scope))
+            found = self.calls.interface_parameters(self.macs[entry["interface"]], self.scope_flag(scope))
             # only the values this daemon offers: libvirt-python refuses any other name (LookupError)
             values[entry["interface"]] = {direction: {key: int(found[f"{direction}.{key}"]) for key in keys
                                                       if f"{direction}.{key}" in found}
@@ -171,7 +173,7 @@ class PerfEventsGroup(TuneGroup):
             refuse_unknown(self, self.wanted, self.calls.perf_events(flags), "this libvirt does not know the perf event")
 
     def read(self, scope: str) -> Values:
-        found = self.calls.perf_events(scope_flag(scope))
+        found = self.calls.perf_events(self.scope_flag(scope))
         return {event: bool(found.get(event)) for event in sorted(self.wanted)}
 
     def steps(self, scope: str, flags: int, current: Values) -> list[Step]:
@@ -200,8 +202,19 @@ class LifecycleGroup(TuneGroup):
 
     option = "lifecycle"
 
+    def validate(self) -> None:
+        """What QEMU's driver never takes is refused before any change: libvirt would refuse the second action of
+        a pair only after the first one was set."""
+        for scope in self.target.scope_names:
+            if self.definition(scope).get("type") not in QEMU_DOMAIN_TYPES:
+                continue
+            problem = qemu_lifecycle_problem({**self.read(scope), **self.wanted})
+            if problem:
+                raise InvalidArgument(f"{problem} (in the {scope} definition); nothing was changed",
+                                      domain=self.domain.name)
+
     def read(self, scope: str) -> Values:
-        root = definition(self.target, scope)
+        root = self.definition(scope)
         return {option: (root.findtext(option) or "").strip() or None for option in LIFECYCLE_EVENTS}
 
     def steps(self, scope: str, flags: int, current: Values) -> list[Step]:
@@ -210,6 +223,17 @@ class LifecycleGroup(TuneGroup):
                               flag(LIFECYCLE_EVENTS[option]), flag(LIFECYCLE_ACTIONS[action]), flags, option),
                           lambda prediction, option=option, action=action: prediction.update({option: action}))
                 for option, action in sorted(self.wanted.items()) if current.get(option) != action]
+
+
+def qemu_lifecycle_problem(actions: Values) -> Optional[str]:
+    """Why QEMU's driver refuses these lifecycle actions (libvirt's qemuValidateLifecycleAction), or None."""
+    for option, action in actions.items():
+        if action == "rename-restart" or (action == "preserve" and option != "on_crash"):
+            return f"lifecycle.{option}: QEMU's driver does not support {action} for {option}"
+    if actions.get("on_poweroff") == "restart" and actions.get("on_reboot") == "destroy":
+        return ("lifecycle.on_poweroff=restart with lifecycle.on_reboot=destroy: QEMU's driver refuses this pair "
+                "(change both, e.g. on_reboot to restart)")
+    return None
 
 
 class RenameGroup(TuneGroup):

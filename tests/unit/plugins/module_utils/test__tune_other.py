@@ -10,7 +10,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import Inv
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune import TuneRunner
 from ansible_collections.virtops.libvirt.plugins.module_utils._tune_metadata import TAGS_NAMESPACE
-from ansible_collections.virtops.libvirt.plugins.module_utils._tune_other import ARGUMENT_SPECS, GROUPS, PERF_EVENTS
+from ansible_collections.virtops.libvirt.plugins.module_utils._tune_other import ARGUMENT_SPECS, GROUPS, PERF_EVENTS, qemu_lifecycle_problem
 
 from tune_guest import guest_fixture, run_groups
 
@@ -309,3 +309,21 @@ def test_a_bandwidth_value_the_daemon_does_not_offer_is_refused(guest):
 def test_perf_events_set_in_config_only_on_a_running_domain_are_pending_restart(guest):
     result, actions = run(guest, config=True, perf_events={"task_clock": True})
     assert actions == ["perf_events (config): enable task_clock"] and result["pending_restart"] is True
+
+
+@pytest.mark.parametrize("actions, refused", [
+    ({"on_poweroff": "restart", "on_reboot": "destroy", "on_crash": "destroy"}, ("on_poweroff", "on_reboot")),
+    ({"on_poweroff": "preserve", "on_reboot": "restart", "on_crash": "preserve"}, ("on_poweroff",)),
+    ({"on_poweroff": "destroy", "on_reboot": "preserve", "on_crash": "destroy"}, ("on_reboot",)),
+    ({"on_poweroff": "destroy", "on_reboot": "restart", "on_crash": "rename-restart"}, ("on_crash",)),
+])
+def test_lifecycle_actions_qemu_never_takes_are_named(actions, refused):
+    problem = qemu_lifecycle_problem(actions)
+    assert problem is not None and all(f"lifecycle.{option}" in problem for option in refused), problem
+
+
+def test_lifecycle_actions_qemu_takes_pass():
+    for actions in ({"on_poweroff": "destroy", "on_reboot": "restart", "on_crash": "preserve"},
+                    {"on_poweroff": "restart", "on_reboot": "restart", "on_crash": "coredump-restart"},
+                    {"on_poweroff": "destroy", "on_reboot": "destroy", "on_crash": "destroy"}):
+        assert qemu_lifecycle_problem(actions) is None, actions
