@@ -9,56 +9,20 @@ a decimal `B` a power of 1000 (`5GB`); a bare number is bytes. A size may be rel
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
+from ansible_collections.virtops.libvirt.plugins.module_utils._units import parse_amount, parse_bytes
 
 JOBS = ("pull", "rebase", "copy", "commit", "abort")
 FINISHES = ("pivot", "abort", "mirror")
 # Jobs that reach a ready phase (both images in sync) and then wait to be pivoted or aborted.
 MIRROR_JOBS = ("copy", "active_commit")
-_PREFIXES = "kmgtpe"
-_AMOUNT = re.compile(r"^\s*(?P<sign>[+-]?)\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[a-z]*?)\s*(?:/s)?\s*$", re.IGNORECASE)
 # iotune keys libvirt takes as text; every other key is a number
 IOTUNE_TEXT_KEYS = ("group_name",)
 BLKIO_DEVICE_KEYS = ("device_weight", "device_read_iops_sec", "device_write_iops_sec",
                      "device_read_bytes_sec", "device_write_bytes_sec")
-
-
-def _scale(unit: str, option: str, value: Any) -> int:
-    unit = unit.lower()
-    if unit in ("", "b"):
-        return 1
-    prefix, rest = unit[0], unit[1:]
-    if prefix in _PREFIXES and rest in ("", "ib", "b"):
-        return (1000 if rest == "b" else 1024) ** (_PREFIXES.index(prefix) + 1)
-    raise InvalidArgument(f"{option}: cannot read '{value}' as an amount of bytes "
-                          "(a number with an optional unit such as 512MiB, 10G or 5GB)")
-
-
-def parse_amount(value: Any, option: str, allow_relative: bool = False) -> tuple[int, bool]:
-    """Bytes (and whether the value was relative, `+2G`) from an int or a text with a unit; never negative."""
-    if isinstance(value, bool):
-        raise InvalidArgument(f"{option}: expected an amount of bytes, got {value}")
-    if isinstance(value, int):
-        sign, number, unit = ("-" if value < 0 else ""), str(abs(value)), ""
-    else:
-        match = _AMOUNT.match(str(value))
-        if not match:
-            raise InvalidArgument(f"{option}: cannot read '{value}' as an amount of bytes "
-                                  "(a number with an optional unit such as 512MiB, 10G or 5GB)")
-        sign, number, unit = match.group("sign"), match.group("number"), match.group("unit")
-    if sign == "-":
-        raise InvalidArgument(f"{option} must not be negative (got {value})")
-    if sign == "+" and not allow_relative:
-        raise InvalidArgument(f"{option} cannot be relative (got {value})")
-    return int(float(number) * _scale(unit, option, value)), sign == "+"
-
-
-def parse_bytes(value: Any, option: str) -> Optional[int]:
-    return None if value is None else parse_amount(value, option)[0]
 
 
 @dataclass(frozen=True)

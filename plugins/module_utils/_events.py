@@ -102,6 +102,10 @@ class ThresholdEvent(NamedTuple):
     excess: int
 
 
+class BalloonChangeEvent(NamedTuple):
+    actual: int  # KiB the guest's balloon now leaves it
+
+
 @dataclass(frozen=True)
 class EventKind:
     """One kind of domain event: libvirt's id (by constant name) and how its arguments become a typed event."""
@@ -132,6 +136,7 @@ DEVICE_REMOVED = EventKind("device removed", "VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED
 DEVICE_REMOVAL_FAILED = EventKind("device removal failed", "VIR_DOMAIN_EVENT_ID_DEVICE_REMOVAL_FAILED",
                                   DeviceRemovalFailedEvent)
 THRESHOLD = EventKind("block threshold", "VIR_DOMAIN_EVENT_ID_BLOCK_THRESHOLD", ThresholdEvent)
+BALLOON_CHANGE = EventKind("balloon change", "VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE", BalloonChangeEvent)
 
 
 # --- watching one domain ---------------------------------------------------------------------------

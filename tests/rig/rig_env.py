@@ -103,7 +103,8 @@ def guest_xml(name: str, *, memory_mib: int = 256, vcpus: int = 1,
               acpi_shutdown: bool = True, pm_suspend: bool = True,
               extra_devices: str = "", agent_channel: bool = True,
               nic: bool = False, cmdline_extra: str = "",
-              panic: bool = False, on_crash: str = "destroy") -> str:
+              panic: bool = False, on_crash: str = "destroy",
+              max_vcpus: "int | None" = None) -> str:
     """Domain XML of the tiny test guest (TCG, direct kernel boot, boots in ~5-15 s).
 
     name           must start with PREFIX.
@@ -122,6 +123,7 @@ def guest_xml(name: str, *, memory_mib: int = 256, vcpus: int = 1,
     panic          add the ISA pvpanic device: a guest kernel panic then reaches libvirt.
     on_crash       what libvirt does then; "preserve" leaves the domain in the crashed
                    state (see crash_guest()).
+    max_vcpus      room for vCPU hot-plug: ``<vcpu current='VCPUS'>MAX_VCPUS</vcpu>``.
     """
     _check_name(name)
     cmdline = ["console=ttyS0", "loglevel=4"]
@@ -150,10 +152,12 @@ def guest_xml(name: str, *, memory_mib: int = 256, vcpus: int = 1,
     devices.append("<console type='pty'><target type='serial' port='0'/></console>")
     devices.append(extra_devices)
     devices_xml = "\n".join("    " + d.strip() for d in devices if d.strip())
+    vcpu_xml = (f"<vcpu current='{int(vcpus)}'>{int(max_vcpus)}</vcpu>" if max_vcpus
+                else f"<vcpu>{int(vcpus)}</vcpu>")
     return f"""<domain type='qemu'>
   <name>{escape(name)}</name>
   <memory unit='MiB'>{int(memory_mib)}</memory>
-  <vcpu>{int(vcpus)}</vcpu>
+  {vcpu_xml}
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
     <kernel>{KERNEL}</kernel>

@@ -17,6 +17,8 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._device_spec impor
     ARGUMENT_SPECS, DEVICE_KINDS, DesiredDevice, desired_device)
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, XmlError
 
+from argspec_docs import documented_differently
+
 MAC = "52:54:00:12:34:56"
 
 
@@ -113,27 +115,11 @@ def test_ansible_refuses_what_the_argument_specs_refuse(params, message):
     assert any(message in error for error in errors), errors
 
 
-def _documented_differently(spec, documented, path):
-    """Where the module's DOCUMENTATION says other than the argspec: type, required, default, choices, elements."""
-    found = []
-    for key, absent in (("type", None), ("required", False), ("default", None), ("choices", None), ("elements", None)):
-        if spec.get(key, absent) != documented.get(key, absent):
-            found.append(f"{path}: {key} is {spec.get(key, absent)!r} in the argspec, {documented.get(key, absent)!r} in the doc")
-    if not documented.get("description"):
-        found.append(f"{path}: no description")
-    options, suboptions = spec.get("options") or {}, documented.get("suboptions") or {}
-    if set(options) != set(suboptions):
-        found.append(f"{path}: options {sorted(options)} in the argspec, {sorted(suboptions)} in the doc")
-    for name in sorted(set(options) & set(suboptions)):
-        found.extend(_documented_differently(options[name], suboptions[name], f"{path}.{name}"))
-    return found
-
-
 def test_the_modules_documentation_matches_the_argument_specs():
     from ansible_collections.virtops.libvirt.plugins.modules import domain_device  # pylint: disable=import-outside-toplevel
     documented = yaml.safe_load(domain_device.DOCUMENTATION)["options"]
     found = [problem for kind in DEVICE_KINDS
-             for problem in _documented_differently(ARGUMENT_SPECS[kind], documented.get(kind, {}), kind)]
+             for problem in documented_differently(ARGUMENT_SPECS[kind], documented.get(kind, {}), kind)]
     assert found == []
 
 
