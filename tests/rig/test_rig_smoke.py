@@ -71,7 +71,7 @@ def _running_on(conn, other):
 
 def test_guest_boots_on_a_and_agent_answers(guest, hosts):
     conn_a, conn_b = hosts
-    took = rig_env.wait_agent(guest, timeout=60)
+    took = rig_env.wait_agent(guest, timeout=120)  # as the block and device guest fixtures: a loaded 2-core machine boots TCG slowly
     print(f"agent answered {took:.1f}s after start")
     _running_on(conn_a, conn_b)
     fsinfo = rig_env.agent_command(guest, "guest-get-fsinfo")
