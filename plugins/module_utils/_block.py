@@ -11,7 +11,6 @@ resize, the I/O tuning, the blkio tuning, the threshold.
 from __future__ import annotations
 
 import base64
-import copy
 from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._block_calls import BlockCalls
@@ -26,7 +25,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Dom
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import StorageVolume
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
-from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute
+from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute, predicted
 
 
 class BlockRunner:
@@ -113,16 +112,16 @@ class BlockRunner:
         if wanted is None:
             return []
 
-        def predicted(prediction: dict[str, Any]) -> None:
+        def resized(prediction: dict[str, Any]) -> None:
             prediction.update(capacity=wanted)
 
         if not self.active:  # QEMU does not run: the image grows through its storage volume
             volume = self._volume()
             return [Step(f"resize {self.target} to {wanted} bytes (offline)",
-                         lambda: volume.resize(wanted, f"{self.where()} (offline)"), predicted)]
+                         lambda: volume.resize(wanted, f"{self.where()} (offline)"), resized)]
         return [Step(f"resize {self.target} to {wanted} bytes",
                      lambda: self.calls.block_resize(self.target, wanted, flag("VIR_DOMAIN_BLOCK_RESIZE_BYTES")),
-                     predicted)]
+                     resized)]
 
     def _volume(self) -> StorageVolume:
         """The storage volume of a shut-off domain's disk image; refused when no active pool holds it."""
@@ -147,18 +146,12 @@ class BlockRunner:
         if self.active:
             facts["stats"] = self.calls.block_stats(self.target)
         result = {"disk": facts, "job": self.job_stats, "diff_before": self.before,
-                  "diff_after": self._predicted(steps) if self.recorder.check_mode else self._after(disk, facts)}
+                  "diff_after": predicted(self.before, steps) if self.recorder.check_mode else self._after(disk, facts)}
         if self.options.peek is not None:
             peek = self.options.peek
             data = self.calls.block_peek(self.target, peek.offset, peek.size)
             result["peek"] = {"offset": peek.offset, "size": len(data), "data": base64.b64encode(data).decode("ascii")}
         return result
-
-    def _predicted(self, steps: list[Step]) -> dict[str, Any]:
-        prediction = copy.deepcopy(self.before)
-        for step in steps:
-            step.effect(prediction)
-        return prediction
 
     def _after(self, disk: Disk, facts: dict[str, Any]) -> dict[str, Any]:
         """The same values as the before, read again."""

@@ -23,7 +23,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._device_match impo
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
-from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute
+from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute, predicted
 from ansible_collections.virtops.libvirt.plugins.module_utils._scope import resolve_scope, scope_flags
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_plan import is_local_uri
 
@@ -47,7 +47,7 @@ class DeviceRunner:
         execute(steps, self.recorder)
         check_mode = self.recorder.check_mode
         now = self.devices() if self.recorder.changed and not check_mode else before
-        after = _predicted(before, steps) if check_mode else now
+        after = predicted(before, steps) if check_mode else now
         scopes = [decision.scope for decision in self.decisions]
         return {"device": {scope: _shown(element) for scope, element in now.items()},
                 "diff_before": {scope: _shown(before[scope]) for scope in scopes},
@@ -144,14 +144,6 @@ class DeviceRunner:
         def still_attached() -> bool:
             return find_device(self.definition("live"), self.desired.element, self.desired.label) is not None
         LiveDetach(self.domain, self.calls, self.desired.label, self.options.timeout, still_attached).run(present)
-
-
-def _predicted(before: dict[str, Any], steps: list[Step]) -> dict[str, Any]:
-    """Check mode's after: each planned step's effect on the devices as they are."""
-    prediction = dict(before)
-    for step in steps:
-        step.effect(prediction)
-    return prediction
 
 
 def _shown(element: Any) -> Optional[str]:

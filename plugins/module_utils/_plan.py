@@ -11,6 +11,7 @@ carry `actions` from the plan.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
@@ -65,6 +66,14 @@ class Step:
     action: str
     apply: Callable[[], Any]
     effect: Callable[[Any], None] = lambda prediction: None
+
+
+def predicted(before: Any, steps: list[Step]) -> Any:
+    """Check mode's after: a copy of `before` changed by each planned step's effect."""
+    prediction = copy.deepcopy(before)
+    for step in steps:
+        step.effect(prediction)
+    return prediction
 
 
 def execute(steps: list[Step], recorder: ChangeRecorder) -> list[str]:
