@@ -18,6 +18,7 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Optional, TypeVar
+from urllib.parse import urlsplit
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._events import EventLoop
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
@@ -89,6 +90,11 @@ def resolve_uri(uri: Optional[str]) -> str:
 
 # scheme://user:password@host...: the password part of a URI's authority.
 _URI_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#@]*@")
+
+
+def is_local_uri(uri: str) -> bool:
+    """A URI without a host part: the daemon runs on this machine, so its paths are ours."""
+    return not urlsplit(uri).netloc
 
 
 def redact_uri(uri: str) -> str:

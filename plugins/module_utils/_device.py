@@ -16,6 +16,7 @@ import os
 from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import is_local_uri
 from ansible_collections.virtops.libvirt.plugins.module_utils._device_calls import DeviceCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._device_detach import LiveDetach
 from ansible_collections.virtops.libvirt.plugins.module_utils._device_decide import Decision, DeviceOptions, decide, replaced
@@ -25,7 +26,6 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import Inv
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute, predicted
 from ansible_collections.virtops.libvirt.plugins.module_utils._scope import resolve_scope, scope_flags
-from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_plan import is_local_uri
 
 
 class DeviceRunner:

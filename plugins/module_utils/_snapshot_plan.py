@@ -27,10 +27,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestAgent
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import is_local_uri
 from ansible_collections.virtops.libvirt.plugins.module_utils._disks import Disks
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
@@ -54,11 +54,6 @@ EXTERNAL_REVERT_VERSION = (9, 9, 0)  # qemu driver: reverting to external snapsh
 def daemon_text(domain: Domain) -> str:
     """'libvirt 9.0.0': the daemon's version, which decides what it can do (not the client library's)."""
     return f"libvirt {version_text(daemon_version(domain.connection))}"
-
-
-def is_local_uri(uri: str) -> bool:
-    """A URI without a host part: the daemon runs on this machine, so its paths are ours."""
-    return not urlsplit(uri).netloc
 
 
 # --- options -------------------------------------------------------------------------------------
