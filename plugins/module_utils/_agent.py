@@ -290,3 +290,70 @@ def _masks(secrets: list[str]) -> list[str]:
     """Each secret as given and as it appears inside JSON (quotes and backslashes escaped); longest first."""
     masks = {secret for secret in secrets if secret} | {json.dumps(secret)[1:-1] for secret in secrets if secret}
     return sorted(masks, key=len, reverse=True)
+
+
+class GuestSystem:
+    """libvirt's agent APIs that read or change the guest's own state (domain_guest), each bounded by the agent's timeout.
+
+    Kept apart from GuestAgent (waiting, freezing, raw commands) so each stays short; every call runs
+    inside `agent.bounded()`, so a hung agent fails within the agent's timeout instead of hanging.
+    """
+
+    def __init__(self, agent: GuestAgent) -> None:
+        self.agent = agent
+        self.domain = agent.domain
+
+    def _call(self, operation: str, func: Any, *args: Any, idempotent: bool = False,
+              secrets: Iterable[str] = ()) -> Any:
+        with self.agent.bounded():
+            try:
+                return self.domain.invoke(operation, func, *args, idempotent=idempotent)
+            except LibvirtCallError as error:
+                hidden = _masks(list(secrets))
+                error.message = redact(error.message, hidden)
+                error.libvirt_message = redact(error.libvirt_message or "", hidden) or None
+                error.args = (error.message,)
+                raise
+
+    def get_time(self) -> dict[str, int]:
+        """The guest's clock: {"seconds": ..., "nseconds": ...} (virDomainGetTime)."""
+        return self._call("read the guest's time", self.domain.virdomain.getTime, 0, idempotent=True)
+
+    def set_time(self, seconds: Optional[int] = None, nseconds: int = 0) -> None:
+        """Set the guest's clock to that time, or (seconds None) let the guest read its RTC (VIR_DOMAIN_TIME_SYNC)."""
+        sync = seconds is None
+        self._call("sync the guest's time" if sync else "set the guest's time", self.domain.virdomain.setTime,
+                   None if sync else {"seconds": seconds, "nseconds": nseconds},
+                   getattr(libvirt, "VIR_DOMAIN_TIME_SYNC", 1) if sync else 0)
+
+    def vcpus(self) -> dict[str, Any]:
+        """The guest's vCPUs as CPU lists: {"vcpus": "0-3", "online": "0-1", "offlinable": "1-3"} (virDomainGetGuestVcpus)."""
+        return self._call("read the guest's vCPUs", self.domain.virdomain.guestVcpus, 0, idempotent=True)
+
+    def set_vcpus(self, cpulist: str, online: bool) -> None:
+        self._call(f"set the guest's vCPUs {cpulist} {'online' if online else 'offline'}",
+                   self.domain.virdomain.setGuestVcpus, cpulist, int(online), 0)
+
+    def ssh_keys(self, user: str) -> list[str]:
+        """The user's authorized SSH keys (virDomainAuthorizedSSHKeysGet)."""
+        return list(self._call(f"read the SSH keys of guest user '{user}'", self.domain.virdomain.authorizedSSHKeysGet,
+                               user, 0, idempotent=True) or [])
+
+    def set_ssh_keys(self, user: str, keys: list[str], mode: str = "replace") -> None:
+        """Replace the user's keys, or `append` / `remove` these (virDomainAuthorizedSSHKeysSet)."""
+        flags = {"replace": 0, "append": getattr(libvirt, "VIR_DOMAIN_AUTHORIZED_SSH_KEYS_SET_APPEND", 1),
+                 "remove": getattr(libvirt, "VIR_DOMAIN_AUTHORIZED_SSH_KEYS_SET_REMOVE", 2)}[mode]
+        self._call(f"{mode} SSH keys of guest user '{user}'", self.domain.virdomain.authorizedSSHKeysSet,
+                   user, keys, flags)
+
+    def set_password(self, user: str, password: str, encrypted: bool) -> None:
+        """Set a guest user's password; the password never reaches an error (virDomainSetUserPassword)."""
+        flags = getattr(libvirt, "VIR_DOMAIN_PASSWORD_ENCRYPTED", 1) if encrypted else 0
+        self._call(f"set the password of guest user '{user}'", self.domain.virdomain.setUserPassword,
+                   user, password, flags, secrets=[password])
+
+    def fs_info(self) -> list[dict[str, Any]]:
+        """Mounted file systems with the domain's disks under them (virDomainGetFSInfo)."""
+        answer = self._call("read the guest's file systems", self.domain.virdomain.fsInfo, 0, idempotent=True)
+        return [{"mountpoint": mountpoint, "name": name, "fstype": fstype, "disks": list(disks or [])}
+                for mountpoint, name, fstype, disks in answer or []]
