@@ -57,3 +57,9 @@ class GuestPart:
     def secrets(self) -> list[str]:
         """Values never to appear in results, diffs or errors (passwords, secret stdin)."""
         return []
+
+    def abort(self) -> None:
+        """Undo what must not outlive a task that failed after this part's steps ran (thaw a freeze).
+
+        Called by the runner, best effort, when a later step fails or the module process is interrupted.
+        """
