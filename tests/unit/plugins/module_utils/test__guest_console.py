@@ -11,8 +11,6 @@ import struct
 import libvirt
 import pytest
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, ConnectionParams
-from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     InvalidArgument,
     LibvirtCallError,
@@ -30,6 +28,8 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._guest_keys import
 from ansible_collections.virtops.libvirt.plugins.module_utils._guest import GuestRunner
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 
+from tune_guest import guest_fixture
+
 GUEST_XML = """<domain type='test'>
   <name>{name}</name>
   <memory unit='MiB'>128</memory>
@@ -40,16 +40,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 TEST_DRIVER_DUMP = b"TestGuestMagic"
 
 
-@pytest.fixture
-def guest(request):
-    with Connection(ConnectionParams(uri="test:///default")) as connection:
-        virdomain = connection.conn.defineXML(GUEST_XML.format(name=f"unit-console-{request.node.name}"[:60]))
-        if "shutoff" not in request.node.name:
-            virdomain.create()
-        yield Domain(connection, virdomain)
-        if virdomain.isActive():
-            virdomain.destroy()
-        virdomain.undefine()
+guest = guest_fixture(GUEST_XML, "unit-console")
 
 
 def with_defaults(option, wanted):
