@@ -151,6 +151,88 @@ options:
     type: list
     elements: str
     choices: [all, hostname, interfaces, os, users, timezone, filesystems, vcpus, time]
+  exec:
+    description:
+      - Run a command in the guest through the guest agent (C(guest-exec)), also in a guest that has no network yet
+        (bootstrap, rescue). The agent starts the program directly, without a shell; use V([/bin/sh, -c, "..."]) for
+        one.
+      - Like M(ansible.builtin.command), the task is C(changed) whenever the command runs and fails when it exits
+        non-zero or is killed by a signal (RV(exec.rc) and the output are in the failed result too, so
+        C(failed_when) can decide). O(exec.creates) and O(exec.removes) make it a no-op when the guest is already
+        as wanted; they are checked in check mode too, where the command itself is only reported in RV(actions).
+      - The agent sends the whole output in one answer once the command exited. libvirt cannot carry an answer over
+        4 MiB (about 3 MiB of output, stdout and stderr together) and fails with C(Unable to encode message
+        payload), the output being lost; an answer over 10 MiB (about 7.5 MiB of output) also breaks libvirt's
+        connection to the domain's agent until the domain is restarted (libvirt 9.0). Redirect large output to a
+        file in the guest, or set O(exec.capture_output=false).
+      - libvirt records the domain as tainted (C(custom-ga-command)): it has no API for this.
+    type: dict
+    suboptions:
+      argv:
+        description:
+          - The program and its arguments. The program is looked up in the agent's C(PATH) when it is not a path.
+          - Each item is passed as it is (no shell quoting, no variables, no globbing).
+          - Shown in RV(actions) and RV(exec.argv); put secrets in O(exec.stdin) with O(exec.stdin_secret) instead.
+        type: list
+        elements: str
+        required: true
+      stdin:
+        description:
+          - Text written to the command's standard input (UTF-8), which is then closed.
+          - The whole of it goes to the agent in one call, within O(agent_timeout); over a slow guest channel a
+            large input (megabytes) needs a larger O(agent_timeout).
+        type: str
+      stdin_secret:
+        description: O(exec.stdin) is a secret, it never appears in an error.
+        type: bool
+        default: false
+      stdin_add_newline:
+        description: Add a line break at the end of O(exec.stdin) when it has none (as M(ansible.builtin.command) does).
+        type: bool
+        default: true
+      env:
+        description:
+          - Environment variables of the command.
+          - They B(replace) the environment the command would otherwise get from the agent (C(PATH), C(HOME)...);
+            the Linux qemu-ga then sets a default C(PATH) only. Give C(PATH) and the like as well when the command
+            needs them.
+          - Values of variables whose names contain C(password), C(passwd), C(secret), C(key) or C(token) never appear
+            in an error.
+        type: dict
+      capture_output:
+        description:
+          - Return the command's standard output and error (RV(exec.stdout), RV(exec.stderr)).
+          - V(false) discards them in the guest.
+        type: bool
+        default: true
+      timeout:
+        description:
+          - Seconds to wait for the command to exit. The task then fails, naming the command's process id in the
+            guest; the guest agent cannot stop a process, so it B(keeps running).
+          - V(0) starts the command and returns its RV(exec.pid) without waiting (RV(exec.finished=false)); its exit
+            status stays with the agent.
+          - Every agent call while waiting is bounded by O(agent_timeout) as well. The exit is polled (the agent sends
+            no event for it), first after 0.05 s, then less often, at most every 2 s.
+        type: float
+        default: 60
+      output_limit:
+        description:
+          - Bytes of standard output, and of standard error, kept in the result; the rest is dropped and
+            RV(exec.stdout_truncated) / RV(exec.stderr_truncated) are V(true).
+          - This bounds the result only; what the guest sends is bounded by libvirt (see O(exec)).
+        type: int
+        default: 1048576
+      creates:
+        description:
+          - A path in the guest (no glob). When it exists, the command is not run (C(changed=false)).
+          - Checked by opening it for reading through the agent (C(guest-file-open)); a directory counts. An
+            answer other than C(No such file or directory) (for example C(Permission denied)) fails the task.
+        type: str
+      removes:
+        description:
+          - A path in the guest (no glob). When it does not exist, the command is not run (C(changed=false)).
+          - Checked as O(exec.creates) is.
+        type: str
   screenshot:
     description:
       - Take a screenshot of the running domain (C(virsh screenshot)). An action, not a state; see O(send_keys).
@@ -400,6 +482,140 @@ actions:
   type: list
   elements: str
   sample: ["users: set the SSH keys of guest user 'ops' to exactly 2 key(s)", "time: sync the guest's clock (off by -3612.500 s)"]
+exec:
+  description:
+    - The command of O(exec) and how it ended. Also in the result of a task that failed because the command exited
+      non-zero, was killed, or was still running at O(exec.timeout).
+    - In check mode only RV(exec.argv), RV(exec.skipped) and RV(exec.msg) are returned.
+  returned: when O(exec) is given
+  type: dict
+  contains:
+    argv:
+      description: The command as given.
+      type: list
+      elements: str
+      sample: [/bin/sh, -c, "hostname -f"]
+    skipped:
+      description: Whether O(exec.creates) or O(exec.removes) made the task skip the command.
+      type: bool
+      sample: false
+    msg:
+      description: Why the command was skipped.
+      type: str
+      returned: when RV(exec.skipped=true)
+      sample: skipped, since /etc/bootstrapped exists in the guest
+    pid:
+      description: The command's process id in the guest.
+      type: int
+      returned: when the command was started
+      sample: 1234
+    finished:
+      description: Whether the command exited within O(exec.timeout) (V(false) with O(exec.timeout=0)).
+      type: bool
+      returned: when the command was started
+      sample: true
+    rc:
+      description: The exit code; null when a signal ended it.
+      type: int
+      returned: when the command finished
+      sample: 0
+    signal:
+      description: The signal that ended the command, else null.
+      type: int
+      returned: when the command finished
+      sample: null
+    stdout:
+      description:
+        - Standard output, decoded as UTF-8 (bytes that are not UTF-8 become U+FFFD), its final line break removed,
+          at most O(exec.output_limit) bytes. Empty when O(exec.capture_output=false).
+      type: str
+      returned: when the command finished
+      sample: web01.example.com
+    stderr:
+      description: Standard error, as RV(exec.stdout).
+      type: str
+      returned: when the command finished
+      sample: ""
+    stdout_lines:
+      description: RV(exec.stdout) split into lines.
+      type: list
+      elements: str
+      returned: when the command finished
+      sample: [web01.example.com]
+    stderr_lines:
+      description: RV(exec.stderr) split into lines.
+      type: list
+      elements: str
+      returned: when the command finished
+      sample: []
+    stdout_truncated:
+      description: Whether standard output was cut, at O(exec.output_limit) or by the agent (which keeps 16 MiB).
+      type: bool
+      returned: when the command finished
+      sample: false
+    stderr_truncated:
+      description: Whether standard error was cut, as RV(exec.stdout_truncated).
+      type: bool
+      returned: when the command finished
+      sample: false
+    duration:
+      description: Seconds from starting the command to seeing it exit.
+      type: float
+      returned: when the command finished
+      sample: 0.215
+screenshot:
+  description: The screenshot taken (O(screenshot)); in check mode RV(screenshot.mime_type) and RV(screenshot.size) are null.
+  returned: when O(screenshot) is given
+  type: dict
+  contains:
+    path:
+      description: Where the image was written, on the machine the module ran on.
+      type: str
+      sample: /var/tmp/web01.png
+    screen:
+      description: The screen taken.
+      type: int
+      sample: 0
+    mime_type:
+      description: The image format the hypervisor sent (QEMU through libvirt 9.0 sends C(image/png)).
+      type: str
+      sample: image/png
+    size:
+      description: Bytes written.
+      type: int
+      sample: 2903
+send_keys:
+  description: The keys sent (O(send_keys)), as codes of the keycode set.
+  returned: when O(send_keys) is given
+  type: dict
+  contains:
+    keycode_set:
+      description: The keycode set of RV(send_keys.codes).
+      type: str
+      sample: linux
+    codes:
+      description: The key codes pressed together.
+      type: list
+      elements: int
+      sample: [56, 99, 35]
+core_dump:
+  description: The core dump written (O(core_dump)); in check mode RV(core_dump.size) is null.
+  returned: when O(core_dump) is given
+  type: dict
+  contains:
+    path:
+      description: The dump's path on the hypervisor host.
+      type: str
+      sample: /var/lib/libvirt/dumps/web01.core
+    format:
+      description: The dump's format.
+      type: str
+      sample: kdump-zlib
+    size:
+      description: The dump's size in bytes, when the hypervisor host is the machine the module ran on (a
+        connection URI without a host name); null otherwise.
+      type: int
+      sample: 41384768
 """
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
@@ -407,13 +623,14 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._guest import Gues
 from ansible_collections.virtops.libvirt.plugins.module_utils._module import DomainModule
 from ansible_collections.virtops.libvirt.plugins.module_utils import (
     _guest_console,
+    _guest_exec,
     _guest_facts,
     _guest_state,
     _guest_users,
 )
 
 # The part files in the order their parts run: changes first, then commands, then actions, facts last.
-_PART_FILES = (_guest_users, _guest_state, _guest_console, _guest_facts)
+_PART_FILES = (_guest_users, _guest_state, _guest_exec, _guest_console, _guest_facts)
 PARTS = {option: part for source in _PART_FILES for option, part in source.PARTS.items()}
 ARGUMENT_SPEC = dict(
     name=dict(type="str", required=True),
