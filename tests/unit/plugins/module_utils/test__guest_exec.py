@@ -13,6 +13,7 @@ import time
 
 import libvirt
 import pytest
+from fake_guest import NoEventsConn, libvirt_error
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _agent, _guest_exec
 from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestAgent
@@ -28,13 +29,6 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
 from ansible_collections.virtops.libvirt.plugins.module_utils._guest_exec import ARGUMENT_SPECS, PARTS, ExecPart
 from ansible_collections.virtops.libvirt.plugins.module_utils._guest_part import GuestContext
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, execute
-
-
-def libvirt_error(message, code=libvirt.VIR_ERR_INTERNAL_ERROR):
-    error = libvirt.libvirtError(message)
-    error.get_error_code = lambda: code
-    error.get_error_message = lambda: message
-    return error
 
 
 def b64(data):
@@ -114,11 +108,6 @@ class GuestVirDomain:
 
     def agentSetResponseTimeout(self, _seconds, _flags=0):  # noqa: N802
         return 0
-
-
-class NoEventsConn:
-    def domainEventRegisterAny(self, *_args):  # noqa: N802
-        raise libvirt.libvirtError("this driver sends no events")
 
 
 class AgentEventConn:
@@ -304,6 +293,7 @@ def test_an_agent_lost_while_waiting_fails_saying_the_command_was_started(monkey
         run_part(part)
     assert raised.value.after_change and part.context.recorder.changed
     assert raised.value.details()["libvirt_error_code"] == libvirt.VIR_ERR_AGENT_UNRESPONSIVE
+    assert raised.value.message.count("exec-guest") == 1  # the domain named once
 
 
 def test_output_too_large_for_libvirt_is_explained(monkeypatch):
@@ -376,6 +366,7 @@ def test_check_mode_with_creates_existing_reports_the_skip(monkeypatch):
     (dict(argv=["x"], output_limit=-1), "exec.output_limit"),
     (dict(argv=["x"], env={"A=B": "c"}), "exec.env"),
     (dict(argv=["x"], creates=""), "exec.creates"),
+    (dict(argv=["cat"], stdin="x" * 131072), r"exec.stdin is 131073 bytes.*at most 131072"),  # + the newline
 ])
 def test_bad_options_are_refused_before_any_agent_call(monkeypatch, given, named):
     agent = FakeQemuGa()
@@ -403,6 +394,12 @@ def test_secret_stdin_and_secret_named_env_values_never_show_in_an_error(monkeyp
         assert secret not in shown
     assert REDACTED in shown and "LANG=C" in shown
     assert set(part.secrets()) == {"hunter2-pw", b64(b"hunter2-pw\n"), "tok-9876"}
+
+
+def test_stdin_up_to_the_limit_is_sent(monkeypatch):
+    agent = FakeQemuGa()
+    run_part(exec_part(monkeypatch, agent, argv=["wc", "-c"], stdin="x" * 131071))
+    assert agent.commands("guest-exec")[0]["arguments"]["input-data"] == b64(b"x" * 131071 + b"\n")
 
 
 def test_stdin_not_marked_secret_is_no_secret():
