@@ -336,8 +336,14 @@ class GuestSystem:
 
     def ssh_keys(self, user: str) -> list[str]:
         """The user's authorized SSH keys (virDomainAuthorizedSSHKeysGet)."""
-        return list(self._call(f"read the SSH keys of guest user '{user}'", self.domain.virdomain.authorizedSSHKeysGet,
-                               user, 0, idempotent=True) or [])
+        try:
+            return list(self._call(f"read the SSH keys of guest user '{user}'",
+                                   self.domain.virdomain.authorizedSSHKeysGet, user, 0, idempotent=True) or [])
+        except LibvirtCallError as error:
+            # qemu-ga fails the read when ~/.ssh/authorized_keys does not exist: that user has no keys
+            if "authorized_keys" in error.message and "No such file or directory" in error.message:
+                return []
+            raise
 
     def set_ssh_keys(self, user: str, keys: list[str], mode: str = "replace") -> None:
         """Replace the user's keys, or `append` / `remove` these (virDomainAuthorizedSSHKeysSet)."""

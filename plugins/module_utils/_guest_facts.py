@@ -73,8 +73,8 @@ class GatherPart(GuestPart):
 def _lists(value: Any) -> Any:
     """nest_stats' counted groups ({"count": 1, "list": [...]}) as plain lists, also nested (a file system's disks)."""
     if isinstance(value, dict):
-        if "list" in value and set(value) <= {"count", "list"}:
-            return [_lists(item) for item in value["list"]]
+        if "count" in value and set(value) <= {"count", "list"}:  # no "list" when the count is 0
+            return [_lists(item) for item in value.get("list", [])]
         return {key: _lists(item) for key, item in value.items()}
     return value
 

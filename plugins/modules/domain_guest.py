@@ -106,7 +106,9 @@ options:
   time:
     description:
       - V(sync) makes the guest read its clock from the domain's real-time clock (which follows the host), as after a
-        resume or a restore; done only when the guest's clock is more than a second off the host's.
+        resume or a restore; done only when the guest's clock is more than a second off the host's. When the clock
+        is still off after that (the guest's RTC was off too, for example after a clock set through the agent, which
+        writes the RTC as well), the guest's clock is set to the time of the machine the module runs on.
       - Or a moment to set the guest's clock to, as seconds since the epoch (V(1800000000)) or an ISO 8601 time
         (V(2027-01-15T08:00:00Z); UTC when no zone is given). A moment is always set (C(changed=true)).
     type: str
@@ -179,8 +181,9 @@ options:
       stdin:
         description:
           - Text written to the command's standard input (UTF-8), which is then closed.
-          - The whole of it goes to the agent in one call, within O(agent_timeout); over a slow guest channel a
-            large input (megabytes) needs a larger O(agent_timeout).
+          - At most 128 KiB (131072 bytes, UTF-8 encoded, with the added line break); a larger one is refused before
+            anything runs. It goes to the agent in one command, and qemu-ga 7.2 did not answer one carrying 256 KiB
+            within a minute, blocking every other agent call meanwhile. Copy larger data into the guest otherwise.
         type: str
       stdin_secret:
         description: O(exec.stdin) is a secret, it never appears in an error.

@@ -35,6 +35,8 @@ class FakeGuestDomain:
         self.calls = []
         self.keys = {"ops": ["ssh-ed25519 AAAAold ops@old"], "root": []}
         self.skew = 0.0
+        self.rtc_skew = 0.0
+        self.user_count = 1
         self.vcpu_state = {"vcpus": "0-3", "online": "0-3", "offlinable": "1-3"}
         self.freeze = "thawed"
         self.fail = {}
@@ -64,7 +66,9 @@ class FakeGuestDomain:
 
     def setTime(self, moment=None, flags=0):  # noqa: N802
         self._record("setTime", moment, flags)
-        self.skew = 0.0 if flags else moment["seconds"] - time.time()
+        # qemu-ga's sync reads the RTC (hwclock -s), and a set writes the RTC too (hwclock -w)
+        self.skew = self.rtc_skew if flags else moment["seconds"] + moment["nseconds"] / 1e9 - time.time()
+        self.rtc_skew = self.skew
         return 0
 
     def guestVcpus(self, _flags=0):  # noqa: N802
@@ -77,6 +81,10 @@ class FakeGuestDomain:
 
     def authorizedSSHKeysGet(self, user, _flags=0):  # noqa: N802
         self._record("authorizedSSHKeysGet", user)
+        if user not in self.keys:
+            raise libvirt_error("internal error: unable to execute QEMU agent command 'guest-ssh-get-authorized-keys': "
+                                f"failed to read '/home/{user}/.ssh/authorized_keys': Failed to open file "
+                                f"\u201c/home/{user}/.ssh/authorized_keys\u201d: No such file or directory")
         return list(self.keys.get(user, []))
 
     def authorizedSSHKeysSet(self, user, keys, flags=0):  # noqa: N802
@@ -108,8 +116,8 @@ class FakeGuestDomain:
 
     def guestInfo(self, types=0, _flags=0):  # noqa: N802
         self._record("guestInfo", types)
-        return {"hostname": "guest01", "os.id": "debian", "timezone.name": "UTC", "user.count": 1,
-                "user.0.name": "root", "fs.count": 1, "fs.0.mountpoint": "/", "fs.0.fstype": "ext4",
+        users = {"user.count": self.user_count, **({"user.0.name": "root"} if self.user_count else {})}
+        return {**users, "hostname": "guest01", "os.id": "debian", "timezone.name": "UTC", "fs.count": 1, "fs.0.mountpoint": "/", "fs.0.fstype": "ext4",
                 "fs.0.disk.count": 1, "fs.0.disk.0.alias": "vda"}
 
     def interfaceAddresses(self, source, _flags=0):  # noqa: N802

@@ -63,6 +63,18 @@ def test_exact_with_no_keys_removes_them_all(monkeypatch):
     assert result["users"][0]["keys_after"] == []
 
 
+def test_a_user_without_an_authorized_keys_file_has_no_keys(monkeypatch):
+    # qemu-ga fails guest-ssh-get-authorized-keys when ~/.ssh/authorized_keys does not exist (seen on the rig)
+    virdomain = FakeGuestDomain()
+    del virdomain.keys["ops"]
+    result, recorder, _ = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [NEW_KEY]}]}, virdomain=virdomain)
+    assert result["users"][0]["keys_before"] == [] and virdomain.keys["ops"] == [NEW_KEY] and recorder.changed
+    del virdomain.keys["ops"]
+    _, absent, _ = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [NEW_KEY], "ssh_keys_state": "absent"}]},
+                       virdomain=virdomain)
+    assert not absent.changed
+
+
 def test_keys_compare_with_blanks_normalized(monkeypatch):
     _, recorder, _ = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": ["  ssh-ed25519   AAAAold ops@old \n"]}]})
     assert not recorder.changed
@@ -129,6 +141,16 @@ def test_time_sync_corrects_a_skew_and_not_a_clock_that_is_right(monkeypatch):
     result, recorder, _ = run(monkeypatch, {"time": "sync"}, virdomain=virdomain)
     assert recorder.changed and result["time"]["skew_before"] < -3590 and abs(result["time"]["skew_after"]) < 1
     assert calls_named(virdomain, "setTime")[0][2] == 1  # VIR_DOMAIN_TIME_SYNC
+    _, again, _ = run(monkeypatch, {"time": "sync"}, virdomain=virdomain)
+    assert not again.changed
+
+
+def test_time_sync_corrects_a_skew_the_rtc_has_too(monkeypatch):
+    # a clock set through the agent writes the RTC as well (hwclock -w), so a sync from the RTC alone keeps the skew
+    virdomain = FakeGuestDomain()
+    virdomain.skew = virdomain.rtc_skew = -3600
+    result, _, _ = run(monkeypatch, {"time": "sync"}, virdomain=virdomain)
+    assert abs(result["time"]["skew_after"]) < 1
     _, again, _ = run(monkeypatch, {"time": "sync"}, virdomain=virdomain)
     assert not again.changed
 
@@ -223,6 +245,13 @@ def test_gather_reads_the_guest_through_the_shared_readers(monkeypatch):
     assert facts["filesystems"][0]["disk"] == [{"index": 0, "alias": "vda"}] and facts["users"][0]["name"] == "root"
     assert facts["vcpus"]["online"] == "0-3" and abs(facts["time"]["skew"]) < 1
     assert not recorder.changed
+
+
+def test_gather_gives_no_logged_in_users_as_an_empty_list(monkeypatch):
+    virdomain = FakeGuestDomain()
+    virdomain.user_count = 0
+    result, _, _ = run(monkeypatch, {"gather": ["users"]}, virdomain=virdomain)
+    assert result["facts"] == {"users": []}
 
 
 def test_every_agent_call_is_bounded_by_agent_timeout(monkeypatch):
