@@ -167,7 +167,7 @@ options:
         payload), the output being lost; an answer over 10 MiB (about 7.5 MiB of output) also breaks libvirt's
         connection to the domain's agent until the domain is restarted (libvirt 9.0). Redirect large output to a
         file in the guest, or set O(exec.capture_output=false).
-      - libvirt records the domain as tainted (C(custom-ga-command)): it has no API for this.
+      - "libvirt records the domain as tainted (C(custom-ga-command)): it has no API for this."
     type: dict
     suboptions:
       argv:
@@ -264,7 +264,6 @@ options:
         it is only reported in RV(actions). They need a running domain (checked in check mode too), not the guest
         agent. They run in this order: screenshot, send_keys, signal, nmi, core_dump."
     type: dict
-    no_log: false
     suboptions:
       keys:
         description:
@@ -276,7 +275,6 @@ options:
         type: list
         elements: str
         required: true
-        no_log: false
       keycode_set:
         description: The keycode set of the codes (libvirt's names; hypervisors translate them).
         type: str

@@ -33,12 +33,12 @@ def changes(virdomain):
 def test_exact_keys_replace_and_a_second_run_changes_nothing(monkeypatch):
     virdomain = FakeGuestDomain()
     params = {"users": [{"name": "ops", "ssh_keys": [NEW_KEY], "ssh_keys_state": "exact"}]}
-    result, recorder, _ = run(monkeypatch, params, virdomain=virdomain)
+    result, recorder, _virdomain = run(monkeypatch, params, virdomain=virdomain)
     assert virdomain.keys["ops"] == [NEW_KEY]
     assert result["users"] == [{"name": "ops", "password_set": False, "keys_before": [OLD_KEY],
                                 "keys_after": [NEW_KEY]}]
     assert recorder.changed
-    _, again, _ = run(monkeypatch, params, virdomain=virdomain)
+    _result, again, _virdomain = run(monkeypatch, params, virdomain=virdomain)
     assert not again.changed
 
 
@@ -51,13 +51,13 @@ def test_present_appends_only_the_missing_key_and_absent_removes_it(monkeypatch)
     run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [OLD_KEY], "ssh_keys_state": "absent"}]},
         virdomain=virdomain)
     assert virdomain.keys["ops"] == [NEW_KEY]
-    _, again, _ = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [OLD_KEY], "ssh_keys_state": "absent"}]},
+    _result, again, _virdomain = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [OLD_KEY], "ssh_keys_state": "absent"}]},
                       virdomain=virdomain)
     assert not again.changed
 
 
 def test_exact_with_no_keys_removes_them_all(monkeypatch):
-    result, _, virdomain = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [], "ssh_keys_state": "exact"}]})
+    result, _recorder, virdomain = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [], "ssh_keys_state": "exact"}]})
     assert virdomain.keys["ops"] == []
     assert calls_named(virdomain, "authorizedSSHKeysSet")[0][3] == 2  # REMOVE
     assert result["users"][0]["keys_after"] == []
@@ -67,16 +67,16 @@ def test_a_user_without_an_authorized_keys_file_has_no_keys(monkeypatch):
     # qemu-ga fails guest-ssh-get-authorized-keys when ~/.ssh/authorized_keys does not exist (seen on the rig)
     virdomain = FakeGuestDomain()
     del virdomain.keys["ops"]
-    result, recorder, _ = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [NEW_KEY]}]}, virdomain=virdomain)
+    result, recorder, _virdomain = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [NEW_KEY]}]}, virdomain=virdomain)
     assert result["users"][0]["keys_before"] == [] and virdomain.keys["ops"] == [NEW_KEY] and recorder.changed
     del virdomain.keys["ops"]
-    _, absent, _ = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [NEW_KEY], "ssh_keys_state": "absent"}]},
+    _result, absent, _virdomain = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [NEW_KEY], "ssh_keys_state": "absent"}]},
                        virdomain=virdomain)
     assert not absent.changed
 
 
 def test_keys_compare_with_blanks_normalized(monkeypatch):
-    _, recorder, _ = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": ["  ssh-ed25519   AAAAold ops@old \n"]}]})
+    _result, recorder, _virdomain = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": ["  ssh-ed25519   AAAAold ops@old \n"]}]})
     assert not recorder.changed
 
 
@@ -97,16 +97,16 @@ def test_password_always_set_and_changed_and_never_in_the_result(monkeypatch):
 
 
 def test_password_encrypted_sets_the_flag(monkeypatch):
-    _, _, virdomain = run(monkeypatch, {"users": [{"name": "root", "password": "$6$x$y", "password_encrypted": True}]})
+    _result, _recorder, virdomain = run(monkeypatch, {"users": [{"name": "root", "password": "$6$x$y", "password_encrypted": True}]})
     assert calls_named(virdomain, "setUserPassword")[0][3] == 1
 
 
 def test_password_on_create_only_while_the_account_gets_its_first_keys(monkeypatch):
     virdomain = FakeGuestDomain()
     params = {"users": [{"name": "root", "password": "pw", "update_password": "on_create", "ssh_keys": [NEW_KEY]}]}
-    first, _, _ = run(monkeypatch, params, virdomain=virdomain)
+    first, _recorder, _virdomain = run(monkeypatch, params, virdomain=virdomain)
     assert first["users"][0]["password_set"] is True
-    second, again, _ = run(monkeypatch, params, virdomain=virdomain)
+    second, again, _virdomain = run(monkeypatch, params, virdomain=virdomain)
     assert second["users"][0]["password_set"] is False and not again.changed
     assert len(calls_named(virdomain, "setUserPassword")) == 1
 
@@ -138,10 +138,10 @@ def test_a_user_listed_twice_is_refused_before_any_call(monkeypatch):
 def test_time_sync_corrects_a_skew_and_not_a_clock_that_is_right(monkeypatch):
     virdomain = FakeGuestDomain()
     virdomain.skew = -3600
-    result, recorder, _ = run(monkeypatch, {"time": "sync"}, virdomain=virdomain)
+    result, recorder, _virdomain = run(monkeypatch, {"time": "sync"}, virdomain=virdomain)
     assert recorder.changed and result["time"]["skew_before"] < -3590 and abs(result["time"]["skew_after"]) < 1
     assert calls_named(virdomain, "setTime")[0][2] == 1  # VIR_DOMAIN_TIME_SYNC
-    _, again, _ = run(monkeypatch, {"time": "sync"}, virdomain=virdomain)
+    _result, again, _virdomain = run(monkeypatch, {"time": "sync"}, virdomain=virdomain)
     assert not again.changed
 
 
@@ -149,15 +149,15 @@ def test_time_sync_corrects_a_skew_the_rtc_has_too(monkeypatch):
     # a clock set through the agent writes the RTC as well (hwclock -w), so a sync from the RTC alone keeps the skew
     virdomain = FakeGuestDomain()
     virdomain.skew = virdomain.rtc_skew = -3600
-    result, _, _ = run(monkeypatch, {"time": "sync"}, virdomain=virdomain)
+    result, _recorder, _virdomain = run(monkeypatch, {"time": "sync"}, virdomain=virdomain)
     assert abs(result["time"]["skew_after"]) < 1
-    _, again, _ = run(monkeypatch, {"time": "sync"}, virdomain=virdomain)
+    _result, again, _virdomain = run(monkeypatch, {"time": "sync"}, virdomain=virdomain)
     assert not again.changed
 
 
 @pytest.mark.parametrize("moment", ["1800000000", "2027-01-15T08:00:00Z", "2027-01-15T08:00:00"])
 def test_time_set_to_an_epoch_or_iso_time(monkeypatch, moment):
-    _, recorder, virdomain = run(monkeypatch, {"time": moment})
+    _result, recorder, virdomain = run(monkeypatch, {"time": moment})
     seconds = calls_named(virdomain, "setTime")[0][1]["seconds"]
     assert seconds == 1800000000  # the ISO times name the same moment (UTC when no zone is given)
     assert recorder.changed
@@ -169,10 +169,10 @@ def test_a_time_that_is_no_time_is_refused(monkeypatch):
 
 
 def test_vcpus_online_compared_first_then_only_the_difference(monkeypatch):
-    result, _, virdomain = run(monkeypatch, {"vcpus_online": "0-1"})
+    result, _recorder, virdomain = run(monkeypatch, {"vcpus_online": "0-1"})
     assert calls_named(virdomain, "setGuestVcpus") == [("setGuestVcpus", "2-3", 0)]
     assert result["vcpus"] == {"before": "0-3", "after": "0-1", "vcpus": "0-3"}
-    _, again, _ = run(monkeypatch, {"vcpus_online": "0-3"})
+    _result, again, _virdomain = run(monkeypatch, {"vcpus_online": "0-3"})
     assert not again.changed
 
 
@@ -187,10 +187,10 @@ def test_vcpus_online_refuses_a_vcpu_the_guest_lacks_or_cannot_offline(monkeypat
 
 def test_freeze_then_thaw_read_from_the_freeze_status_first(monkeypatch):
     virdomain = FakeGuestDomain()
-    result, recorder, _ = run(monkeypatch, {"fsfreeze": {"state": "frozen", "mountpoints": ["/"]}}, virdomain=virdomain)
+    result, recorder, _virdomain = run(monkeypatch, {"fsfreeze": {"state": "frozen", "mountpoints": ["/"]}}, virdomain=virdomain)
     assert virdomain.freeze == "frozen" and calls_named(virdomain, "fsFreeze") == [("fsFreeze", ["/"])]
     assert result["fsfreeze"] == {"status_before": "thawed", "status": "frozen", "filesystems": 2}
-    _, again, _ = run(monkeypatch, {"fsfreeze": {"state": "frozen"}}, virdomain=virdomain)
+    _result, again, _virdomain = run(monkeypatch, {"fsfreeze": {"state": "frozen"}}, virdomain=virdomain)
     assert not again.changed
     run(monkeypatch, {"fsfreeze": {"state": "thawed"}}, virdomain=virdomain)
     assert virdomain.freeze == "thawed"
@@ -228,7 +228,7 @@ def test_an_interrupt_after_the_freeze_thaws(monkeypatch):
 
 
 def test_fstrim_is_an_action_reported_per_mountpoint_and_skipped_in_check_mode(monkeypatch):
-    result, recorder, _ = run(monkeypatch, {"fstrim": {"minimum": 0}})
+    result, recorder, _virdomain = run(monkeypatch, {"fstrim": {"minimum": 0}})
     assert result["fstrim"]["mountpoints"] == [{"mountpoint": "/", "trimmed": 4096, "minimum": 0, "error": None}]
     assert recorder.changed
     planned, check, virdomain = run(monkeypatch, {"fstrim": {"minimum": 0}}, check_mode=True)
@@ -238,7 +238,7 @@ def test_fstrim_is_an_action_reported_per_mountpoint_and_skipped_in_check_mode(m
 # --- gather, agent ---------------------------------------------------------------------------------
 
 def test_gather_reads_the_guest_through_the_shared_readers(monkeypatch):
-    result, recorder, _ = run(monkeypatch, {"gather": ["all"]})
+    result, recorder, _virdomain = run(monkeypatch, {"gather": ["all"]})
     facts = result["facts"]
     assert facts["hostname"] == "guest01" and facts["os"] == {"id": "debian"}
     assert facts["filesystems"][0]["mountpoint"] == "/" and facts["interfaces"][0]["address"] == "10.0.0.5"
@@ -250,14 +250,14 @@ def test_gather_reads_the_guest_through_the_shared_readers(monkeypatch):
 def test_gather_gives_no_logged_in_users_as_an_empty_list(monkeypatch):
     virdomain = FakeGuestDomain()
     virdomain.user_count = 0
-    result, _, _ = run(monkeypatch, {"gather": ["users"]}, virdomain=virdomain)
+    result, _recorder, _virdomain = run(monkeypatch, {"gather": ["users"]}, virdomain=virdomain)
     assert result["facts"] == {"users": []}
 
 
 def test_every_agent_call_is_bounded_by_agent_timeout(monkeypatch):
-    _, _, virdomain = run(monkeypatch, {"agent_timeout": 3, "time": "sync", "gather": ["vcpus"]})
+    _result, _recorder, virdomain = run(monkeypatch, {"agent_timeout": 3, "time": "sync", "gather": ["vcpus"]})
     bounds = calls_named(virdomain, "agentSetResponseTimeout")
-    assert bounds and {seconds for _, seconds in bounds} == {3, -2}
+    assert bounds and {seconds for _name, seconds in bounds} == {3, -2}
 
 
 def test_a_guest_without_an_agent_channel_is_refused_before_any_agent_call(monkeypatch):

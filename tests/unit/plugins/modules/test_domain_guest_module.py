@@ -68,7 +68,7 @@ def test_every_example_passes_the_argument_spec():
 
 
 def test_a_guest_without_an_agent_channel_fails_clearly_with_nothing_changed(capsys):
-    result, _ = run(capsys, time="sync")
+    result, _output = run(capsys, time="sync")
     assert result["failed"] and not result["changed"] and result["actions"] == []
     assert "'test' has no guest agent channel" in result["msg"]
 
@@ -89,7 +89,7 @@ def test_a_failing_password_call_shows_no_password(capsys, fake):
 
 def test_check_mode_is_the_plan_and_the_diff_shows_keys(capsys, fake):
     key = "ssh-ed25519 AAAAnew ops@ci"
-    result, _ = run(capsys, check_mode=True, users=[{"name": "ops", "ssh_keys": [key]}], vcpus_online="0-1")
+    result, _output = run(capsys, check_mode=True, users=[{"name": "ops", "ssh_keys": [key]}], vcpus_online="0-1")
     assert result["changed"] and result["actions"] == [
         "users: set the SSH keys of guest user 'ops' to exactly 1 key(s)",
         "vcpus_online: take guest vCPUs 2-3 offline"]
