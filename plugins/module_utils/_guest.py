@@ -40,7 +40,8 @@ class GuestRunner:
 
     def __init__(self, domain: Domain, params: dict[str, Any], registry: dict[str, type[GuestPart]],
                  recorder: ChangeRecorder) -> None:
-        timeout = params.get("agent_timeout") or DEFAULT_AGENT_TIMEOUT
+        timeout = params.get("agent_timeout")
+        timeout = DEFAULT_AGENT_TIMEOUT if timeout is None else timeout
         if timeout <= 0:
             raise InvalidArgument(f"agent_timeout must be positive (got {timeout:g})", domain=domain.name)
         self.wait_for_agent: Optional[float] = params.get("wait_for_agent")

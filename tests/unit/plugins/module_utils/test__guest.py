@@ -1,5 +1,8 @@
 """domain_guest's runner and parts on a fake agent domain (the test driver has no guest agent)."""
 
+import os
+import signal
+
 import pytest
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _guest_facts, _guest_state, _guest_users
@@ -270,3 +273,25 @@ def test_a_guest_without_an_agent_channel_is_refused_before_any_agent_call(monke
 def test_nothing_to_do_is_refused(monkeypatch):
     with pytest.raises(InvalidArgument, match="nothing to do"):
         run(monkeypatch, {})
+
+
+def test_a_zero_agent_timeout_is_refused(monkeypatch):
+    with pytest.raises(InvalidArgument, match="agent_timeout must be positive"):
+        run(monkeypatch, {"agent_timeout": 0, "time": "sync"})
+
+
+def test_a_sigterm_after_the_freeze_thaws_before_the_process_ends(monkeypatch):
+    # Ansible ends a task that outlives its timeout with SIGTERM: Python's default would end the process frozen
+    virdomain = FakeGuestDomain()
+
+    def terminated(request):
+        if "guest-fstrim" in request:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return FakeGuestDomain.agent_command(virdomain, request)
+
+    virdomain.agent_command = terminated
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit):
+        run(monkeypatch, {"fsfreeze": {"state": "frozen"}, "fstrim": {"minimum": 0}}, virdomain=virdomain)
+    assert virdomain.freeze == "thawed" and calls_named(virdomain, "fsThaw")
+    assert signal.getsignal(signal.SIGTERM) is previous
