@@ -16,7 +16,7 @@ check mode) make it a no-op.
 
 Output comes back base64-encoded in ONE agent reply: libvirt cannot carry a reply over its 4 MiB
 RPC string limit (about 3 MiB of output: "Unable to encode message payload", the output is lost),
-and a reply over 10 MiB (about 7.5 MiB of output) breaks libvirt's agent channel of the domain
+and a reply over 10 MiB (about 7.5 MiB of output) breaks libvirt's agent channel of the domain until it restarts
 (seen on the rig, libvirt 9.0). `output_limit` only bounds what reaches the result.
 """
 
