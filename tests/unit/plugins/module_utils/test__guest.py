@@ -54,8 +54,8 @@ def test_present_appends_only_the_missing_key_and_absent_removes_it(monkeypatch)
     run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [OLD_KEY], "ssh_keys_state": "absent"}]},
         virdomain=virdomain)
     assert virdomain.keys["ops"] == [NEW_KEY]
-    _result, again, _virdomain = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [OLD_KEY], "ssh_keys_state": "absent"}]},
-                      virdomain=virdomain)
+    absent_old = {"users": [{"name": "ops", "ssh_keys": [OLD_KEY], "ssh_keys_state": "absent"}]}
+    _result, again, _virdomain = run(monkeypatch, absent_old, virdomain=virdomain)
     assert not again.changed
 
 
@@ -73,8 +73,8 @@ def test_a_user_without_an_authorized_keys_file_has_no_keys(monkeypatch):
     result, recorder, _virdomain = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [NEW_KEY]}]}, virdomain=virdomain)
     assert result["users"][0]["keys_before"] == [] and virdomain.keys["ops"] == [NEW_KEY] and recorder.changed
     del virdomain.keys["ops"]
-    _result, absent, _virdomain = run(monkeypatch, {"users": [{"name": "ops", "ssh_keys": [NEW_KEY], "ssh_keys_state": "absent"}]},
-                       virdomain=virdomain)
+    absent_new = {"users": [{"name": "ops", "ssh_keys": [NEW_KEY], "ssh_keys_state": "absent"}]}
+    _result, absent, _virdomain = run(monkeypatch, absent_new, virdomain=virdomain)
     assert not absent.changed
 
 
