@@ -145,8 +145,13 @@ class GuestAgent:
         return FrozenFileSystems(self, mountpoints).frozen(report)
 
     def command(self, execute: str, arguments: Optional[dict[str, Any]] = None, secrets: Iterable[str] = ()) -> Any:
-        """A raw agent command, its secrets masked in any error (see RawAgentCommand)."""
-        return RawAgentCommand(self.domain, self.timeout).run(execute, arguments, secrets)
+        """A raw agent command, its secrets masked in any error (see RawAgentCommand).
+
+        Bounded like every other call: libvirt's guest-sync before the command waits up to 5 s unless the
+        domain's response timeout is lower, whatever timeout the command itself is given.
+        """
+        with self.bounded():
+            return RawAgentCommand(self.domain, self.timeout).run(execute, arguments, secrets)
 
     def require_channel(self, operation: str) -> None:
         if not self.has_channel():
@@ -328,7 +333,21 @@ class GuestSystem:
 
     def vcpus(self) -> dict[str, Any]:
         """The guest's vCPUs as CPU lists: {"vcpus": "0-3", "online": "0-1", "offlinable": "1-3"} (virDomainGetGuestVcpus)."""
-        return self._call("read the guest's vCPUs", self.domain.virdomain.guestVcpus, 0, idempotent=True)
+        operation = "read the guest's vCPUs"
+        return self.answered(self._call(operation, self.domain.virdomain.guestVcpus, 0, idempotent=True), operation)
+
+    def guest_info(self, types: int = 0) -> dict[str, Any]:
+        """guestInfo (see GuestAgent.guest_info), an empty answer being an error."""
+        return self.answered(self.agent.guest_info(types), "read guest info")
+
+    def answered(self, answer: Any, operation: str) -> Any:
+        """The answer; LibvirtCallError when it is empty, libvirt 9.0's answer when the agent let the call time out."""
+        if not answer:
+            raise LibvirtCallError(
+                f"domain '{self.domain.name}': {operation} failed: the guest agent did not answer in time "
+                "(it is stopped or busy, or the guest's file systems are frozen)",
+                code=_AGENT_UNRESPONSIVE, domain=self.domain.name, operation=operation)
+        return answer
 
     def set_vcpus(self, cpulist: str, online: bool) -> None:
         self._call(f"set the guest's vCPUs {cpulist} {'online' if online else 'offline'}",

@@ -16,7 +16,7 @@ from typing import Any
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _facts
 from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestSystem
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError
 from ansible_collections.virtops.libvirt.plugins.module_utils._guest_part import GuestPart
 from ansible_collections.virtops.libvirt.plugins.module_utils._guest_state import guest_seconds
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import Step
@@ -52,14 +52,23 @@ class GatherPart(GuestPart):
         self.read()
         return {"facts": self.facts}
 
+    def _given(self, info: dict[str, Any], group: str) -> Any:
+        """A group the answer has; an agent that refused its command (frozen, busy) leaves it out: an error."""
+        if _GUEST_INFO_KEYS[group] not in info:
+            domain = self.context.domain.name
+            raise LibvirtCallError(f"the guest agent of domain '{domain}' gave no {group}: it refused or did not "
+                                   "answer that command (frozen file systems disable most agent commands)",
+                                   domain=domain, operation="read guest info")
+        return info[_GUEST_INFO_KEYS[group]]
+
     def read(self) -> None:
         agent = self.context.agent
         system = GuestSystem(agent)
         if any(group in _GUEST_INFO_KEYS for group in self.groups):
-            info = _facts.nest_stats(agent.guest_info())
+            info = _facts.nest_stats(system.guest_info())
             for group in self.groups:
                 if group in _GUEST_INFO_KEYS:
-                    self.facts[group] = _lists(info.get(_GUEST_INFO_KEYS[group]))
+                    self.facts[group] = _lists(self._given(info, group))
         if "interfaces" in self.groups:
             with agent.bounded():
                 self.facts["interfaces"] = _facts.read_addresses(self.context.domain, ["agent"])

@@ -192,7 +192,14 @@ class FreezePart(GuestPart):
 
     def _freeze(self) -> None:
         self.froze = True  # set first: a freeze that times out may still freeze after libvirt gave up
-        self.report["filesystems"] = self.context.agent.fs_freeze(self.mountpoints)
+        frozen = self.context.agent.fs_freeze(self.mountpoints)
+        if not frozen:
+            # the agent answers 0 for mount points it does not have (rig): nothing is frozen, nothing changed
+            where = ", ".join(self.mountpoints) if self.mountpoints else "any mount point"
+            raise VirtopsError(f"fsfreeze: the guest agent of domain '{self.context.domain.name}' froze no file "
+                               f"system: the guest has no freezable file system at {where}",
+                               domain=self.context.domain.name, operation="freeze guest filesystems")
+        self.report["filesystems"] = frozen
         self.report["status"] = "frozen"
 
     def _thaw(self) -> None:

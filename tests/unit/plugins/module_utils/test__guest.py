@@ -6,8 +6,8 @@ import signal
 import pytest
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _guest_facts, _guest_state, _guest_users
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, UnsupportedOperation, \
-    VirtopsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError, \
+    UnsupportedOperation, VirtopsError
 from ansible_collections.virtops.libvirt.plugins.module_utils._guest import GuestRunner
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
 
@@ -295,3 +295,38 @@ def test_a_sigterm_after_the_freeze_thaws_before_the_process_ends(monkeypatch):
         run(monkeypatch, {"fsfreeze": {"state": "frozen"}, "fstrim": {"minimum": 0}}, virdomain=virdomain)
     assert virdomain.freeze == "thawed" and calls_named(virdomain, "fsThaw")
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_a_freeze_that_froze_nothing_fails_instead_of_reporting_frozen(monkeypatch):
+    # rig: fsFreeze of a mount point the guest does not have answers 0 and freezes nothing
+    virdomain = FakeGuestDomain()
+    virdomain.frozen_count = 0
+    with pytest.raises(VirtopsError, match="froze no file system.*/no/such"):
+        run(monkeypatch, {"fsfreeze": {"state": "frozen", "mountpoints": ["/no/such"]}}, virdomain=virdomain)
+    assert virdomain.freeze == "thawed"
+
+
+@pytest.mark.parametrize("params", [{"vcpus_online": "0-1"}, {"gather": ["vcpus"]}, {"gather": ["hostname", "os"]}],
+                         ids=["vcpus_online", "gather-vcpus", "gather-hostname-os"])
+def test_an_agent_that_gives_an_empty_answer_fails_naming_the_domain(monkeypatch, params):
+    # rig: libvirt 9.0 answers None / {} when a stopped agent let guestVcpus / guestInfo time out
+    virdomain = FakeGuestDomain()
+    virdomain.silent = True
+    with pytest.raises(LibvirtCallError, match="guest-core.*did not answer"):
+        run(monkeypatch, params, virdomain=virdomain)
+
+
+def test_gather_fails_when_the_agent_leaves_out_a_group_asked_for(monkeypatch):
+    # rig: a frozen guest's agent refuses most commands; guestInfo then leaves their keys out
+    virdomain = FakeGuestDomain()
+    virdomain.guestInfo = lambda types=0, flags=0: {"timezone.name": "UTC"}
+    with pytest.raises(LibvirtCallError, match="gave no hostname"):
+        run(monkeypatch, {"gather": ["hostname", "timezone"]}, virdomain=virdomain)
+
+
+def test_raw_agent_commands_are_bounded_by_agent_timeout_too(monkeypatch):
+    # libvirt's guest-sync before a raw command waits up to 5 s unless the domain's response timeout is lower
+    _result, _recorder, virdomain = run(monkeypatch, {"agent_timeout": 2, "fstrim": {"minimum": 0}})
+    trim = virdomain.calls.index(("qemuAgentCommand", "guest-fstrim"))
+    assert ("agentSetResponseTimeout", 2) in virdomain.calls[:trim]
+    assert ("agentSetResponseTimeout", -2) in virdomain.calls[trim:]
