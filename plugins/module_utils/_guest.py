@@ -28,6 +28,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._plan import Chang
 # Options whose parts talk to the guest agent: a domain without its channel is refused before they run.
 AGENT_OPTIONS = ("users", "time", "vcpus_online", "fsfreeze", "fstrim", "exec", "gather")
 DEFAULT_AGENT_TIMEOUT = 5
+PROBE_TIMEOUT = 1  # seconds each probe of wait_for_agent may take
 
 
 def given(value: Any) -> bool:
@@ -74,7 +75,10 @@ class GuestRunner:
         """wait_for_agent (woken by the agent lifecycle event); else a clear error for a guest without the channel."""
         agent = self.context.agent
         if self.wait_for_agent is not None:
-            return {"agent_wait": round(agent.wait(self.wait_for_agent), 3)}
+            # probes of at most a second: an agent that is up answers in milliseconds, and a probe bounded by
+            # agent_timeout that starts just before the wait's end would outlast the wait by that much
+            prober = GuestAgent(self.context.domain, timeout=min(agent.timeout, PROBE_TIMEOUT))
+            return {"agent_wait": round(prober.wait(self.wait_for_agent), 3)}
         if any(part.option in AGENT_OPTIONS for part in self.parts):
             agent.require_channel(", ".join(part.option for part in self.parts if part.option in AGENT_OPTIONS))
         return {}

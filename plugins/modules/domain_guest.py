@@ -56,8 +56,9 @@ options:
   wait_for_agent:
     description:
       - Seconds to wait for the guest agent to answer before anything else (a guest that has just booted or resumed).
-        Woken by libvirt's agent lifecycle event, re-tried every second too. Fails with the agent's last error when
-        it does not answer in time.
+        Woken by libvirt's agent lifecycle event, re-tried every second too, each try given at most a second (and
+        at most O(agent_timeout)), so the wait ends close to this limit. Fails with the agent's last error when it
+        does not answer in time.
       - Alone, the task only waits (C(changed=false)).
     type: int
   users:

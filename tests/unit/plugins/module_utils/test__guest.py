@@ -330,3 +330,11 @@ def test_raw_agent_commands_are_bounded_by_agent_timeout_too(monkeypatch):
     trim = virdomain.calls.index(("qemuAgentCommand", "guest-fstrim"))
     assert ("agentSetResponseTimeout", 2) in virdomain.calls[:trim]
     assert ("agentSetResponseTimeout", -2) in virdomain.calls[trim:]
+
+
+def test_wait_for_agent_probes_within_a_second_so_the_wait_ends_near_its_limit(monkeypatch):
+    # rig: probes bounded by agent_timeout=3 made a 4 s wait for a stopped agent end after 7.5 s
+    result, recorder, virdomain = run(monkeypatch, {"agent_timeout": 3, "wait_for_agent": 4})
+    assert result["agent_wait"] >= 0 and not recorder.changed
+    bounds = [seconds for _name, seconds in calls_named(virdomain, "agentSetResponseTimeout")]
+    assert bounds[0] == 1 and bounds[-1] == -2
