@@ -17,7 +17,7 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestAgent
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
@@ -66,10 +66,14 @@ class GuestRunner:
         with interrupts_raise():
             result.update(self.agent_ready())
             steps = self.plan()
-            self.execute(steps)
+            self.undoing_on_failure(lambda: execute(steps, self.context.recorder))
+            # results read too (gather, after the changes): a freeze must not outlive a failed read either
+            self.undoing_on_failure(lambda: self.collect(result))
+        return result
+
+    def collect(self, result: dict[str, Any]) -> None:
         for part in self.parts:
             result.update(part.result())
-        return result
 
     def agent_ready(self) -> dict[str, Any]:
         """wait_for_agent (woken by the agent lifecycle event); else a clear error for a guest without the channel."""
@@ -86,9 +90,10 @@ class GuestRunner:
     def plan(self) -> list[Step]:
         return [step for part in self.parts for step in part.plan()]
 
-    def execute(self, steps: list[Step]) -> None:
+    def undoing_on_failure(self, body: Callable[[], Any]) -> None:
+        """Run body; when it fails or is interrupted, each part undoes what must not outlive the task (abort)."""
         try:
-            execute(steps, self.context.recorder)
+            body()
         except BaseException:
             for part in reversed(self.parts):
                 part.abort()

@@ -338,3 +338,13 @@ def test_wait_for_agent_probes_within_a_second_so_the_wait_ends_near_its_limit(m
     assert result["agent_wait"] >= 0 and not recorder.changed
     bounds = [seconds for _name, seconds in calls_named(virdomain, "agentSetResponseTimeout")]
     assert bounds[0] == 1 and bounds[-1] == -2
+
+
+def test_a_gather_that_fails_after_the_freeze_thaws_too(monkeypatch):
+    # a frozen guest's agent refuses most commands, so gather (read last) can fail after the freeze
+    virdomain = FakeGuestDomain()
+    answer = virdomain.guestInfo
+    virdomain.guestInfo = lambda types=0, flags=0: {} if virdomain.freeze == "frozen" else answer(types, flags)
+    with pytest.raises(LibvirtCallError, match="did not answer"):
+        run(monkeypatch, {"fsfreeze": {"state": "frozen"}, "gather": ["hostname"]}, virdomain=virdomain)
+    assert virdomain.freeze == "thawed"
