@@ -33,7 +33,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     VirtopsError,
     WaitTimeout,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._events import AGENT_LIFECYCLE
+from ansible_collections.virtops.libvirt.plugins.module_utils._events import AGENT_LIFECYCLE, AgentLifecycleEvent, Deadline
 
 try:
     import libvirt_qemu
@@ -153,12 +153,21 @@ class GuestAgent:
         with self.bounded():
             return RawAgentCommand(self.domain, self.timeout).run(execute, arguments, secrets)
 
-    def require_channel(self, operation: str) -> None:
-        if not self.has_channel():
-            raise UnsupportedOperation(
-                f"domain '{self.domain.name}' has no guest agent channel, so no guest agent can answer: add "
-                f"<channel type='unix'><target type='virtio' name='{AGENT_CHANNEL}'/></channel> to its devices",
-                domain=self.domain.name, operation=operation)
+    def require_channel(self, operation: str, needed_by: Optional[list[str]] = None) -> None:
+        """A clear error before any agent call when the definition has no agent channel.
+
+        `needed_by`: the options that asked for the agent, named first so the user knows which to drop.
+        """
+        if self.has_channel():
+            return
+        lead = f"domain '{self.domain.name}' has no guest agent channel, so no guest agent can answer"
+        if needed_by:
+            verb = "needs" if len(needed_by) == 1 else "need"
+            lead = (f"{' and '.join(needed_by)} {verb} the guest agent, but domain '{self.domain.name}' "
+                    "has no guest agent channel")
+        raise UnsupportedOperation(
+            f"{lead}: add <channel type='unix'><target type='virtio' name='{AGENT_CHANNEL}'/></channel> "
+            "to its devices", domain=self.domain.name, operation=operation)
 
     def wait(self, timeout: float) -> float:
         """Block until the agent answers; return the seconds it took.
@@ -171,15 +180,27 @@ class GuestAgent:
             raise InvalidArgument(f"timeout must not be negative (got {timeout})")
         self.require_channel("wait for guest agent")
         started = time.monotonic()
+        deadline = Deadline(timeout)
+        probe_seconds = max(1, math.ceil(min(self.timeout, max(timeout, 1))))
         last_error: list[str] = []
+        last_probe = [0.0]  # seconds the last probe took: a hung agent makes each last probe_seconds
+        connected = [False]  # an agent lifecycle event said "connected" since the last probe
 
         def answers() -> Optional[float]:
+            # a probe that would last as long as the last one and could not end by the deadline is not
+            # started, unless the agent just connected (then it answers in milliseconds)
+            if not connected[0] and deadline.remaining() < last_probe[0]:
+                return None
+            connected[0] = False
+            probe_started = time.monotonic()
             try:
                 self.hostname()
                 return time.monotonic() - started
             except LibvirtCallError as error:
                 last_error[:] = [error.libvirt_message or error.message]
                 return None
+            finally:
+                last_probe[0] = time.monotonic() - probe_started
 
         def timed_out() -> WaitTimeout:
             return WaitTimeout(
@@ -187,9 +208,11 @@ class GuestAgent:
                 f"(last error: {last_error[0] if last_error else 'none'})",
                 domain=self.domain.name, operation="wait for guest agent")
 
-        # each probe gives up within the wait's own limit, so a hung agent cannot outlast the deadline
-        with self.bounded(min(self.timeout, max(timeout, 1))), self.domain.watch().on(AGENT_LIFECYCLE) as watch:
-            return watch.wait_until(answers, timeout, timed_out, fallback=1.0)
+        def lifecycle(event: AgentLifecycleEvent) -> None:
+            connected[0] = connected[0] or event.connected
+
+        with self.bounded(probe_seconds), self.domain.watch().on(AGENT_LIFECYCLE, lifecycle) as watch:
+            return watch.wait_until(answers, deadline, timed_out, fallback=1.0)
 
 
 class FrozenFileSystems:

@@ -31,6 +31,23 @@ DEFAULT_AGENT_TIMEOUT = 5
 PROBE_TIMEOUT = 1  # seconds each probe of wait_for_agent may take
 
 
+# What a frozen guest's agent still answers is only thaw and status (qemu-ga's freeze allow-list):
+# these options, run after fsfreeze, could only fail once the guest is frozen.
+AFTER_FREEZE_AGENT_OPTIONS = ("fstrim", "exec", "gather")
+
+
+def refuse_agent_calls_after_a_freeze(domain_name: str, params: dict[str, Any], registry: dict[str, Any]) -> None:
+    """fsfreeze: frozen with a later agent call in the same task: refused before anything is read."""
+    if (params.get("fsfreeze") or {}).get("state") != "frozen":
+        return
+    later = [option for option in AFTER_FREEZE_AGENT_OPTIONS if option in registry and given(params.get(option))]
+    if later:
+        raise InvalidArgument(
+            f"fsfreeze: frozen leaves the guest agent answering only thaw and status, so {', '.join(later)} "
+            "cannot run after it in the same task: run them in a task before the freeze (or after the thaw)",
+            domain=domain_name)
+
+
 def given(value: Any) -> bool:
     """Whether the task set an option: not left out, and not a flag set to false (nmi: false)."""
     return value is not None and value is not False
@@ -54,6 +71,7 @@ class GuestRunner:
         if not self.parts and self.wait_for_agent is None:
             raise InvalidArgument(f"nothing to do: give wait_for_agent or one of {', '.join(registry)}",
                                   domain=domain.name)
+        refuse_agent_calls_after_a_freeze(domain.name, params, registry)
 
     def secrets(self) -> list[str]:
         """Every value to hide wherever it could appear (the module masks them in its result and errors)."""
@@ -84,7 +102,8 @@ class GuestRunner:
             prober = GuestAgent(self.context.domain, timeout=min(agent.timeout, PROBE_TIMEOUT))
             return {"agent_wait": round(prober.wait(self.wait_for_agent), 3)}
         if any(part.option in AGENT_OPTIONS for part in self.parts):
-            agent.require_channel(", ".join(part.option for part in self.parts if part.option in AGENT_OPTIONS))
+            options = [part.option for part in self.parts if part.option in AGENT_OPTIONS]
+            agent.require_channel(", ".join(options), needed_by=options)
         return {}
 
     def plan(self) -> list[Step]:

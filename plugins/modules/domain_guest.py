@@ -125,6 +125,8 @@ options:
         status (C(guest-fsfreeze-status), a raw agent command libvirt marks as C(custom-ga-command)) is read first.
       - A freeze the task asked for lasts after the task; a task that fails (or is interrupted or terminated) after
         freezing thaws the file systems before it ends.
+      - A frozen guest's agent answers only thaw and status, so O(fsfreeze.state=frozen) is refused together with
+        O(fstrim), O(exec) or O(gather) (which run after it); run those in an earlier task.
     type: dict
     suboptions:
       state:
@@ -405,7 +407,7 @@ EXAMPLES = r"""
   virtops.libvirt.domain_guest:
     name: hung07
     screenshot:
-      path: /var/tmp/hung07-console.ppm
+      path: /var/tmp/hung07-console.png
   register: shot
 
 - name: Gather what the guest agent reports

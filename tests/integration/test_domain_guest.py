@@ -122,11 +122,12 @@ def test_a_freeze_of_a_mountpoint_the_guest_does_not_have_is_an_error_not_a_sile
         f"reported {result.get('fsfreeze')} while the agent says thawed"
 
 
-def test_a_task_that_fails_after_its_freeze_thaws_the_guest(healthy):
-    """fstrim runs after the freeze, and the agent refuses it while frozen: the task fails, the guest is thawed."""
+def test_a_freeze_with_an_agent_call_after_it_is_refused_before_the_freeze(healthy):
+    """fstrim runs after the freeze, and a frozen guest's agent refuses it: refused up front, never frozen."""
     failed = run_module("domain_guest", guest_args(healthy, fsfreeze={"state": "frozen"}, fstrim={"minimum": 0}))
     assert failed.get("failed") is True, failed
-    assert healthy.name() in failed["msg"]
+    assert healthy.name() in failed["msg"] and "fsfreeze: frozen" in failed["msg"] and "fstrim" in failed["msg"]
+    assert failed["changed"] is False
     assert freeze_status(healthy) == "thawed"
 
 

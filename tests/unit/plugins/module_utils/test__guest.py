@@ -2,14 +2,16 @@
 
 import os
 import signal
+import time
 
 import pytest
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _guest_facts, _guest_state, _guest_users
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError, \
-    UnsupportedOperation, VirtopsError
+    UnsupportedOperation, VirtopsError, WaitTimeout
 from ansible_collections.virtops.libvirt.plugins.module_utils._guest import GuestRunner
-from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder
+from ansible_collections.virtops.libvirt.plugins.module_utils._guest_part import GuestPart
+from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step
 
 from fake_guest import FakeGuestDomain, calls_named, guest_domain
 
@@ -199,21 +201,43 @@ def test_freeze_then_thaw_read_from_the_freeze_status_first(monkeypatch):
     assert virdomain.freeze == "thawed"
 
 
+class FailingAction(GuestPart):
+    """A console action that fails after the freeze (a screenshot of a display that went away, say)."""
+
+    option = "send_keys"
+
+    def plan(self):
+        def fail():
+            raise LibvirtCallError("the display went away")
+        return [Step("send keys", fail)]
+
+
 def test_a_freeze_is_thawed_when_a_later_step_fails(monkeypatch):
     virdomain = FakeGuestDomain()
-    virdomain.fail["qemuAgentCommand"] = None  # set below: fstrim fails after the freeze
-
-    def failing(request):
-        if "guest-fstrim" in request:
-            from fake_guest import libvirt_error
-            raise libvirt_error("trim broke")
-        return FakeGuestDomain.agent_command(virdomain, request)
-
-    del virdomain.fail["qemuAgentCommand"]
-    virdomain.agent_command = failing
-    with pytest.raises(VirtopsError, match="trim broke"):
-        run(monkeypatch, {"fsfreeze": {"state": "frozen"}, "fstrim": {"minimum": 0}}, virdomain=virdomain)
+    domain, virdomain = guest_domain(monkeypatch, virdomain)
+    registry = {**REGISTRY, "send_keys": FailingAction}
+    params = {"agent_timeout": 5, "fsfreeze": {"state": "frozen"}, "send_keys": {"keys": ["KEY_A"]}}
+    with pytest.raises(VirtopsError, match="display went away"):
+        GuestRunner(domain, params, registry, ChangeRecorder(False)).run()
     assert virdomain.freeze == "thawed" and calls_named(virdomain, "fsThaw")
+
+
+@pytest.mark.parametrize("later", [{"fstrim": {"minimum": 0}}, {"gather": ["hostname"]}, {"exec": {"argv": ["true"]}}])
+def test_a_freeze_with_an_agent_call_after_it_is_refused_before_anything(monkeypatch, later):
+    # a frozen guest's agent answers only thaw and status: the later call could only fail, after the freeze
+    virdomain = FakeGuestDomain()
+    domain, virdomain = guest_domain(monkeypatch, virdomain)
+    registry = {**REGISTRY, "exec": GuestPart}
+    option = next(iter(later))
+    with pytest.raises(InvalidArgument, match=f"fsfreeze: frozen .*{option}"):
+        GuestRunner(domain, {"agent_timeout": 5, "fsfreeze": {"state": "frozen"}, **later}, registry,
+                    ChangeRecorder(False)).run()
+    assert virdomain.calls == [] and virdomain.freeze == "thawed"
+
+
+def test_a_thaw_goes_with_later_agent_calls(monkeypatch):
+    result, _recorder, virdomain = run(monkeypatch, {"fsfreeze": {"state": "thawed"}, "fstrim": {"minimum": 0}})
+    assert result["fstrim"]["mountpoints"] and virdomain.freeze == "thawed"
 
 
 def test_an_interrupt_after_the_freeze_thaws(monkeypatch):
@@ -265,8 +289,9 @@ def test_every_agent_call_is_bounded_by_agent_timeout(monkeypatch):
 
 def test_a_guest_without_an_agent_channel_is_refused_before_any_agent_call(monkeypatch):
     virdomain = FakeGuestDomain(devices="<serial type='pty'/>")
-    with pytest.raises(UnsupportedOperation, match="guest-core.*no guest agent channel"):
-        run(monkeypatch, {"time": "sync"}, virdomain=virdomain)
+    with pytest.raises(UnsupportedOperation, match="^time and fstrim need the guest agent, but domain 'guest-core' has no "
+                                                   "guest agent channel"):
+        run(monkeypatch, {"time": "sync", "fstrim": {"minimum": 0}}, virdomain=virdomain)
     assert calls_named(virdomain, "getTime") == []
 
 
@@ -283,16 +308,17 @@ def test_a_zero_agent_timeout_is_refused(monkeypatch):
 def test_a_sigterm_after_the_freeze_thaws_before_the_process_ends(monkeypatch):
     # Ansible ends a task that outlives its timeout with SIGTERM: Python's default would end the process frozen
     virdomain = FakeGuestDomain()
+    original = virdomain.fsFreeze
 
-    def terminated(request):
-        if "guest-fstrim" in request:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return FakeGuestDomain.agent_command(virdomain, request)
+    def freeze_then_terminated(*args):
+        frozen = original(*args)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return frozen
 
-    virdomain.agent_command = terminated
+    virdomain.fsFreeze = freeze_then_terminated
     previous = signal.getsignal(signal.SIGTERM)
     with pytest.raises(SystemExit):
-        run(monkeypatch, {"fsfreeze": {"state": "frozen"}, "fstrim": {"minimum": 0}}, virdomain=virdomain)
+        run(monkeypatch, {"fsfreeze": {"state": "frozen"}}, virdomain=virdomain)
     assert virdomain.freeze == "thawed" and calls_named(virdomain, "fsThaw")
     assert signal.getsignal(signal.SIGTERM) is previous
 
@@ -340,11 +366,20 @@ def test_wait_for_agent_probes_within_a_second_so_the_wait_ends_near_its_limit(m
     assert bounds[0] == 1 and bounds[-1] == -2
 
 
-def test_a_gather_that_fails_after_the_freeze_thaws_too(monkeypatch):
-    # a frozen guest's agent refuses most commands, so gather (read last) can fail after the freeze
+def test_wait_for_agent_starts_no_probe_that_would_outlast_the_wait(monkeypatch):
+    # rig: a 4 s wait for a stopped agent ended after 5.6 s: a 1 s probe started just before the end ran past it
     virdomain = FakeGuestDomain()
+    virdomain.silent = True
     answer = virdomain.guestInfo
-    virdomain.guestInfo = lambda types=0, flags=0: {} if virdomain.freeze == "frozen" else answer(types, flags)
-    with pytest.raises(LibvirtCallError, match="did not answer"):
-        run(monkeypatch, {"fsfreeze": {"state": "frozen"}, "gather": ["hostname"]}, virdomain=virdomain)
-    assert virdomain.freeze == "thawed"
+
+    def unresponsive(types=0, flags=0):
+        time.sleep(1.0)  # libvirt waits its whole response timeout (1 s for a probe) for a stopped agent
+        return answer(types, flags)
+
+    virdomain.guestInfo = unresponsive
+    started = time.monotonic()
+    with pytest.raises(WaitTimeout, match="did not answer within 1.5 s"):
+        run(monkeypatch, {"agent_timeout": 3, "wait_for_agent": 1.5}, virdomain=virdomain)
+    assert len(calls_named(virdomain, "guestInfo")) == 1
+    assert time.monotonic() - started < 1.5 + 0.5
+
