@@ -43,8 +43,9 @@ def refuse_agent_calls_after_a_freeze(domain_name: str, params: dict[str, Any], 
     later = [option for option in AFTER_FREEZE_AGENT_OPTIONS if option in registry and given(params.get(option))]
     if later:
         raise InvalidArgument(
-            f"fsfreeze: frozen leaves the guest agent answering only thaw and status, so {', '.join(later)} "
-            "cannot run after it in the same task: run them in a task before the freeze (or after the thaw)",
+            f"fsfreeze: frozen leaves the guest agent of domain '{domain_name}' answering only thaw and status, "
+            f"so {', '.join(later)} cannot run after it in the same task: run them in a task before the freeze "
+            "(or after the thaw)",
             domain=domain_name)
 
 

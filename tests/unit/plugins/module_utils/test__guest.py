@@ -229,7 +229,7 @@ def test_a_freeze_with_an_agent_call_after_it_is_refused_before_anything(monkeyp
     domain, virdomain = guest_domain(monkeypatch, virdomain)
     registry = {**REGISTRY, "exec": GuestPart}
     option = next(iter(later))
-    with pytest.raises(InvalidArgument, match=f"fsfreeze: frozen .*{option}"):
+    with pytest.raises(InvalidArgument, match=f"fsfreeze: frozen .*domain 'guest-core'.*{option}"):
         GuestRunner(domain, {"agent_timeout": 5, "fsfreeze": {"state": "frozen"}, **later}, registry,
                     ChangeRecorder(False)).run()
     assert virdomain.calls == [] and virdomain.freeze == "thawed"
