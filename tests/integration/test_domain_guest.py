@@ -231,8 +231,8 @@ def test_a_password_is_set_and_appears_in_no_result_or_diff(healthy):
 
 def test_an_encrypted_password_is_stored_as_given(healthy):
     hashed = "$6$virtopssalt$Gf0z4l1f4vZ0ZC3qf3I6Cq1uJY8bX1b2m0Wq7yGm8f2Yf3qZkQwA4Kc0d7vL4s2r9eS9xWcN1mT3uY5iJ7kP1"
-    ok(run_module("domain_guest", guest_args(healthy, users=[{"name": USER, "password": hashed,
-                                                                "password_encrypted": True}])))
+    user = {"name": USER, "password": hashed, "password_encrypted": True}
+    ok(run_module("domain_guest", guest_args(healthy, users=[user])))
     assert shadow_hash(healthy) == hashed
 
 
@@ -353,8 +353,8 @@ def test_gather_equals_what_virsh_reports(healthy):
     assert [disk["alias"] for disk in facts["filesystems"][0]["disk"]] == [rows[0][3]]
 
     # virsh domifaddr --source agent: Name MAC address Protocol Address
-    shown = re.findall(r"^\s*(\S+)\s+(\S+)\s+(ipv4|ipv6)\s+(\S+)/(\d+)", virsh("domifaddr", "--source", "agent",
-                                                                             healthy.name()), re.M)
+    listing = virsh("domifaddr", "--source", "agent", healthy.name())
+    shown = re.findall(r"^\s*(\S+)\s+(\S+)\s+(ipv4|ipv6)\s+(\S+)/(\d+)", listing, re.M)
     gathered = {(entry["address"], int(entry["prefix"])) for entry in facts["interfaces"]}
     assert gathered == {(address, int(prefix)) for _name, _mac, _family, address, prefix in shown}
 

@@ -382,4 +382,3 @@ def test_wait_for_agent_starts_no_probe_that_would_outlast_the_wait(monkeypatch)
         run(monkeypatch, {"agent_timeout": 3, "wait_for_agent": 1.5}, virdomain=virdomain)
     assert len(calls_named(virdomain, "guestInfo")) == 1
     assert time.monotonic() - started < 1.5 + 0.5
-
