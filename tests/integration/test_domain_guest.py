@@ -161,7 +161,7 @@ def test_a_module_process_terminated_while_frozen_thaws_the_guest(healthy, tmp_p
 
 
 def test_fstrim_reports_each_mountpoint_of_the_guest(healthy):
-    mountpoints = [mountpoint for mountpoint, *_ in healthy.fsInfo(0)]
+    mountpoints = [entry[0] for entry in healthy.fsInfo(0)]
     assert mountpoints == [DATA]
     planned = ok(run_module("domain_guest", guest_args(healthy, fstrim={"minimum": 0}), check_mode=True))
     assert planned["changed"] is True and planned["fstrim"]["mountpoints"] == []
