@@ -33,7 +33,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     VirtopsError,
     WaitTimeout,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._events import AGENT_LIFECYCLE
+from ansible_collections.virtops.libvirt.plugins.module_utils._events import AGENT_LIFECYCLE, AgentLifecycleEvent, Deadline
 
 try:
     import libvirt_qemu
@@ -145,15 +145,29 @@ class GuestAgent:
         return FrozenFileSystems(self, mountpoints).frozen(report)
 
     def command(self, execute: str, arguments: Optional[dict[str, Any]] = None, secrets: Iterable[str] = ()) -> Any:
-        """A raw agent command, its secrets masked in any error (see RawAgentCommand)."""
-        return RawAgentCommand(self.domain, self.timeout).run(execute, arguments, secrets)
+        """A raw agent command, its secrets masked in any error (see RawAgentCommand).
 
-    def require_channel(self, operation: str) -> None:
-        if not self.has_channel():
-            raise UnsupportedOperation(
-                f"domain '{self.domain.name}' has no guest agent channel, so no guest agent can answer: add "
-                f"<channel type='unix'><target type='virtio' name='{AGENT_CHANNEL}'/></channel> to its devices",
-                domain=self.domain.name, operation=operation)
+        Bounded like every other call: libvirt's guest-sync before the command waits up to 5 s unless the
+        domain's response timeout is lower, whatever timeout the command itself is given.
+        """
+        with self.bounded():
+            return RawAgentCommand(self.domain, self.timeout).run(execute, arguments, secrets)
+
+    def require_channel(self, operation: str, needed_by: Optional[list[str]] = None) -> None:
+        """A clear error before any agent call when the definition has no agent channel.
+
+        `needed_by`: the options that asked for the agent, named first so the user knows which to drop.
+        """
+        if self.has_channel():
+            return
+        lead = f"domain '{self.domain.name}' has no guest agent channel, so no guest agent can answer"
+        if needed_by:
+            verb = "needs" if len(needed_by) == 1 else "need"
+            lead = (f"{' and '.join(needed_by)} {verb} the guest agent, but domain '{self.domain.name}' "
+                    "has no guest agent channel")
+        raise UnsupportedOperation(
+            f"{lead}: add <channel type='unix'><target type='virtio' name='{AGENT_CHANNEL}'/></channel> "
+            "to its devices", domain=self.domain.name, operation=operation)
 
     def wait(self, timeout: float) -> float:
         """Block until the agent answers; return the seconds it took.
@@ -166,15 +180,27 @@ class GuestAgent:
             raise InvalidArgument(f"timeout must not be negative (got {timeout})")
         self.require_channel("wait for guest agent")
         started = time.monotonic()
+        deadline = Deadline(timeout)
+        probe_seconds = max(1, math.ceil(min(self.timeout, max(timeout, 1))))
         last_error: list[str] = []
+        last_probe = [0.0]  # seconds the last probe took: a hung agent makes each last probe_seconds
+        connected = [False]  # an agent lifecycle event said "connected" since the last probe
 
         def answers() -> Optional[float]:
+            # a probe that would last as long as the last one and could not end by the deadline is not
+            # started, unless the agent just connected (then it answers in milliseconds)
+            if not connected[0] and deadline.remaining() < last_probe[0]:
+                return None
+            connected[0] = False
+            probe_started = time.monotonic()
             try:
                 self.hostname()
                 return time.monotonic() - started
             except LibvirtCallError as error:
                 last_error[:] = [error.libvirt_message or error.message]
                 return None
+            finally:
+                last_probe[0] = time.monotonic() - probe_started
 
         def timed_out() -> WaitTimeout:
             return WaitTimeout(
@@ -182,9 +208,11 @@ class GuestAgent:
                 f"(last error: {last_error[0] if last_error else 'none'})",
                 domain=self.domain.name, operation="wait for guest agent")
 
-        # each probe gives up within the wait's own limit, so a hung agent cannot outlast the deadline
-        with self.bounded(min(self.timeout, max(timeout, 1))), self.domain.watch().on(AGENT_LIFECYCLE) as watch:
-            return watch.wait_until(answers, timeout, timed_out, fallback=1.0)
+        def lifecycle(event: AgentLifecycleEvent) -> None:
+            connected[0] = connected[0] or event.connected
+
+        with self.bounded(probe_seconds), self.domain.watch().on(AGENT_LIFECYCLE, lifecycle) as watch:
+            return watch.wait_until(answers, deadline, timed_out, fallback=1.0)
 
 
 class FrozenFileSystems:
@@ -290,3 +318,90 @@ def _masks(secrets: list[str]) -> list[str]:
     """Each secret as given and as it appears inside JSON (quotes and backslashes escaped); longest first."""
     masks = {secret for secret in secrets if secret} | {json.dumps(secret)[1:-1] for secret in secrets if secret}
     return sorted(masks, key=len, reverse=True)
+
+
+class GuestSystem:
+    """libvirt's agent APIs that read or change the guest's own state (domain_guest), each bounded by the agent's timeout.
+
+    Kept apart from GuestAgent (waiting, freezing, raw commands) so each stays short; every call runs
+    inside `agent.bounded()`, so a hung agent fails within the agent's timeout instead of hanging.
+    """
+
+    def __init__(self, agent: GuestAgent) -> None:
+        self.agent = agent
+        self.domain = agent.domain
+
+    def _call(self, operation: str, func: Any, *args: Any, idempotent: bool = False,
+              secrets: Iterable[str] = ()) -> Any:
+        with self.agent.bounded():
+            try:
+                return self.domain.invoke(operation, func, *args, idempotent=idempotent)
+            except LibvirtCallError as error:
+                hidden = _masks(list(secrets))
+                error.message = redact(error.message, hidden)
+                error.libvirt_message = redact(error.libvirt_message or "", hidden) or None
+                error.args = (error.message,)
+                raise
+
+    def get_time(self) -> dict[str, int]:
+        """The guest's clock: {"seconds": ..., "nseconds": ...} (virDomainGetTime)."""
+        return self._call("read the guest's time", self.domain.virdomain.getTime, 0, idempotent=True)
+
+    def set_time(self, seconds: Optional[int] = None, nseconds: int = 0) -> None:
+        """Set the guest's clock to that time, or (seconds None) let the guest read its RTC (VIR_DOMAIN_TIME_SYNC)."""
+        sync = seconds is None
+        self._call("sync the guest's time" if sync else "set the guest's time", self.domain.virdomain.setTime,
+                   None if sync else {"seconds": seconds, "nseconds": nseconds},
+                   getattr(libvirt, "VIR_DOMAIN_TIME_SYNC", 1) if sync else 0)
+
+    def vcpus(self) -> dict[str, Any]:
+        """The guest's vCPUs as CPU lists: {"vcpus": "0-3", "online": "0-1", "offlinable": "1-3"} (virDomainGetGuestVcpus)."""
+        operation = "read the guest's vCPUs"
+        return self.answered(self._call(operation, self.domain.virdomain.guestVcpus, 0, idempotent=True), operation)
+
+    def guest_info(self, types: int = 0) -> dict[str, Any]:
+        """guestInfo (see GuestAgent.guest_info), an empty answer being an error."""
+        return self.answered(self.agent.guest_info(types), "read guest info")
+
+    def answered(self, answer: Any, operation: str) -> Any:
+        """The answer; LibvirtCallError when it is empty, libvirt 9.0's answer when the agent let the call time out."""
+        if not answer:
+            raise LibvirtCallError(
+                f"domain '{self.domain.name}': {operation} failed: the guest agent did not answer in time "
+                "(it is stopped or busy, or the guest's file systems are frozen)",
+                code=_AGENT_UNRESPONSIVE, domain=self.domain.name, operation=operation)
+        return answer
+
+    def set_vcpus(self, cpulist: str, online: bool) -> None:
+        self._call(f"set the guest's vCPUs {cpulist} {'online' if online else 'offline'}",
+                   self.domain.virdomain.setGuestVcpus, cpulist, int(online), 0)
+
+    def ssh_keys(self, user: str) -> list[str]:
+        """The user's authorized SSH keys (virDomainAuthorizedSSHKeysGet)."""
+        try:
+            return list(self._call(f"read the SSH keys of guest user '{user}'",
+                                   self.domain.virdomain.authorizedSSHKeysGet, user, 0, idempotent=True) or [])
+        except LibvirtCallError as error:
+            # qemu-ga fails the read when ~/.ssh/authorized_keys does not exist: that user has no keys
+            if "authorized_keys" in error.message and "No such file or directory" in error.message:
+                return []
+            raise
+
+    def set_ssh_keys(self, user: str, keys: list[str], mode: str = "replace") -> None:
+        """Replace the user's keys, or `append` / `remove` these (virDomainAuthorizedSSHKeysSet)."""
+        flags = {"replace": 0, "append": getattr(libvirt, "VIR_DOMAIN_AUTHORIZED_SSH_KEYS_SET_APPEND", 1),
+                 "remove": getattr(libvirt, "VIR_DOMAIN_AUTHORIZED_SSH_KEYS_SET_REMOVE", 2)}[mode]
+        self._call(f"{mode} SSH keys of guest user '{user}'", self.domain.virdomain.authorizedSSHKeysSet,
+                   user, keys, flags)
+
+    def set_password(self, user: str, password: str, encrypted: bool) -> None:
+        """Set a guest user's password; the password never reaches an error (virDomainSetUserPassword)."""
+        flags = getattr(libvirt, "VIR_DOMAIN_PASSWORD_ENCRYPTED", 1) if encrypted else 0
+        self._call(f"set the password of guest user '{user}'", self.domain.virdomain.setUserPassword,
+                   user, password, flags, secrets=[password])
+
+    def fs_info(self) -> list[dict[str, Any]]:
+        """Mounted file systems with the domain's disks under them (virDomainGetFSInfo)."""
+        answer = self._call("read the guest's file systems", self.domain.virdomain.fsInfo, 0, idempotent=True)
+        return [{"mountpoint": mountpoint, "name": name, "fstype": fstype, "disks": list(disks or [])}
+                for mountpoint, name, fstype, disks in answer or []]

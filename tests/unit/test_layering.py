@@ -22,7 +22,8 @@ PACKAGE = "ansible_collections.virtops.libvirt.plugins.module_utils"
 
 # Files whose classes are typed wrappers around libvirt objects: the only ones that may call invoke().
 WRAPPER_FILES = {"_connection.py", "_domain.py", "_domain_calls.py", "_agent.py", "_jobs.py",
-                 "_migration_calls.py", "_block_calls.py", "_device_calls.py", "_tune_calls.py"}
+                 "_migration_calls.py", "_block_calls.py", "_device_calls.py", "_tune_calls.py",
+                 "_console_calls.py"}
 READ_SIDE = {"module_utils/_facts.py", "module_utils/_gather.py", "module_utils/_fleet.py",
              "module_utils/_snapshot_facts.py", "inventory/libvirt.py", "modules/domain_info.py"}
 KNOWN_RUNNERS = {"_snapshot", "_backup", "_checkpoint", "_lifecycle", "_definition", "_removal", "_migration"}
