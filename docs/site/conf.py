@@ -41,6 +41,7 @@ def _write_local_inventory(source, target):
             if line.strip() and not line.startswith("#"):
                 name, kind, page, shown = line.split(None, 3)
                 entries.append(f"{name} {kind} -1 {page} {shown.strip()}\n")
+    entries.extend(_builtin_plugin_entries())
     header = (
         "# Sphinx inventory version 2\n# Project: Ansible\n# Version: devel\n"
         "# The remainder of this file is compressed using zlib.\n"
@@ -50,7 +51,34 @@ def _write_local_inventory(source, target):
         handle.write(header.encode() + zlib.compress("".join(entries).encode()))
 
 
-ANSIBLE_INVENTORY = os.environ.get("VIRTOPS_DOCS_INVENTORY", os.path.join(HERE, "..", "build", "ansible_devel.inv"))
+def _builtin_plugin_entries():
+    """Inventory lines of ansible.builtin's modules and plugins (their files in ansible-core).
+
+    The generated pages refer to them (M(ansible.builtin.setup) in a role's argument spec, say);
+    they are found, not listed by hand, so a new reference needs no change here.
+    """
+    import ansible
+
+    core = os.path.dirname(ansible.__file__)
+    found = [(name, "module") for name in _python_files(os.path.join(core, "modules"))]
+    plugins = os.path.join(core, "plugins")
+    for kind in sorted(os.listdir(plugins)):
+        if kind not in ("filter", "test") and os.path.isdir(os.path.join(plugins, kind)):
+            found.extend((name, kind) for name in _python_files(os.path.join(plugins, kind)))
+    lines = []
+    for name, kind in found:
+        label = f"ansible_collections.ansible.builtin.{name}_{kind}"
+        anchor = label.replace(".", "-").replace("_", "-")
+        lines.append(f"{label} std:label -1 collections/ansible/builtin/{name}_{kind}.html#{anchor} "
+                     f"ansible.builtin.{name} {kind}\n")
+    return lines
+
+
+def _python_files(directory):
+    return sorted(name[:-3] for name in os.listdir(directory) if name.endswith(".py") and not name.startswith("_"))
+
+
+ANSIBLE_INVENTORY = os.path.abspath(os.environ.get("VIRTOPS_DOCS_INVENTORY") or os.path.join(HERE, "..", "build", "ansible_devel.inv"))
 _write_local_inventory(os.path.join(HERE, "ansible_core_refs.txt"), ANSIBLE_INVENTORY)
 
 # A local file only: Sphinx never fetches anything.
