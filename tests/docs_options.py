@@ -55,7 +55,7 @@ def load_specs() -> tuple[Specs, Specs, Specs]:
 
 
 def yaml_blocks(path: str) -> Iterator[tuple[int, str]]:
-    """(line number, text) of every YAML code block of one RST file."""
+    """(line number of the code-block directive, text) of every YAML code block of one RST file."""
     lines = open(path, encoding="utf-8").read().splitlines()
     index = 0
     while index < len(lines):
@@ -63,16 +63,16 @@ def yaml_blocks(path: str) -> Iterator[tuple[int, str]]:
         index += 1
         if not match:
             continue
-        directive_indent = len(match.group(1))
+        directive_line, directive_indent = index, len(match.group(1))
         while index < len(lines) and lines[index].strip().startswith(":"):
             index += 1   # directive options such as :caption:
-        start, body = index + 1, []
+        body = []
         while index < len(lines) and (not lines[index].strip() or _indent(lines[index]) > directive_indent):
             body.append(lines[index])
             index += 1
         text = "\n".join(body)
         if text.strip():
-            yield start, _dedent(text)
+            yield directive_line, _dedent(text)
 
 
 def _indent(line: str) -> int:
@@ -157,6 +157,9 @@ class Checker:
         if isinstance(defaults, dict) and GROUP in defaults:
             check_options(defaults[GROUP], self.group_options, f"{where}: {GROUP}", report)
         self.check_role(node, where)
+        for role in node.get("roles") or []:
+            if isinstance(role, str):
+                self.check_role({"role": role}, where)
 
     def check_role(self, node: dict[Any, Any], where: str) -> None:
         include = next((node[key] for key in INCLUDE_ROLE if key in node), None)
