@@ -109,14 +109,19 @@ cmd+=("${extra[@]}" "${targets[@]}")
 cd "$COLL"
 log "running: ${cmd[*]}"
 log "full output: $LOG"
-start=$SECONDS
-set +e
-# Each line also goes to the log; the terminal gets target starts, failures and warnings.
-PYTHONUNBUFFERED=1 "${cmd[@]}" 2>&1 | tee "$LOG" | {
-    current='' since=$SECONDS
+# summarise_output: ansible-test's output on stdin; on stderr one line per target (with its
+# seconds), each failed task (its name and result; failures a target expects, shown by
+# ansible as "...ignoring", are left out), ansible-test's errors and warnings.
+summarise_output() {
+    local line current='' since=$SECONDS task='' pending=''
     while IFS= read -r line; do
         if [ "${VIRTOPS_TARGETS_VERBOSE:-0}" = 1 ]; then
             printf '%s\n' "$line" >&2
+            continue
+        fi
+        if [ -n "$pending" ]; then
+            [ "$line" = "...ignoring" ] || printf '  %s\n  %s\n' "$task" "$pending" >&2
+            pending=''
         fi
         case "$line" in
             "Running "*" integration test "*)
@@ -124,12 +129,18 @@ PYTHONUNBUFFERED=1 "${cmd[@]}" 2>&1 | tee "$LOG" | {
                 current=${line#Running }; current=${current%% integration test*}
                 since=$SECONDS
                 log "target $current ..." ;;
-            fatal:*|failed:*|ERROR*|FATAL*|WARNING*|*Excluding*)
-                if [ "${VIRTOPS_TARGETS_VERBOSE:-0}" != 1 ]; then printf '%s\n' "$line" >&2; fi ;;
+            "TASK ["*) task=${line%% \**} ;;
+            fatal:*|failed:*) pending=$line ;;
+            ERROR*|FATAL*|WARNING*|*Excluding*) printf '%s\n' "$line" >&2 ;;
         esac
     done
+    if [ -n "$pending" ]; then printf '  %s\n  %s\n' "$task" "$pending" >&2; fi
     if [ -n "$current" ]; then log "  $current done ($((SECONDS - since))s)"; fi
 }
+
+start=$SECONDS
+set +e
+PYTHONUNBUFFERED=1 "${cmd[@]}" 2>&1 | tee "$LOG" | summarise_output
 rc=${PIPESTATUS[0]}
 set -e
 elapsed=$((SECONDS - start))
