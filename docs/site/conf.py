@@ -78,7 +78,11 @@ def _python_files(directory):
     return sorted(name[:-3] for name in os.listdir(directory) if name.endswith(".py") and not name.startswith("_"))
 
 
-ANSIBLE_INVENTORY = os.path.abspath(os.environ.get("VIRTOPS_DOCS_INVENTORY") or os.path.join(HERE, "..", "build", "ansible_devel.inv"))
+# Sphinx runs this file inside the configuration directory: a relative path in the environment
+# is meant relative to where the build was started ($PWD).
+ANSIBLE_INVENTORY = os.path.join(
+    os.environ.get("PWD", HERE), os.environ.get("VIRTOPS_DOCS_INVENTORY") or os.path.join(HERE, "..", "build", "ansible_devel.inv")
+)
 _write_local_inventory(os.path.join(HERE, "ansible_core_refs.txt"), ANSIBLE_INVENTORY)
 
 # A local file only: Sphinx never fetches anything.
