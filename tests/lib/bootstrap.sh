@@ -7,12 +7,15 @@
 # with VIRTUAL_ENV), so ansible-playbook, ansible-test, pytest ... are the venv's.
 #
 #   venv      ${VIRTOPS_VENV:-<repo>/.venv}, made with the python3 on PATH (a stock Debian 12's
-#             /usr/bin/python3 refuses `pip install` outside a venv, PEP 668: hence a venv)
+#             /usr/bin/python3 refuses `pip install` outside a venv, PEP 668: hence a venv). Once
+#             made, it is kept whatever python3 a later caller has on PATH (several people and
+#             scripts share one checkout: a venv made anew under a running test would break it);
+#             only a venv whose interpreter no longer runs is made anew
 #   holds     ansible-core 2.19.x, requirements.txt, pytest and every tests/requirements/*.txt
 #   system    as root on Debian, the packages below are installed with apt-get when missing
 #             (dpkg-query first: when all are there, apt is not run at all)
 #   current   a stamp file in the venv holds a hash of every requirement file, this file and the
-#             base Python; while it matches, nothing is installed (a call takes well under a second)
+#             venv's Python; while it matches, nothing is installed (a call takes well under a second)
 #
 # Several scripts may call it at once (run-all.sh and the scripts it starts, or two people):
 # a lock serialises the making; the quick check needs no lock.
@@ -86,12 +89,12 @@ _bootstrap_requirement_files() {
     find "$root/tests/requirements" -maxdepth 1 -name '*.txt' -type f 2>/dev/null | LC_ALL=C sort
 }
 
-# The stamp: what the venv was made from. Any change makes the venv current again.
+# The stamp: what the venv was made from (its Python, the requirement files). A change makes the
+# venv current again.
 _bootstrap_stamp() {
     local root=$1 python=$2 identity
-    # The real interpreter (a pyenv shim resolves to its version's binary) and its version.
-    identity=$("$python" -c 'import platform, sys; print(getattr(sys, "_base_executable", sys.executable), platform.python_version())') \
-        || die "cannot run $python"
+    identity=$("$python" -c 'import platform, sys; print(sys._base_executable, platform.python_version())' 2>/dev/null) \
+        || return 1
     {
         printf '%s\n%s\n' "$identity" "$VIRTOPS_ANSIBLE_CORE_SPEC"
         local f
@@ -103,18 +106,24 @@ _bootstrap_stamp() {
     } | sha256sum | cut -d' ' -f1
 }
 
-# _bootstrap_make_venv VENV PYTHON ROOT: (re)makes VENV and installs everything into it.
+# True if the venv's interpreter runs (its base Python may have gone: a pyenv version removed).
+_bootstrap_venv_runs() {
+    [ -x "$1/bin/python" ] && "$1/bin/python" -c '' 2>/dev/null
+}
+
+# _bootstrap_make_venv VENV ROOT: makes VENV if it has no working interpreter, with the python3
+# on PATH, and installs everything into it.
 _bootstrap_make_venv() {
-    local venv=$1 python=$2 root=$3 piplog
+    local venv=$1 root=$2 piplog python
     if [ -e "$venv" ] && [ ! -f "$venv/pyvenv.cfg" ]; then
         die "$venv exists and is not a venv: move it away or set VIRTOPS_VENV"
     fi
-    # A venv belongs to its base Python: made from another one (or half made), it is made anew.
-    if [ -f "$venv/pyvenv.cfg" ] && ! _bootstrap_venv_fits "$venv" "$python"; then
-        log "remaking $venv (its base Python is not $python)"
-        rm -rf -- "$venv"
-    fi
-    if [ ! -x "$venv/bin/python" ]; then
+    if ! _bootstrap_venv_runs "$venv"; then
+        python=$(_bootstrap_base_python "$venv") || die "no python3 on PATH (Debian: apt-get install python3 python3-venv)"
+        if [ -e "$venv" ]; then
+            log "remaking $venv: its interpreter does not run"
+            rm -rf -- "$venv"
+        fi
         "$python" -c 'import ensurepip, venv' 2>/dev/null \
             || die "$python cannot make a venv (Debian: apt-get install python3-venv)"
         log "making the project venv $venv with $python"
@@ -144,14 +153,6 @@ if not ansible.__version__.startswith('2.19.'):
 PY
 }
 
-# True if VENV was made from the same interpreter as PYTHON.
-_bootstrap_venv_fits() {
-    local venv=$1 python=$2 mine theirs
-    mine=$("$venv/bin/python" -c 'import platform, sys; print(sys._base_executable, platform.python_version())' 2>/dev/null) || return 1
-    theirs=$("$python" -c 'import platform, sys; print(getattr(sys, "_base_executable", sys.executable), platform.python_version())' 2>/dev/null) || return 1
-    [ "$mine" = "$theirs" ]
-}
-
 _bootstrap_export() {
     local venv=$1
     case ":$PATH:" in
@@ -163,8 +164,16 @@ _bootstrap_export() {
     hash -r
 }
 
+# True if VENV runs and its stamp says it holds what ROOT's requirement files ask for.
+_bootstrap_venv_current() {
+    local venv=$1 root=$2
+    local stamp
+    [ -x "$venv/bin/python" ] && [ -f "$venv/.virtops-stamp" ] &&
+        stamp=$(_bootstrap_stamp "$root" "$venv/bin/python") && [ "$(cat "$venv/.virtops-stamp")" = "$stamp" ]
+}
+
 use_project_venv() {
-    local root venv python stamp lock
+    local root venv lock
     root=$(repo_root)
     venv=${VIRTOPS_VENV:-"$root/.venv"}
     case "$venv" in
@@ -172,9 +181,7 @@ use_project_venv() {
         *) venv="$PWD/$venv" ;;
     esac
     _bootstrap_system_packages
-    python=$(_bootstrap_base_python "$venv") || die "no python3 on PATH (Debian: apt-get install python3 python3-venv)"
-    stamp=$(_bootstrap_stamp "$root" "$python")
-    if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.virtops-stamp" 2>/dev/null)" = "$stamp" ]; then
+    if _bootstrap_venv_current "$venv" "$root"; then
         _bootstrap_export "$venv"
         return 0
     fi
@@ -186,11 +193,12 @@ use_project_venv() {
         flock 7
     fi
     # Another run may have made it current while this one waited.
-    if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.virtops-stamp" 2>/dev/null)" != "$stamp" ]; then
+    if ! _bootstrap_venv_current "$venv" "$root"; then
         local started=$SECONDS
         rm -f -- "$venv/.virtops-stamp"
-        _bootstrap_make_venv "$venv" "$python" "$root"
-        printf '%s\n' "$stamp" >"$venv/.virtops-stamp"
+        _bootstrap_make_venv "$venv" "$root"
+        _bootstrap_stamp "$root" "$venv/bin/python" >"$venv/.virtops-stamp.new" || die "cannot run $venv/bin/python"
+        mv -f -- "$venv/.virtops-stamp.new" "$venv/.virtops-stamp"
         log "project venv $venv ready after $((SECONDS - started))s"
     fi
     exec 7>&-
