@@ -146,6 +146,7 @@ PY
 plant_build_ignore_decoys() {
     local decoy
     for decoy in .venv/bin/python .venv-other/pyvenv.cfg venv/pyvenv.cfg tests/output/junit/x.xml \
+                 .ansible/collections/ansible_collections/virtops/libvirt/galaxy.yml \
                  tests/rig/output/serial.log tests/rig/cache/vmlinuz \
                  tests/integration/integration_config.yml docs/build/html/index.html \
                  benchmarks/cache/host1/x.xml benchmarks/results/run.json benchmarks/inventory-bench.json \
@@ -172,7 +173,7 @@ log "built $tarball: ${size_kib} KiB, $files files (bound: ${MAX_ARTIFACT_KIB} K
 [ "$size_kib" -le "$MAX_ARTIFACT_KIB" ] || die "the artifact is ${size_kib} KiB, above ${MAX_ARTIFACT_KIB} KiB: what got in?"
 
 # Nothing that build_ignore should drop may reach the artifact.
-ignored='(^|/)(\.venv[^/]*|venv|tests/output|tests/rig/(output|cache)|docs/build|benchmarks/(cache|state|results)|__pycache__|\.pytest_cache|\.git)(/|$)'
+ignored='(^|/)(\.venv[^/]*|venv|\.ansible|tests/output|tests/rig/(output|cache)|docs/build|benchmarks/(cache|state|results)|__pycache__|\.pytest_cache|\.git)(/|$)'
 ignored+='|(^|/)integration_config\.yml$|\.pyc$|\.prof$|\.tar\.gz$|^benchmarks/[^/]*\.json$|\.plugin-cache\.yaml$'
 if leaked=$(tar -tzf "$tarball" | grep -E "$ignored"); then
     die "artifact contains files that should be ignored:"$'\n'"$leaked"
