@@ -46,7 +46,7 @@ def run_demo(*args):
     command = [str(DEMO), "--diff", "-e", f"demo_name={NAME}", "-e", f"demo_vnc_password={VNC_PASSWORD}", *args]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     seconds = time.monotonic() - started
-    print(f"./demo.sh {' '.join(args)}: {seconds:.0f} s wall time, exit {completed.returncode}")
+    print(f"{' '.join(['./demo.sh', *args])}: {seconds:.0f} s wall time, exit {completed.returncode}")
     return completed.returncode, completed.stdout + completed.stderr, seconds
 
 
