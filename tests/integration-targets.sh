@@ -113,10 +113,16 @@ log "full output: $LOG"
 # seconds), each failed task (its name and result; failures a target expects, shown by
 # ansible as "...ignoring", are left out), ansible-test's errors and warnings.
 summarise_output() {
-    local line current='' since=$SECONDS task='' pending=''
+    local line current='' since=$SECONDS task='' pending='' open_result=''
     while IFS= read -r line; do
         if [ "${VIRTOPS_TARGETS_VERBOSE:-0}" = 1 ]; then
             printf '%s\n' "$line" >&2
+            continue
+        fi
+        if [ -n "$pending" ] && [ -n "$open_result" ]; then
+            # a result ansible prints over several lines, up to its closing brace
+            pending+=$'\n  '"$line"
+            [ "$line" = "}" ] && open_result=''
             continue
         fi
         if [ -n "$pending" ]; then
@@ -130,7 +136,9 @@ summarise_output() {
                 since=$SECONDS
                 log "target $current ..." ;;
             "TASK ["*) task=${line%% \**} ;;
-            fatal:*|failed:*) pending=$line ;;
+            fatal:*|failed:*)
+                pending=$line
+                case "$line" in *"=> {") open_result=1 ;; esac ;;
             ERROR*|FATAL*|WARNING*|*Excluding*) printf '%s\n' "$line" >&2 ;;
         esac
     done
