@@ -5,7 +5,10 @@ which refuses `pip install` (PEP 668). ./demo.sh and tests/run-all.sh must set u
 themselves from there: these tests run the bootstrap under `env -i` with such a PATH into a venv
 of their own, then check what the venv holds, that a second call is quick and installs nothing,
 and that a changed requirement file makes it current again. The bootstrap reads a copy of the
-repository's requirement files (so a test can change one) with the repository's scripts.
+repository's scripts and requirement files (so a test can change one): requirements.txt and
+tests/requirements/base.txt only, to keep the test command short (the docs and lint tools of the
+other files add minutes of installs here and are installed by the project venv at the start of
+tests/run-all.sh anyway); that every tests/requirements/*.txt is read is checked with a new one.
 
 apt-get is a stub first on PATH: with every Debian package installed it must never run; other
 tests give a stub dpkg-query that reports a package missing.
@@ -31,12 +34,11 @@ def _pip_cache_dir() -> str:
 
 
 def _copy_bootstrap_tree(dest: Path) -> Path:
-    """The files the bootstrap reads: its scripts and every requirement file."""
+    """The files the bootstrap reads: its scripts, requirements.txt and tests/requirements/base.txt."""
     (dest / "tests" / "lib").mkdir(parents=True)
-    for name in ("common.sh", "bootstrap.sh"):
-        shutil.copy2(REPO / "tests" / "lib" / name, dest / "tests" / "lib" / name)
-    shutil.copy2(REPO / "requirements.txt", dest / "requirements.txt")
-    shutil.copytree(REPO / "tests" / "requirements", dest / "tests" / "requirements")
+    (dest / "tests" / "requirements").mkdir()
+    for name in ("tests/lib/common.sh", "tests/lib/bootstrap.sh", "requirements.txt", "tests/requirements/base.txt"):
+        shutil.copy2(REPO / name, dest / name)
     return dest
 
 
