@@ -13,7 +13,7 @@
 #   tests/sanity.sh --test validate-modules -v
 # Environment:
 #   SANITY_PYTHON   Python version for ansible-test (--python), default 3.11
-#   ANSIBLE_TEST    ansible-test command, default: ansible-test on PATH
+#   ANSIBLE_TEST    ansible-test command, default: ansible-test on PATH (the project venv's, 2.19)
 # Exit status: ansible-test's.
 #
 # Offline note: ansible-test bootstraps pip in each test venv with a script it
@@ -25,6 +25,9 @@ set -euo pipefail
 
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=tests/lib/bootstrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
+use_project_venv
 
 ROOT=$(repo_root)
 SANITY_PYTHON=${SANITY_PYTHON:-3.11}

@@ -3,10 +3,12 @@
 # release that meta/runtime.yml claims: one venv per release, made here.
 #
 #   1. check that the matrix covers the lower bound of requires_ansible in meta/runtime.yml
-#   2. per release: a venv with that ansible-core installed INTO it, reused while it still imports
-#      that release from inside itself. 2.16 to 2.19 run on the system python3 (3.11) with
-#      --system-site-packages, so its libvirt-python, lxml and pytest serve; 2.20 and later need
-#      Python 3.12 (pyenv's on these machines), whose venv installs requirements.txt itself
+#   2. per release: a venv of its own with that ansible-core, requirements.txt and pytest installed
+#      INTO it (no system site-packages: a stock Debian python3 has none of them, and a venv made
+#      from the project venv would not see the project venv's), reused while it still imports all of
+#      them from inside itself. pip's cache keeps the libvirt-python wheel built once. 2.16 to 2.19
+#      run on the base interpreter of the python3 on PATH (the project venv's base, 3.11); 2.20 and
+#      later need Python 3.12 (pyenv's on these machines)
 #   3. per release: pytest tests/unit with the venv's bin first on PATH (the inventory tests start
 #      ansible-inventory), several releases at once, then each release's pytest summary line (and
 #      its whole output if it failed)
@@ -22,6 +24,9 @@ set -euo pipefail
 
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=tests/lib/bootstrap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
+use_project_venv   # python3 below (yaml, packaging) is the project venv's
 
 ROOT=$(repo_root)
 RELEASES=${ANSIBLE_CORE_RELEASES:-"2.16 2.17 2.18 2.19 2.20 2.21"}
@@ -57,7 +62,8 @@ print('requires_ansible %s: oldest tested release %s' % (claim, releases[0]))
 PY
 }
 
-# Prints the venv's ansible-core version if the venv imports release $2 from inside itself.
+# Prints the venv's ansible-core version if the venv imports release $2 and the other packages
+# the tests need from inside itself.
 venv_release() {
     local venv=$1 release=$2
     [ -x "$venv/bin/python" ] || return 1
@@ -66,13 +72,14 @@ import os
 import sys
 
 import ansible
-import libvirt  # noqa: F401  the system's build (--system-site-packages) or the venv's own
-import lxml  # noqa: F401
-import pytest  # noqa: F401
+import libvirt
+import lxml
+import pytest
 
 venv, release = os.path.realpath(sys.argv[1]), sys.argv[2]
-inside = os.path.realpath(ansible.__file__).startswith(venv + os.sep)
-if not inside or not ansible.__version__.startswith(release + '.'):
+outside = [m.__name__ for m in (ansible, libvirt, lxml, pytest)
+           if not os.path.realpath(m.__file__).startswith(venv + os.sep)]
+if outside or not ansible.__version__.startswith(release + '.'):
     sys.exit(1)
 print(ansible.__version__)
 PY
@@ -82,7 +89,9 @@ PY
 python_for() {
     local minor=${1#*.} candidate
     if [ "$minor" -lt 20 ]; then
-        command -v python3
+        # The real interpreter, not the project venv's python3 (a venv's venv is made from it anyway,
+        # and the venv's name tells the Python it runs on).
+        python3 -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))'
         return
     fi
     # A pyenv shim on PATH may exist and still refuse to run: each candidate must really be 3.12.
@@ -99,29 +108,21 @@ python_for() {
     return 1
 }
 
-# make_venv PYTHON VENV RELEASE: a fresh venv with ansible-core RELEASE installed into it.
+# make_venv PYTHON VENV RELEASE: a fresh venv with ansible-core RELEASE, requirements.txt and pytest
+# installed into it (pip's wheel cache serves libvirt-python after its first build).
 make_venv() {
-    local python=$1 venv=$2 release=$3 pip
-    if [ "$python" = "$(command -v python3)" ]; then
-        # --ignore-installed --no-deps: the venv gets its own ansible-core even when the system's
-        # matches the release; the second install adds only the dependencies the system lacks.
-        pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
-        "$python" -m venv --system-site-packages "$venv" &&
-            "${pip[@]}" --ignore-installed --no-deps "ansible-core==$release.*" &&
-            "${pip[@]}" "ansible-core==$release.*"
-    else
-        # Another Python: nothing of the system's site-packages fits, libvirt-python is built for it.
-        "$python" -m venv "$venv" &&
-            "$venv/bin/python" -m pip install -q --disable-pip-version-check "ansible-core==$release.*" \
-                -r "$ROOT/requirements.txt" pytest
-    fi
+    local python=$1 venv=$2 release=$3
+    "$python" -m venv "$venv" &&
+        "$venv/bin/python" -m pip install -q --disable-pip-version-check "ansible-core==$release.*" \
+            -r "$ROOT/requirements.txt" pytest
 }
 
 # ensure_venv RELEASE: prints the venv's path; makes (or remakes) it unless it is still right.
 ensure_venv() {
     local release=$1 venv log python
     python=$(python_for "$release") || return 1
-    venv="$VENV_DIR/py$("$python" -c 'import platform; print(platform.python_version())')-ansible-core-$release"
+    # "-own": the venvs of this layout hold every package themselves (older ones used the system's).
+    venv="$VENV_DIR/py$("$python" -c 'import platform; print(platform.python_version())')-ansible-core-$release-own"
     log="$LOG_DIR/venv-$release.log"
     mkdir -p "$VENV_DIR"
     # Two runs on one machine share the venvs: one makes a venv while the other waits.
@@ -164,7 +165,7 @@ prepare_release() {
 run_pytest() {
     local version=$1 venv=$2 started=$SECONDS rc=0
     shift 2
-    (cd "$ROOT" && PATH="$venv/bin:$PATH" VIRTOPS_EXPECT_ANSIBLE_CORE="$version" \
+    (cd "$ROOT" && PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" VIRTOPS_EXPECT_ANSIBLE_CORE="$version" \
         "$venv/bin/python" -m pytest -p no:cacheprovider -q -rfE --continue-on-collection-errors tests/unit "$@") \
         >"$LOG_DIR/pytest-$version.log" 2>&1 || rc=$?
     echo "$((SECONDS - started))" >"$LOG_DIR/pytest-$version.seconds"

@@ -35,7 +35,7 @@ IMPORTED_TREE = (
 
 def copy_checkout(destination: Path) -> Path:
     shutil.copytree(REPOSITORY, destination, symlinks=True,
-                    ignore=shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", "output"))
+                    ignore=shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", "output", ".venv*", ".ansible"))
     return destination.resolve()
 
 
@@ -96,6 +96,8 @@ def test_demo_of_each_checkout_runs_its_own_collection(tmp_path, private_tmpdir)
     checkouts = [copy_checkout(tmp_path / name) for name in ("checkout-a", "checkout-b")]
     for checkout in checkouts:
         stub_executable(checkout / "tests" / "rig" / "rig", "#!/bin/sh\nexit 0\n")
+        # No project venv either: its bin/ would come first on PATH, before the stub ansible-playbook.
+        (checkout / "tests" / "lib" / "bootstrap.sh").write_text("use_project_venv() { :; }\n")
     environment = clean_environment(private_tmpdir, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     collection_paths = []
     for checkout in checkouts:
