@@ -216,6 +216,23 @@ for dir in "$INSTALLED"/plugins/*/; do
 done
 [ "$failures" -eq 0 ] || die "$failures plugin doc(s) failed to render"
 
+# Every role of the artifact is listed by ansible-doc and its argument spec renders.
+roles=()
+for dir in "$INSTALLED"/roles/*/; do
+    [ -f "$dir/meta/argument_specs.yml" ] || die "role $(basename "$dir") has no meta/argument_specs.yml"
+    roles+=("$FQCN.$(basename "$dir")")
+done
+[ "${#roles[@]}" -gt 0 ] || die "the artifact holds no role"
+listed=$(ansible-doc --list -t role "$FQCN")
+printf '%s\n' "$listed"
+for role in "${roles[@]}"; do
+    grep -qE "^$role(:| )" <<<"$listed" || die "ansible-doc --list -t role does not list $role"
+    if ! errs=$(ansible-doc -t role "$role" 2>&1 >/dev/null) || grep -qiE 'error|failed|unable' <<<"$errs"; then
+        die "ansible-doc -t role $role failed:"$'\n'"$errs"
+    fi
+    log "ansible-doc -t role $role: ok"
+done
+
 log "ansible-builder introspect (how an EE build reads meta/execution-environment.yml)"
 introspected=$(ansible-builder introspect --sanitize "$COLLECTIONS") || die "ansible-builder introspect failed"
 printf '%s\n' "$introspected"

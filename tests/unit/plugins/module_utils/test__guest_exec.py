@@ -213,7 +213,7 @@ def test_a_command_killed_by_a_signal_fails_naming_the_signal(monkeypatch):
 
 def test_a_program_the_guest_cannot_start_is_a_clear_error_and_nothing_changed(monkeypatch):
     failure = libvirt_error("internal error: unable to execute QEMU agent command 'guest-exec': Guest agent command "
-                            "failed, error was 'Failed to execute child process “/nope” (No such file or directory)'")
+                            "failed, error was 'Failed to execute child process \u201c/nope\u201d (No such file or directory)'")
     agent = FakeQemuGa(fail={"guest-exec": failure})
     part = exec_part(monkeypatch, agent, argv=["/nope"])
     with pytest.raises(LibvirtCallError, match="Failed to execute child process") as raised:
