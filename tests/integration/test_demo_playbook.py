@@ -90,7 +90,7 @@ def test_demo_shows_every_stage_and_leaves_both_hosts_clean(clean_rig):
 
 def test_a_demo_that_fails_on_host_b_still_removes_everything(clean_rig):
     # Nothing listens on port 9 of the loopback: the way back to host A fails, with the guest on host B.
-    returncode, output, _ = run_demo("-e", "demo_migration_uri_to_a=tcp://127.0.0.1:9")
+    returncode, output, _seconds = run_demo("-e", "demo_migration_uri_to_a=tcp://127.0.0.1:9")
     assert returncode != 0, output
     assert "The demo failed at 'Migration | Live-migrate the guest back to host A'" in output, output
     assert "Traceback" not in output and VNC_PASSWORD not in output
