@@ -181,9 +181,8 @@ class GuestAgent:
         self.require_channel("wait for guest agent")
         started = time.monotonic()
         deadline = Deadline(timeout)
-        probe_seconds = max(1, math.ceil(min(self.timeout, max(timeout, 1))))
         last_error: list[str] = []
-        last_probe = [0.0]  # seconds the last probe took: a hung agent makes each last probe_seconds
+        last_probe = [0.0]  # seconds the last probe took: a hung agent makes each last the whole bound
         connected = [False]  # an agent lifecycle event said "connected" since the last probe
 
         def answers() -> Optional[float]:
@@ -211,7 +210,8 @@ class GuestAgent:
         def lifecycle(event: AgentLifecycleEvent) -> None:
             connected[0] = connected[0] or event.connected
 
-        with self.bounded(probe_seconds), self.domain.watch().on(AGENT_LIFECYCLE, lifecycle) as watch:
+        # each probe is bounded by agent_timeout, and by the wait itself when that is shorter
+        with self.bounded(min(self.timeout, max(timeout, 1))), self.domain.watch().on(AGENT_LIFECYCLE, lifecycle) as watch:
             return watch.wait_until(answers, deadline, timed_out, fallback=1.0)
 
 
