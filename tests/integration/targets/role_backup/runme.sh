@@ -6,33 +6,25 @@
 # The guest and the backups are removed on exit, whatever happened.
 set -euo pipefail
 export ANSIBLE_ROLES_PATH=..
-# The rig's settings: ansible-test copies tests/integration/integration_config.yml next to the
-# targets but passes it to role targets only.
-if [ -f ../../integration_config.yml ]; then
-    set -- -e @../../integration_config.yml "$@"
-fi
+# shellcheck source=tests/integration/targets/setup_rig/files/playbook_runs.sh
+. ../setup_rig/files/playbook_runs.sh
 guest="virtops-rolesbe-bk-$RANDOM$RANDOM"
-log_dir=$(mktemp -d)
 cleanup() {
-    ansible-playbook cleanup.yml -e "bk_guest=$guest" "$@" || true
-    rm -rf -- "$log_dir"
+    run_logged cleanup cleanup.yml -e "bk_guest=$guest" "$@" || true
+    remove_run_logs
 }
 trap 'cleanup "$@"' EXIT
 
-play() {  # play STEP ARGS...: run backup.yml for STEP, keep its output
+play() {  # play STEP ARGS...: run backup.yml for STEP
     local step=$1
     shift
-    ansible-playbook backup.yml -e "bk_guest=$guest" -e "bk_step=$step" "$@" | tee "$log_dir/$step.log"
+    run_logged "$step" backup.yml -e "bk_guest=$guest" -e "bk_step=$step" "$@"
 }
 
-ansible-playbook prepare.yml -e "bk_guest=$guest" "$@"
+run_logged prepare prepare.yml -e "bk_guest=$guest" "$@"
 play full "$@"
 play full_again "$@"
-if ! grep -Eq '^localhost +: ok=[0-9]+ +changed=0 ' "$log_dir/full_again.log"; then
-    echo "FAILED: the second run in the same slot changed something:" >&2
-    grep -E '^localhost +:' "$log_dir/full_again.log" >&2
-    exit 1
-fi
+assert_unchanged full_again
 play incremental "$@"
-ansible-playbook restore.yml -e "bk_guest=$guest" "$@"
+run_logged restore restore.yml -e "bk_guest=$guest" "$@"
 play new_chain "$@"

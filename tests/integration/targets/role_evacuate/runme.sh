@@ -5,38 +5,26 @@
 # nothing either. The guests are removed on exit, whatever happened.
 set -euo pipefail
 export ANSIBLE_ROLES_PATH=..
-# The rig's settings: ansible-test copies tests/integration/integration_config.yml next to the
-# targets but passes it to role targets only.
-if [ -f ../../integration_config.yml ]; then
-    set -- -e @../../integration_config.yml "$@"
-fi
+# shellcheck source=tests/integration/targets/setup_rig/files/playbook_runs.sh
+. ../setup_rig/files/playbook_runs.sh
 prefix="virtops-rolesbe-evac-$RANDOM$RANDOM"
-log_dir=$(mktemp -d)
 cleanup() {
-    ansible-playbook cleanup.yml -e "evac_prefix=$prefix" "$@" || true
-    rm -rf -- "$log_dir"
+    run_logged cleanup cleanup.yml -e "evac_prefix=$prefix" "$@" || true
+    remove_run_logs
 }
 trap 'cleanup "$@"' EXIT
 
-play() {  # play PHASE ARGS...: run evacuate.yml in PHASE, keep its output
+play() {  # play PHASE ARGS...: run evacuate.yml in PHASE
     local phase=$1
     shift
-    ansible-playbook evacuate.yml -e "evac_prefix=$prefix" -e "evac_phase=$phase" "$@" | tee "$log_dir/$phase.log"
+    run_logged "$phase" evacuate.yml -e "evac_prefix=$prefix" -e "evac_phase=$phase" "$@"
 }
 
-unchanged() {  # unchanged PHASE: the play recap of PHASE counts no change
-    if ! grep -Eq '^localhost +: ok=[0-9]+ +changed=0 ' "$log_dir/$1.log"; then
-        echo "FAILED: the re-run ($1) changed something:" >&2
-        grep -E '^localhost +:' "$log_dir/$1.log" >&2
-        exit 1
-    fi
-}
-
-ansible-playbook prepare.yml -e "evac_prefix=$prefix" "$@"
+run_logged prepare prepare.yml -e "evac_prefix=$prefix" "$@"
 play refuse "$@"
 play to_b "$@"
 play to_b_again "$@"
-unchanged to_b_again
+assert_unchanged to_b_again
 play back "$@"
 play back_again "$@"
-unchanged back_again
+assert_unchanged back_again
