@@ -5,6 +5,7 @@ the file inside an ansible_collections/ tree)."""
 import asyncio
 import contextlib
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -17,9 +18,9 @@ import pytest
 import yaml
 
 import collection_path
-from ansible_collections.virtops.libvirt.plugins.module_utils import _event_source
+from ansible_collections.virtops.libvirt.plugins.module_utils import _event_names, _event_source
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import ConnectionFailed, InvalidArgument
-from ansible_collections.virtops.libvirt.plugins.module_utils._event_types import EVENT_TYPES
+from ansible_collections.virtops.libvirt.plugins.module_utils._event_types import EVENT_TYPES, select_event_types
 
 TEST_URI = "test:///default"
 PLUGIN_PATH = os.path.join(collection_path.COLLECTION_FARM, "ansible_collections", "virtops", "libvirt", "extensions",
@@ -255,3 +256,20 @@ def test_the_documentation_lists_every_argument_and_event_type():
     assert all(name in docstring for name in EVENT_TYPES)
     example = yaml.safe_load(PLUGIN["EXAMPLES"])[0]
     assert sorted(example["virtops.libvirt.domain_events"]) == ["domains", "events", "uris"]
+
+
+def test_the_example_rulebook_names_only_events_and_details_the_source_sends():
+    path = os.path.join(os.path.dirname(PLUGIN_PATH), "..", "..", "rulebooks", "restart_crashed.yml")
+    with open(path, encoding="utf-8") as handle:
+        ruleset = yaml.safe_load(handle)[0]
+    source = ruleset["sources"][0]["virtops.libvirt.domain_events"]
+    assert set(source) <= set(_event_source.ARGUMENTS)
+    select_event_types(source["events"])
+    details = {detail for table in _event_names.LIFECYCLE_DETAILS.values() for detail in table.values()}
+    conditions = " ".join(rule["condition"] for rule in ruleset["rules"])
+    quoted = set(re.findall(r'"([a-z_]+)"', conditions))
+    assert quoted == {"lifecycle", "crashed", "destroyed", "failed", "panicked", "suspended", "ioerror", "connection",
+                      "connected"}
+    assert quoted - {"lifecycle", "connection", "connected"} <= details | set(_event_names.LIFECYCLE_EVENTS.values())
+    restart = ruleset["rules"][0]["action"]["run_module"]
+    assert restart["name"] == "virtops.libvirt.domain_state" and restart["module_args"]["state"] == "running"
