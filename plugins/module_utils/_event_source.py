@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import (
     LIBVIRT_IMPORT_ERROR,
@@ -120,7 +120,7 @@ class HostWatch:
         """The first connection: failing it fails the source's start."""
         self._loop = asyncio.get_running_loop()
         self._lost = asyncio.Queue()
-        self.stream = await asyncio.get_running_loop().run_in_executor(None, self.open_stream)
+        self.stream = await self._loop.run_in_executor(None, self.open_stream)
         self.emit(self.source.connection_event("connected", unavailable=self.stream.unavailable))
 
     def open_stream(self) -> DomainEventStream:
@@ -134,7 +134,7 @@ class HostWatch:
             raise
 
     def _on_close(self, reason: str) -> None:
-        self._loop.call_soon_threadsafe(self._lost.put_nowait, reason)
+        call_in_loop(self._loop, self._lost.put_nowait, reason)
 
     async def run(self) -> None:
         """Forever: wait for the connection to break, say so, reconnect with backoff, say so."""
@@ -154,7 +154,7 @@ class HostWatch:
             await asyncio.sleep(backoff.delay())
             attempts += 1
             try:
-                self.stream = await asyncio.get_running_loop().run_in_executor(None, self.open_stream)
+                self.stream = await self._loop.run_in_executor(None, self.open_stream)
                 return attempts
             except LibvirtCallError:
                 continue  # the daemon is not back yet, or went away again while we subscribed
@@ -162,7 +162,7 @@ class HostWatch:
     async def _drop(self) -> None:
         stream, self.stream = self.stream, None
         if stream is not None:
-            await asyncio.get_running_loop().run_in_executor(None, _close, stream)
+            await self._loop.run_in_executor(None, _close, stream)
 
     async def close(self) -> None:
         await self._drop()
@@ -174,18 +174,25 @@ async def run(queue: Any, args: dict[str, Any]) -> None:
         raise VirtopsError("the virtops.libvirt.domain_events source needs libvirt-python (pip install libvirt-python)")
     options = SourceOptions.from_args(args)
     loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # unbounded: the event-loop thread never waits
+    # Unbounded, so the event-loop thread never waits; it also carries what ends a host's task.
+    inbox: asyncio.Queue[Union[dict[str, Any], BaseException]] = asyncio.Queue()
 
     def emit(event: dict[str, Any]) -> None:
-        loop.call_soon_threadsafe(inbox.put_nowait, event)
+        call_in_loop(loop, inbox.put_nowait, event)
 
     hosts = [HostWatch(source, params, options, emit) for source, params in options.targets]
     tasks: list[asyncio.Task[None]] = []
     try:
         _raise_first(await asyncio.gather(*(host.connect() for host in hosts), return_exceptions=True))
         tasks = [asyncio.create_task(host.run()) for host in hosts]
+        for task in tasks:
+            task.add_done_callback(lambda done: done.cancelled() or done.exception() is None
+                                   or inbox.put_nowait(done.exception()))
         while True:
-            await queue.put(await inbox.get())
+            item = await inbox.get()
+            if isinstance(item, BaseException):
+                raise item  # a host's watch failed unexpectedly: the source must not go on silently without it
+            await queue.put(item)
     finally:
         for task in tasks:
             task.cancel()
@@ -199,6 +206,14 @@ def _raise_first(results: list[Any]) -> None:
         raise ConnectionFailed("; ".join(str(error) for error in errors), operation="connect")
     if errors:
         raise errors[0]
+
+
+def call_in_loop(loop: asyncio.AbstractEventLoop, function: Callable[..., Any], *args: Any) -> None:
+    """`function(*args)` in `loop`'s thread, from libvirt's event-loop thread; nothing once the loop has closed."""
+    try:
+        loop.call_soon_threadsafe(function, *args)
+    except RuntimeError:
+        pass  # the source has ended: a callback that was already running has nobody left to tell
 
 
 def _close(stream: DomainEventStream) -> None:

@@ -273,3 +273,21 @@ def test_the_example_rulebook_names_only_events_and_details_the_source_sends():
     assert quoted - {"lifecycle", "connection", "connected"} <= details | set(_event_names.LIFECYCLE_EVENTS.values())
     restart = ruleset["rules"][0]["action"]["run_module"]
     assert restart["name"] == "virtops.libvirt.domain_state" and restart["module_args"]["state"] == "running"
+
+
+def test_a_host_watch_that_fails_unexpectedly_ends_the_source_with_its_error(monkeypatch):
+    streams = recorded_streams(monkeypatch)
+
+    async def broken_reconnect(_self):
+        raise RuntimeError("the reconnection broke")
+
+    monkeypatch.setattr(_event_source.HostWatch, "_reconnect", broken_reconnect)
+
+    async def scenario(queue, source):
+        await connected(queue)
+        break_connection(streams[0])
+        assert (await next_event(queue))["details"]["state"] == "disconnected"
+        return await asyncio.wait_for(source, 5)
+
+    with pytest.raises(RuntimeError, match="the reconnection broke"):
+        run_source({"uris": [TEST_URI]}, scenario)
