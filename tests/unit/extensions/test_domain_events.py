@@ -4,6 +4,7 @@ the file inside an ansible_collections/ tree)."""
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import re
 import runpy
@@ -291,3 +292,18 @@ def test_a_host_watch_that_fails_unexpectedly_ends_the_source_with_its_error(mon
 
     with pytest.raises(RuntimeError, match="the reconnection broke"):
         run_source({"uris": [TEST_URI]}, scenario)
+
+
+def test_the_guide_uses_only_the_options_the_source_documents():
+    spec = importlib.util.spec_from_file_location("docs_options", os.path.join(collection_path.REPOSITORY, "tests", "docs_options.py"))
+    docs_options = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(docs_options)
+    guide = os.path.join(collection_path.REPOSITORY, "docs", "docsite", "rst", "eda.rst")
+    checker = docs_options.Checker({}, {}, {})
+    blocks = list(docs_options.yaml_blocks(guide))
+    for line, text in blocks:
+        checker.check_text(text, f"eda.rst:{line}")
+    assert len(blocks) == 2 and not checker.errors
+    checker.check_text("- virtops.libvirt.domain_events:\n    uri: qemu:///system\n", "wrong")
+    assert checker.errors == ["wrong: event source virtops.libvirt.domain_events: no option 'uri' (has: connect_timeout, "
+                              "domains, events, reconnect_delay, reconnect_max_delay, uris)"]
