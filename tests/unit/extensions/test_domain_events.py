@@ -269,9 +269,8 @@ def test_the_example_rulebook_names_only_events_and_details_the_source_sends():
     details = {detail for table in _event_names.LIFECYCLE_DETAILS.values() for detail in table.values()}
     conditions = " ".join(rule["condition"] for rule in ruleset["rules"])
     quoted = set(re.findall(r'"([a-z_]+)"', conditions))
-    assert quoted == {"lifecycle", "crashed", "destroyed", "failed", "panicked", "suspended", "ioerror", "connection",
-                      "connected"}
-    assert quoted - {"lifecycle", "connection", "connected"} <= details | set(_event_names.LIFECYCLE_EVENTS.values())
+    assert quoted == {"lifecycle", "crashed", "destroyed", "failed", "panicked", "suspended", "ioerror", "connection"}
+    assert quoted - {"lifecycle", "connection"} <= details | set(_event_names.LIFECYCLE_EVENTS.values())
     restart = ruleset["rules"][0]["action"]["run_module"]
     assert restart["name"] == "virtops.libvirt.domain_state" and restart["module_args"]["state"] == "running"
 
