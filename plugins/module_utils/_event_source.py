@@ -142,7 +142,7 @@ class HostWatch:
             reason = await self._lost.get()
             lost_at = time.monotonic()
             self.emit(self.source.connection_event("disconnected", reason=reason))
-            await self._drop()
+            await self.close()
             attempts = await self._reconnect()
             self.emit(self.source.connection_event("reconnected", attempts=attempts,
                                                    seconds_disconnected=round(time.monotonic() - lost_at, 3)))
@@ -159,13 +159,11 @@ class HostWatch:
             except LibvirtCallError:
                 continue  # the daemon is not back yet, or went away again while we subscribed
 
-    async def _drop(self) -> None:
+    async def close(self) -> None:
+        """Remove the subscriptions and close the connection (a broken one has little left to remove)."""
         stream, self.stream = self.stream, None
         if stream is not None:
             await self._loop.run_in_executor(None, _close, stream)
-
-    async def close(self) -> None:
-        await self._drop()
 
 
 async def run(queue: Any, args: dict[str, Any]) -> None:
