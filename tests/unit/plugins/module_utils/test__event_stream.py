@@ -239,3 +239,16 @@ def test_the_test_driver_delivers_lifecycle_events_in_order():
         ("stopped", "destroyed"), ("undefined", "removed")]
     assert {event["domain"] for event in received} == {name}
     assert {event["host"] for event in received} == {"local"}
+
+
+def test_the_close_callback_wrapper_hands_on_libvirt_s_reason(monkeypatch):
+    reasons = []
+    registered = {}
+    with Connection(ConnectionParams(uri=TEST_URI)) as connection:
+        connection.register_close_callback(reasons.append)  # the test driver accepts it, and never closes
+        connection.unregister_close_callback()
+        monkeypatch.setattr(connection.conn, "registerCloseCallback",
+                            lambda callback, opaque: registered.update(callback=callback, opaque=opaque) or 0)
+        connection.register_close_callback(reasons.append)
+        registered["callback"](connection.conn, libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE, registered["opaque"])
+    assert reasons == [libvirt.VIR_CONNECT_CLOSE_REASON_KEEPALIVE]
