@@ -42,7 +42,8 @@ def test_the_example_rulebook_starts_a_destroyed_guest_again(host_a, guest_name,
         first_run = dom.ID()
         dom.destroy()
         deadline = time.monotonic() + 120
-        while dom.ID() in (-1, first_run):  # a new QEMU process: the rule started the guest again
+        # A new id (looked up afresh: a virDomain keeps the id of its lookup) is a new run: the rule started it.
+        while host_a.lookupByName(guest_name).ID() in (-1, first_run):
             assert rulebook.poll() is None and time.monotonic() < deadline, "".join(output)
             time.sleep(0.2)
     finally:
