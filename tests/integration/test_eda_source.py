@@ -113,7 +113,7 @@ def test_suspend_and_resume_on_host_b_arrive_in_order(sources, host_b, guest_nam
         dom.suspend()
         dom.resume()
         returned = time.monotonic()
-        events = [source.next(timeout=10) for _ in range(2)]
+        events = [source.next(timeout=10) for _event in range(2)]
     finally:
         rig_env.cleanup_domain(host_b, guest_name)
     assert [(event["details"]["event"], event["details"]["detail"]) for _arrived, event in events] == [

@@ -90,7 +90,7 @@ def test_lifecycle_events_arrive_in_order_with_names_not_numbers(acting, guest_n
         try:
             for action in (virdomain.create, virdomain.destroy, virdomain.create, virdomain.suspend, virdomain.resume):
                 action()
-            return [await next_event(queue) for _ in range(6)]
+            return [await next_event(queue) for _event in range(6)]
         finally:
             virdomain.destroy()
             virdomain.undefine()
@@ -113,7 +113,7 @@ def test_domain_patterns_keep_only_matching_domains(acting, guest_name):
         mine = acting.defineXML(GUEST_XML.format(name=guest_name))
         other.undefine()
         mine.undefine()
-        return [await next_event(queue) for _ in range(2)]
+        return [await next_event(queue) for _event in range(2)]
 
     events = run_source({"uris": TEST_URI, "domains": ["unit-eda-*"], "events": "lifecycle"}, scenario)
     assert [(event["domain"], event["details"]["event"]) for event in events] == [
@@ -229,7 +229,7 @@ def test_reconnection_attempts_back_off(monkeypatch):
 
 def test_backoff_doubles_up_to_its_maximum():
     backoff = _event_source.Backoff(1.0, 5.0)
-    assert [backoff.delay() for _ in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
+    assert [backoff.delay() for _attempt in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
 
 
 def test_bad_backoff_settings_are_refused():
