@@ -20,7 +20,7 @@ import os
 import re
 import subprocess
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 import yaml
 
@@ -84,6 +84,20 @@ def _dedent(text: str) -> str:
     return "\n".join(line[width:] for line in text.splitlines())
 
 
+def eda_source_specs() -> Specs:
+    """The event sources of extensions/eda (used in rulebooks' sources), with the options of their DOCUMENTATION."""
+    directory = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "extensions", "eda", "plugins",
+                             "event_source")
+    specs: Specs = {}
+    for name in sorted(os.listdir(directory)) if os.path.isdir(directory) else ():
+        if name.endswith(".py"):
+            with open(os.path.join(directory, name), encoding="utf-8") as handle:
+                found = re.search(r'^DOCUMENTATION = r"""(.*?)"""', handle.read(), re.DOTALL | re.MULTILINE)
+            if found:
+                specs[f"{COLLECTION}.{name[:-3]}"] = (yaml.safe_load(found.group(1)) or {}).get("options") or {}
+    return specs
+
+
 def templated(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
@@ -116,8 +130,9 @@ def check_value(value: Any, option: dict[str, Any], where: str, report: Callable
 
 
 class Checker:
-    def __init__(self, modules: Specs, roles: Specs, inventory: dict[str, Any]) -> None:
+    def __init__(self, modules: Specs, roles: Specs, inventory: dict[str, Any], sources: Optional[Specs] = None) -> None:
         self.modules, self.roles, self.inventory = modules, roles, inventory
+        self.sources = eda_source_specs() if sources is None else sources
         self.group_options: dict[str, Any] = {}
         for options in modules.values():
             self.group_options.update(options)
@@ -149,6 +164,8 @@ class Checker:
             if isinstance(key, str) and key.startswith(f"{COLLECTION}."):
                 if key in self.modules:
                     check_options(value, self.modules[key], f"{where}: {key}", report)
+                elif key in self.sources:
+                    check_options(value, self.sources[key], f"{where}: event source {key}", report)
                 elif key != INVENTORY:
                     report(f"{where}: no module {key}")
         if node.get("plugin") == INVENTORY:

@@ -453,6 +453,14 @@ class Connection:
     def deregister_domain_event(self, callback_id: int, domain: Optional[str] = None) -> None:
         self.invoke("stop watching domain events", self.conn.domainEventDeregisterAny, callback_id, domain=domain)
 
+    def register_close_callback(self, callback: Callable[[int], None]) -> None:
+        """`callback(reason)` (VIR_CONNECT_CLOSE_REASON_*) in the event-loop thread when the connection breaks."""
+        self.invoke("watch the connection", self.conn.registerCloseCallback,
+                    lambda _conn, reason, _opaque: callback(reason), None)
+
+    def unregister_close_callback(self) -> None:
+        self.invoke("stop watching the connection", self.conn.unregisterCloseCallback)
+
     def limit_retries_to(self, deadline: float) -> None:
         """No retry sleep of this connection ends after `deadline` (a time.monotonic() value)."""
         self.retry = replace(self.retry, deadline=deadline)
