@@ -14,7 +14,9 @@
 #   7. ansible-test integration of every target in tests/integration/targets (tests/integration-targets.sh)
 #   8. pytest on the venv's ansible-core (2.19): the rig smoke test, the integration tests on the
 #      rig (modules run as Ansible runs them) and the demo playbook
-# Usage: tests/run-all.sh [extra pytest arguments for step 8]
+#   9. the fault-injection suite (tests/faults): daemons restarted and killed, hung agents,
+#      contention, full disks, malformed input, lost connections, load
+# Usage: tests/run-all.sh [extra pytest arguments for steps 8 and 9]
 # Any failure stops the run with a non-zero status; so does a pytest that ran no test (exit 5).
 set -euo pipefail
 # shellcheck source=tests/lib/common.sh
@@ -49,4 +51,6 @@ step "unit tests under each ansible-core" tests/unit-matrix.sh
 step "rig up" tests/rig/rig up
 step "ansible-test integration targets" tests/integration-targets.sh
 step "rig smoke and integration tests" \
-    python3 -m pytest -p no:cacheprovider -q tests/rig/test_rig_smoke.py tests/integration "$@"
+    python3 -m pytest -p no:cacheprovider -q --durations=15 tests/rig/test_rig_smoke.py tests/integration "$@"
+step "fault injection suite" \
+    python3 -m pytest -p no:cacheprovider -q --durations=15 tests/faults "$@"

@@ -73,6 +73,12 @@ def _check_name(name):
     assert name.startswith(PREFIX), f"test domain names must start with {PREFIX!r}: {name!r}"
 
 
+def unique_guest_name(test_name: str) -> str:
+    """A virtops- name for a test's guest, unique per test and per pytest process."""
+    name = f"{PREFIX}t{os.getpid() % 10000}-{test_name[:24]}".replace("[", "-").replace("]", "")
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
+
+
 def serial_log_path(name):
     """Host path of the file that receives domain NAME's serial console (appended)."""
     return f"{SERIAL_LOG_DIR}/{name}.serial.log"
