@@ -155,7 +155,7 @@ def test_a_new_requirement_file_makes_the_venv_current_again(bootstrap):
 
 
 # ------------------------------------------------------------------ Debian packages (stubbed dpkg/apt)
-SYSTEM_PACKAGES = ["python3-venv", "python3-dev", "libvirt-dev", "pkg-config", "gcc", "shellcheck"]
+SYSTEM_PACKAGES = ["python3-venv", "python3-dev", "libvirt-dev", "pkg-config", "gcc", "shellcheck", "openjdk-17-jre-headless"]
 
 
 def _system_packages_run(tmp_path: Path, apt_exit: int) -> tuple[subprocess.CompletedProcess, Path]:

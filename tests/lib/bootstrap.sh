@@ -28,8 +28,9 @@ fi
 # What the venv gets beyond the requirement files. ansible-core: the release the tests run on.
 VIRTOPS_ANSIBLE_CORE_SPEC='ansible-core>=2.19,<2.20'
 # Debian packages: venv + ensurepip, the headers and tools that build libvirt-python (no wheels on
-# PyPI), and shellcheck for ansible-test sanity's test of that name.
-VIRTOPS_SYSTEM_PACKAGES=(python3-venv python3-dev libvirt-dev pkg-config gcc shellcheck)
+# PyPI), shellcheck for ansible-test sanity's test of that name, and Java 17, which ansible-rulebook
+# (tests/requirements/eda.txt: the EDA source's rulebook test) needs to run.
+VIRTOPS_SYSTEM_PACKAGES=(python3-venv python3-dev libvirt-dev pkg-config gcc shellcheck openjdk-17-jre-headless)
 
 # Prints the Debian packages of VIRTOPS_SYSTEM_PACKAGES that are not installed, one a line.
 _bootstrap_missing_debs() {
