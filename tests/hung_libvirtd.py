@@ -5,10 +5,15 @@ a firewall that swallows packets): `qemu+unix:///system?socket=<path>` never fin
 
 FreezingProxy: forwards a Unix socket to a real libvirtd until `freeze()`, then swallows
 everything in both directions: a daemon that hangs after the connection was opened.
+
+ClosingProxy: forwards a Unix socket to a real libvirtd until the client sends a call of one of
+the given RPC procedures, then closes both sides without forwarding it: a daemon that died or a
+link cut in the middle of a call.
 """
 
 import os
 import socket
+import struct
 import tempfile
 import threading
 
@@ -89,3 +94,87 @@ class FreezingProxy(_UnixListener):
                 return
             if not self.frozen.is_set():
                 target.sendall(data)
+
+
+# libvirt's RPC framing (src/rpc/virnetprotocol.x): a 4-byte length (itself included), then
+# program, version, procedure, type, serial and status, big-endian.
+REMOTE_PROGRAM = 0x20008086
+RPC_CALL = 0
+# Procedure numbers of src/remote/remote_protocol.x that the fault tests cut.
+PROC_DOMAIN_GET_XML_DESC = 14
+PROC_CONNECT_GET_ALL_DOMAIN_STATS = 344
+
+
+class ClosingProxy(_UnixListener):
+    prefix = "virtops-closing-"
+
+    def __init__(self, upstream_path, procedures, directory=None):
+        self.upstream_path = upstream_path
+        self.procedures = frozenset(procedures)
+        self.cuts = 0  # how many connections were closed mid-call
+        self.cut = threading.Event()
+        super().__init__(directory)
+
+    def _serve(self, client):
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        upstream.connect(self.upstream_path)
+        self._sockets.append(upstream)
+        threading.Thread(target=self._pump_calls, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=self._pump_answers, args=(upstream, client), daemon=True).start()
+
+    def _pump_calls(self, client, upstream):
+        """Forward the client's packets one whole packet at a time, until one is a call to cut."""
+        pending = b""
+        while True:
+            data = _receive(client)
+            if not data:
+                _close_both(client, upstream)
+                return
+            pending += data
+            while len(pending) >= 4 and len(pending) >= struct.unpack(">I", pending[:4])[0]:
+                length = struct.unpack(">I", pending[:4])[0]
+                packet, pending = pending[:length], pending[length:]
+                if self._is_cut_call(packet):
+                    _close_both(client, upstream)
+                    self.cuts += 1
+                    self.cut.set()
+                    return
+                try:
+                    upstream.sendall(packet)
+                except OSError:
+                    _close_both(client, upstream)
+                    return
+
+    def _is_cut_call(self, packet):
+        if len(packet) < 28:
+            return False
+        program, _version, procedure, kind = struct.unpack(">IIiI", packet[4:20])
+        return program == REMOTE_PROGRAM and kind == RPC_CALL and procedure in self.procedures
+
+    @staticmethod
+    def _pump_answers(upstream, client):
+        while True:
+            data = _receive(upstream)
+            if not data:
+                _close_both(client, upstream)
+                return
+            try:
+                client.sendall(data)
+            except OSError:
+                return
+
+
+def _receive(sock):
+    try:
+        return sock.recv(65536)
+    except OSError:
+        return b""
+
+
+def _close_both(*sockets):
+    for sock in sockets:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
