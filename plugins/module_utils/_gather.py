@@ -17,7 +17,12 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._agent import Gues
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._disks import disks_of
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, VirtopsError, WaitTimeout
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
+    ConnectionFailed,
+    InvalidArgument,
+    VirtopsError,
+    WaitTimeout,
+)
 from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map, map_or_raise
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts import list_checkpoints, list_snapshots
@@ -99,6 +104,8 @@ class DomainReader:
             try:
                 capacity, allocation, physical = self.domain.details.block_info(target)
                 disks[target] = {"capacity": capacity, "allocation": allocation, "physical": physical}
+            except ConnectionFailed:
+                raise  # not this disk's problem: every later read fails too
             except VirtopsError as error:  # e.g. a CD-ROM without media
                 disks[target] = {"error": error.message}
         errors = self.domain.details.disk_errors() if self.active else {}
@@ -144,6 +151,8 @@ class DomainReader:
         """Tunables a driver may not implement: report the reason instead of failing the task."""
         try:
             return read(*args)
+        except ConnectionFailed:
+            raise  # not a missing tunable: the task cannot read anything more
         except VirtopsError as error:
             return {"unavailable": error.message}
 
@@ -242,5 +251,7 @@ def _read_group(reader: DomainReader, group: str) -> Any:
     """One group's facts; a failure to read one group is reported in place, not fatal."""
     try:
         return getattr(reader, group)()
+    except ConnectionFailed:
+        raise  # a lost connection fails the task: facts with every later group missing would pass as complete
     except VirtopsError as error:
         return {"error": error.message}

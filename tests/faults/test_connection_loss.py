@@ -13,10 +13,10 @@ import time
 
 import pytest
 from ansible_output import plain
-from hung_libvirtd import PROC_CONNECT_GET_ALL_DOMAIN_STATS, ClosingProxy
+from hung_libvirtd import PROC_CONNECT_GET_ALL_DOMAIN_STATS, PROC_DOMAIN_GET_XML_DESC, ClosingProxy
 from idle_guests import idle_guest_xml
 
-from harness import module_environment, rig_env
+from harness import module_environment, rig_env, run_module
 
 HOST_B_SOCKET = rig_env.HOST_B_URI.split("socket=", 1)[1]
 HOST_A_SOCKET = "/run/libvirt/libvirt-sock"
@@ -95,3 +95,17 @@ def test_inventory_with_strict_hosts_fails_when_a_connection_closes_mid_listing(
     assert "Traceback" not in completed.stderr
     assert seconds < 15, f"{seconds:.1f} s"
 
+
+
+def test_a_module_whose_connection_closes_mid_call_fails_cleanly_within_its_timeout(idle_guests):
+    """Guarantee: a module whose connection closes in the middle of a libvirt call fails at once with a
+    message that names the domain, the call and the lost connection; no traceback."""
+    with ClosingProxy(HOST_A_SOCKET, {PROC_DOMAIN_GET_XML_DESC}) as proxy:
+        result = run_module("domain_info", {"uri": proxy.uri, "name": idle_guests["A"]})
+    print(f"domain_info cut mid-call: failed after {result.seconds:.1f} s")
+    assert proxy.cuts >= 1, "the proxy never saw the XML call: the fault was not injected"
+    assert result.get("failed"), result
+    message = result["msg"]
+    assert idle_guests["A"] in message, message
+    assert any(text in message.lower() for text in CONNECTION_LOST), message
+    assert result.seconds < 10, f"{result.seconds:.1f} s"
