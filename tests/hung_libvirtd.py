@@ -101,7 +101,9 @@ class FreezingProxy(_UnixListener):
 REMOTE_PROGRAM = 0x20008086
 RPC_CALL = 0
 # Procedure numbers of src/remote/remote_protocol.x that the fault tests cut.
+PROC_DOMAIN_CREATE = 9
 PROC_DOMAIN_GET_XML_DESC = 14
+PROC_DOMAIN_CREATE_WITH_FLAGS = 196
 PROC_CONNECT_GET_ALL_DOMAIN_STATS = 344
 
 

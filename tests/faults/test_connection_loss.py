@@ -13,7 +13,13 @@ import time
 
 import pytest
 from ansible_output import plain
-from hung_libvirtd import PROC_CONNECT_GET_ALL_DOMAIN_STATS, PROC_DOMAIN_GET_XML_DESC, ClosingProxy
+from hung_libvirtd import (
+    PROC_CONNECT_GET_ALL_DOMAIN_STATS,
+    PROC_DOMAIN_CREATE,
+    PROC_DOMAIN_CREATE_WITH_FLAGS,
+    PROC_DOMAIN_GET_XML_DESC,
+    ClosingProxy,
+)
 from idle_guests import idle_guest_xml
 
 from harness import module_environment, rig_env, run_module
@@ -109,3 +115,23 @@ def test_a_module_whose_connection_closes_mid_call_fails_cleanly_within_its_time
     assert idle_guests["A"] in message, message
     assert any(text in message.lower() for text in CONNECTION_LOST), message
     assert result.seconds < 10, f"{result.seconds:.1f} s"
+
+
+def test_a_start_whose_connection_closes_mid_call_fails_cleanly_and_changes_nothing(rig, idle_guests):
+    """Guarantee: a domain_state start whose connection closes in the middle of the start call fails at once,
+    naming the domain and the lost connection; the domain stays shut off with its definition unchanged."""
+    conn = rig.connect(rig.HOST_A_URI)
+    try:
+        domain = conn.lookupByName(idle_guests["A"])
+        before = domain.XMLDesc(0)
+        with ClosingProxy(HOST_A_SOCKET, {PROC_DOMAIN_CREATE, PROC_DOMAIN_CREATE_WITH_FLAGS}) as proxy:
+            result = run_module("domain_state", {"uri": proxy.uri, "name": idle_guests["A"], "state": "running"})
+        print(f"domain_state start cut mid-call: failed after {result.seconds:.1f} s")
+        assert proxy.cuts >= 1, "the proxy never saw the start call: the fault was not injected"
+        assert result.get("failed"), result
+        message = result["msg"]
+        assert idle_guests["A"] in message and any(text in message.lower() for text in CONNECTION_LOST), message
+        assert result.seconds < 10, f"{result.seconds:.1f} s (the task's timeout is 60 s)"
+        assert not domain.isActive() and domain.XMLDesc(0) == before, "nothing half done"
+    finally:
+        conn.close()
