@@ -398,7 +398,14 @@ class Connection:
         Transient errors are retried with this connection's policy only when the caller says the
         call is `idempotent` (safe to repeat); any other call fails on its first error.
         """
-        return call_libvirt(operation, func, *args, domain=domain, retry=self.retry if idempotent else None)
+        try:
+            return call_libvirt(operation, func, *args, domain=domain, retry=self.retry if idempotent else None)
+        except ConnectionFailed as error:
+            # libvirt's "client socket is closed" does not say which of a task's hosts went away
+            raise ConnectionFailed(
+                f"{error.message} - lost the connection to libvirt at '{redact_uri(self.uri)}'", code=error.code,
+                libvirt_message=error.libvirt_message, domain=error.domain, operation=error.operation,
+            ) from None
 
     # --- typed calls on the connection (virConnect*) -------------------------------------------
 

@@ -10,6 +10,7 @@ hide what a crash left behind). Running guests survive both: QEMU does not run u
 import os
 import signal
 import subprocess
+import threading
 import time
 from contextlib import contextmanager
 
@@ -99,3 +100,64 @@ def _alive(pid: int) -> bool:
 def _read_pid(path: str) -> int:
     with open(path, encoding="ascii") as handle:
         return int(handle.read().strip())
+
+
+class FaultDuring:
+    """Runs a module (RUN: a callable returning run_module's result) in a thread and injects FAULT
+    (a callable returning the seconds it took) once READY() says the job is under way.
+
+    The figures the README rows quote: `fault_at` (seconds from the task's start to the fault),
+    `fault_seconds` (how long the fault lasted) and `after_fault` (seconds from the fault's end
+    to the task's end)."""
+
+    def __init__(self, run, fault, ready, ready_timeout: float = 60):
+        self.result = None
+        self._error = None
+        self._run = run
+        started = time.monotonic()
+        thread = threading.Thread(target=self._target, daemon=True)
+        thread.start()
+        while not ready():
+            if time.monotonic() - started > ready_timeout or not thread.is_alive():
+                thread.join(timeout=600)
+                raise AssertionError(f"the job never got under way (task result: {self.result or self._error})")
+            time.sleep(0.05)
+        fault_start = time.monotonic()
+        self.fault_at = fault_start - started
+        self.fault_seconds = fault()
+        thread.join(timeout=600)
+        assert not thread.is_alive(), "the task hung after the fault"
+        if self._error is not None:
+            raise self._error
+        self.after_fault = self.result.finished_at - fault_start
+
+    def _target(self):
+        try:
+            self.result = self._run()
+        except BaseException as error:  # pylint: disable=broad-except  # re-raised in the test's thread
+            self._error = error
+
+    def figures(self) -> str:
+        return (f"fault at {self.fault_at:.1f} s, daemon back after {self.fault_seconds:.2f} s, "
+                f"task ended {self.after_fault:.1f} s after the fault ({self.result.seconds:.1f} s in all)")
+
+
+def hosts() -> dict:
+    """New connections to both hosts (those opened before a fault are dead)."""
+    return {host: rig_env.connect(uri) for host, uri in URIS.items()}
+
+
+def assert_stayed_at_a(name: str, dom_id: int) -> None:
+    """After a failed migration A -> B: the guest runs at A as before (same QEMU, no job left) and
+    nothing of it is at B."""
+    import libvirt  # pylint: disable=import-outside-toplevel
+    conns = hosts()
+    try:
+        assert rig_env.domain_places(conns, name) == {"A": ("running", True), "B": None}, \
+            rig_env.domain_places(conns, name)
+        dom = conns["A"].lookupByName(name)
+        assert dom.ID() == dom_id, "the guest was restarted"
+        assert dom.jobInfo()[0] == libvirt.VIR_DOMAIN_JOB_NONE, "a migration job is left at A"
+    finally:
+        for conn in conns.values():
+            conn.close()

@@ -1,0 +1,153 @@
+"""Host A's libvirtd restarted (SIGTERM: a service restart; SIGKILL: a crash) while a task waits for
+a shutdown, a backup job, a block job or a migration.
+
+Each task ends within its timeout, succeeding or failing with a message that names the lost
+connection; the guest and the job end consistent; running the task again finishes the work (changed,
+then unchanged). Figures: FaultDuring.figures() is printed (pytest -s shows it)."""
+
+import glob
+import os
+import re
+import signal
+
+import libvirt
+import pytest
+
+from daemons import FaultDuring, assert_stayed_at_a, hosts, restart_daemon
+from harness import rig_env, run_module
+
+A = rig_env.HOST_A_URI
+B = rig_env.HOST_B_URI
+HOW = {"SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
+LOST = r"lost the connection to libvirt at 'qemu:///system'"
+
+
+def restart_a(how):
+    return lambda: restart_daemon("A", HOW[how])
+
+
+def fresh(name, uri=A):
+    """The domain on a new connection (the test's own died with the daemon)."""
+    return rig_env.connect(uri).lookupByName(name)
+
+
+def after(delay):
+    """A READY for FaultDuring: true DELAY seconds after its first call."""
+    import time  # pylint: disable=import-outside-toplevel
+    started = []
+
+    def ready():
+        started.append(time.monotonic())
+        return started[-1] - started[0] >= delay
+    return ready
+
+
+def assert_clear_failure(result):
+    assert result.get("failed") is True, result
+    assert re.search(LOST, result["msg"]), result["msg"]
+
+
+def no_job(dom):
+    return dom.jobInfo()[0] == libvirt.VIR_DOMAIN_JOB_NONE
+
+
+# ---------------------------------------------------------------- domain_state: waiting for a shutdown
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_shutdown_wait(host_a, guest_name, how):
+    """Guarantee: a shutdown waiting for the guest ends within its timeout when libvirtd restarts; it
+    fails naming the lost connection (or completes), the guest is left running or shut off, never
+    half-way, and the same task run again shuts it off, then reports no change."""
+    rig_env.define_guest(host_a, guest_name, data_disk=False, acpi_shutdown=False, agent=False)
+    args = {"uri": A, "name": guest_name, "state": "shutoff", "force": True, "shutdown_mode": ["acpi"],
+            "shutdown_timeout": 4}
+    fault = FaultDuring(lambda: run_module("domain_state", args), restart_a(how), after(1.5))
+    print(f"shutdown wait, libvirtd A {how}: {fault.figures()}")
+    result = fault.result
+    assert result.seconds < 4 + 10, fault.figures()
+    dom = fresh(guest_name)
+    if result.get("failed"):
+        assert_clear_failure(result)
+        assert result["actions"] == ["shutdown(acpi)"] and dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        again = run_module("domain_state", args)
+        assert not again.get("failed") and again["changed"], again
+    else:
+        assert result["actions"] == ["shutdown(acpi)", "destroy(after shutdown timeout)"], result
+    assert dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF
+    idempotent = run_module("domain_state", args)
+    assert not idempotent.get("failed") and idempotent["changed"] is False, idempotent
+
+
+# ---------------------------------------------------------------- domain_block: waiting for a copy
+def block_job_of(dom):
+    return lambda: bool(dom.blockJobInfo("vda", 0))
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_block_copy_wait(host_a, guest_name, how):
+    """Guarantee: a block copy waiting for its mirror ends within its timeout when libvirtd restarts,
+    failing with a message naming the lost connection; the guest keeps running on its original disk, and the
+    same task run again finishes the copy (pivot to the destination, no block job left), then reports
+    no change."""
+    dom = rig_env.define_guest(host_a, guest_name)
+    original = rig_env.data_disk_path(guest_name)
+    destination = f"{rig_env.IMAGES_DIR}/{guest_name}-copy.qcow2"
+    args = {"uri": A, "name": guest_name, "disk": "vda", "job": "copy", "destination": destination,
+            "bandwidth": "64KiB", "timeout": 30}
+    try:
+        fault = FaultDuring(lambda: run_module("domain_block", args), restart_a(how), block_job_of(dom))
+        print(f"block copy wait, libvirtd A {how}: {fault.figures()}")
+        result = fault.result
+        assert result.seconds < 30 + 10, fault.figures()
+        dom = fresh(guest_name)
+        assert_clear_failure(result)
+        # the mirror outlives the task (QEMU runs it, the restarted daemon keeps it): the guest still
+        # writes to its original image
+        assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING and source_of(dom) == original
+        assert dom.blockJobInfo("vda", 0).get("type") == libvirt.VIR_DOMAIN_BLOCK_JOB_TYPE_COPY
+        # the same task again, without the throttle that made the fault land mid-copy
+        args["bandwidth"] = None
+        again = run_module("domain_block", args)
+        assert not again.get("failed") and again["changed"], again
+        assert again["actions"] == [f"finish the running copy of vda to {destination} and pivot it"], again
+        assert again["job"]["phase"] == "pivoted" and again["job"]["success"], again["job"]
+        assert source_of(dom) == destination and dom.blockJobInfo("vda", 0) == {}
+        assert source_of(dom, libvirt.VIR_DOMAIN_XML_INACTIVE) == destination
+        idempotent = run_module("domain_block", args)
+        assert not idempotent.get("failed") and idempotent["changed"] is False, idempotent
+    finally:
+        for path in glob.glob(f"{rig_env.IMAGES_DIR}/{guest_name}-*"):
+            os.unlink(path)
+
+
+def source_of(dom, flags=0):
+    from lxml import etree  # pylint: disable=import-outside-toplevel
+    return etree.fromstring(dom.XMLDesc(flags)).find("devices/disk/source").get("file")
+
+
+# ---------------------------------------------------------------- domain_migrate: waiting for a migration
+def migration_job_of(dom):
+    return lambda: dom.jobInfo()[0] != libvirt.VIR_DOMAIN_JOB_NONE
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_migration_wait(host_a, host_b, guest_name, how):
+    """Guarantee: a live migration A -> B ends within its timeout when the source's libvirtd restarts
+    mid-job, failing with a message naming the lost connection; the guest keeps running at A (not
+    restarted, no job left), nothing is defined at B, and the same task run again moves it, then
+    reports no change."""
+    dom = rig_env.define_guest(host_a, guest_name, data_disk=False)
+    dom_id = dom.ID()
+    args = {"uri": A, "dest_uri": B, "name": guest_name, "migrate_uri": rig_env.MIGRATION_URI_TO_B,
+            "bandwidth": 1, "timeout": 30}
+    fault = FaultDuring(lambda: run_module("domain_migrate", args), restart_a(how), migration_job_of(dom))
+    print(f"migration wait, libvirtd A {how}: {fault.figures()}")
+    result = fault.result
+    assert result.seconds < 30 + 10, fault.figures()
+    assert_clear_failure(result)
+    assert_stayed_at_a(guest_name, dom_id)
+    args.pop("bandwidth")
+    again = run_module("domain_migrate", args)
+    assert not again.get("failed") and again["changed"], again
+    assert rig_env.domain_places(hosts(), guest_name) == {"A": None, "B": ("running", True)}, again
+    idempotent = run_module("domain_migrate", args)
+    assert not idempotent.get("failed") and idempotent["changed"] is False, idempotent
