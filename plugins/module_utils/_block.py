@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils._block_calls import BlockCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._block_decide import (
-    JobDecision, decide_job, decide_size, resolve_disk)
+    JobDecision, adopts_copy, decide_job, decide_size, resolve_disk)
 from ansible_collections.virtops.libvirt.plugins.module_utils._block_job import BlockJob
 from ansible_collections.virtops.libvirt.plugins.module_utils._block_options import BlockOptions, JobOptions
 from ansible_collections.virtops.libvirt.plugins.module_utils._block_start import job_starter
@@ -66,6 +66,8 @@ class BlockRunner:
             raise InvalidArgument(f"job: block jobs need a running domain; {self.where()} is not running",
                                   domain=self.domain.name)
         running = self.calls.block_job_info(self.target)
+        if running and adopts_copy(options, running, self.domain.xml_desc(), self.target):
+            return self._adopt_steps(options)
         decision = decide_job(options, self.disk, running, self.domain.name)
         if not decision.start:
             if running:
@@ -77,6 +79,14 @@ class BlockRunner:
             return [Step(decision.reason, lambda: self._abort(options.pivot))]
         start = job_starter(self.calls, self.target, options, decision, self.domain.is_persistent())
         return [Step(decision.reason, lambda: self._run_job(decision, start), _job_effect(options, decision))]
+
+    def _adopt_steps(self, options: JobOptions) -> list[Step]:
+        """Finish the copy an earlier run of this task started: its speed as asked, then wait and finish."""
+        finish = options.finish_for(True)
+        decision = JobDecision("copy", True, f"finish the running copy of {self.target} to {options.destination} "
+                                             f"and {finish} it", finish)
+        set_speed = lambda: self.calls.block_job_set_speed(self.target, options.bandwidth or 0)  # noqa: E731
+        return [Step(decision.reason, lambda: self._run_job(decision, set_speed), _job_effect(options, decision))]
 
     def _speed_steps(self, options: JobOptions, running: dict[str, Any]) -> list[Step]:
         """A running job's speed, changed when bandwidth asks for another one."""

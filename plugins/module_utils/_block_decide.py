@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._block_options import BLKIO_DEVICE_KEYS, JobOptions, Size
 from ansible_collections.virtops.libvirt.plugins.module_utils._disks import Disk, Disks
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
@@ -57,6 +58,20 @@ class JobDecision:
     @property
     def two_phase(self) -> bool:
         return self.kind in ("copy", "active_commit") or (self.kind == "rebase" and self.finish is not None)
+
+
+def adopts_copy(options: JobOptions, running: Mapping[str, Any], domain_xml: str, target: str) -> bool:
+    """Whether the copy running on `target` is the one this task asks for (same destination): a task
+    that lost its connection (libvirtd restarted) left it mirroring, and running the task again
+    finishes it instead of leaving it running for ever."""
+    if options.kind != "copy" or not options.destination or job_type_name(running.get("type")) != "copy":
+        return False
+    for disk in _xml.parse(domain_xml).iterfind("devices/disk"):
+        mirror = disk.find("mirror")
+        if disk.find("target") is not None and disk.find("target").get("dev") == target and mirror is not None:
+            source = mirror.find("source")
+            return options.destination in (mirror.get("file"), source.get("file") if source is not None else None)
+    return False
 
 
 def decide_job(options: JobOptions, disk: Disk, running: Mapping[str, Any], domain: str) -> JobDecision:
