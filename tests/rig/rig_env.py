@@ -337,6 +337,38 @@ def guest_shell(dom, command, timeout=30) -> str:
         time.sleep(0.1)
 
 
+def agent_response_timeout(name):
+    """The guest agent response timeout host A's libvirtd keeps for running domain NAME (its status XML):
+    -2 is libvirt's default (wait forever), which a task that bounded its agent calls must leave behind."""
+    import re
+    with open(f"/run/libvirt/qemu/{name}.xml", encoding="utf-8") as handle:
+        return int(re.search(r"<agentTimeout>(-?\d+)</agentTimeout>", handle.read()).group(1))
+
+
+#: What stop_agent_for() has the guest print on its console once its qemu-ga is stopped.
+AGENT_STOPPED_LINE = "virtops-test: agent stopped"
+
+
+def stop_agent_for(dom, seconds, timeout=30):
+    """The guest stops its own qemu-ga (SIGSTOP) from a background shell and resumes it (SIGCONT)
+    SECONDS later: agent calls meanwhile go unanswered (the agent channel stays connected).
+
+    Returns once the guest said on its console that the agent is stopped."""
+    since = serial_log_size(dom.name())
+    script = (f"(sleep 1; kill -STOP $(pidof qemu-ga); echo '{AGENT_STOPPED_LINE}' > /dev/ttyS0; "
+              f"sleep {seconds}; kill -CONT $(pidof qemu-ga)) >/dev/null 2>&1 </dev/null &")
+    agent_command(dom, "guest-exec", {"path": "/bin/sh", "arg": ["-c", script]})
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(serial_log_path(dom.name()), "rb") as log:
+            log.seek(since)
+            if AGENT_STOPPED_LINE.encode() in log.read():
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{dom.name()} did not stop its agent within {timeout}s")
+        time.sleep(0.2)
+
+
 #: Where start_memory_dirtier keeps its pid and data inside the guest (the initramfs is RAM).
 _DIRTIER = "/tmp/virtops-dirtier"
 
