@@ -147,6 +147,16 @@ def hosts() -> dict:
     return {host: rig_env.connect(uri) for host, uri in URIS.items()}
 
 
+def places(name: str) -> dict:
+    """rig_env.domain_places of NAME on both hosts, read on connections of its own."""
+    conns = hosts()
+    try:
+        return rig_env.domain_places(conns, name)
+    finally:
+        for conn in conns.values():
+            conn.close()
+
+
 def assert_stayed_at_a(name: str, dom_id: int) -> None:
     """After a failed migration A -> B: the guest runs at A as before (same QEMU, no job left) and
     nothing of it is at B."""

@@ -9,11 +9,12 @@ import glob
 import os
 import re
 import signal
+import time
 
 import libvirt
 import pytest
 
-from daemons import FaultDuring, assert_stayed_at_a, hosts, restart_daemon
+from daemons import FaultDuring, assert_stayed_at_a, places, restart_daemon
 from harness import rig_env, run_module
 
 A = rig_env.HOST_A_URI
@@ -33,7 +34,6 @@ def fresh(name, uri=A):
 
 def after(delay):
     """A READY for FaultDuring: true DELAY seconds after its first call."""
-    import time  # pylint: disable=import-outside-toplevel
     started = []
 
     def ready():
@@ -148,6 +148,6 @@ def test_migration_wait(host_a, host_b, guest_name, how):
     args.pop("bandwidth")
     again = run_module("domain_migrate", args)
     assert not again.get("failed") and again["changed"], again
-    assert rig_env.domain_places(hosts(), guest_name) == {"A": None, "B": ("running", True)}, again
+    assert places(guest_name) == {"A": None, "B": ("running", True)}, again
     idempotent = run_module("domain_migrate", args)
     assert not idempotent.get("failed") and idempotent["changed"] is False, idempotent
