@@ -25,10 +25,11 @@ from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._checkpoint import checkpoint_xml
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, RetryPolicy, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._disks import check_disks, disk_targets
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError, VirtopsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
+    ConnectionFailed, InvalidArgument, LibvirtCallError, VirtopsError)
 from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls, LongJob, end_job, final_stats, is_running
 from ansible_collections.virtops.libvirt.plugins.module_utils._plan import ChangeRecorder, Step, execute
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot import is_local_uri
@@ -381,14 +382,43 @@ class BackupUndo:
     def undo(self, files: dict[str, str], checkpoint: Optional[str]) -> tuple[str, bool]:
         """Never raises (a failure here must not hide the backup's own error); the report, and
         whether anything was left behind."""
-        self._end_job()
-        self._remove_files(files)
-        if checkpoint:
-            self._remove_checkpoint(checkpoint)
+        reconnected = self._reconnect_if_lost()
+        try:
+            self._end_job()
+            if not self.left:  # a job that may still run keeps writing its files: they stay with it
+                self._remove_files(files)
+            if checkpoint:
+                self._remove_checkpoint(checkpoint)
+        finally:
+            if reconnected is not None:
+                reconnected.close()
         report = [f"removed: {', '.join(self.removed)}" if self.removed else "nothing to remove"]
         if self.left:
             report.append(f"not removed: {'; '.join(self.left)}")
         return "; ".join(report), bool(self.left)
+
+    def _reconnect_if_lost(self) -> Optional[Connection]:
+        """The failure may be the lost connection itself (libvirtd restarted): the job then runs on in
+        QEMU, so the undo opens a new connection (retried while the daemon comes back) to end it."""
+        try:
+            JobCalls(self.domain).job_stats()
+            return None
+        except ConnectionFailed:
+            pass
+        except VirtopsError:
+            return None
+        retry = RetryPolicy(attempts=6, first_delay=0.5, max_delay=2.0)
+        for delay in (*retry.delays(), None):
+            connection = Connection(self.domain.connection.params)
+            try:
+                self.domain = Domain.lookup(connection.open(), uuid=self.domain.uuid)
+                return connection
+            except VirtopsError:
+                connection.close()
+                if delay is None:
+                    return None
+                retry.sleep(delay)
+        return None
 
     def _end_job(self) -> None:
         try:

@@ -34,7 +34,11 @@ def stop_daemon(host: str, how: int = signal.SIGTERM, timeout: float = 30) -> fl
     os.kill(pid, how)
     while _alive(pid):
         if time.monotonic() - started > timeout:
-            raise RuntimeError(f"libvirtd of host {host} (pid {pid}) did not end within {timeout} s")
+            # never leave the rig with a daemon that neither serves nor ends (others' tests need it)
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+            raise RuntimeError(f"libvirtd of host {host} (pid {pid}) did not end within {timeout} s of {how!r}: killed")
         time.sleep(0.05)
     return time.monotonic() - started
 
@@ -66,8 +70,10 @@ def daemon_down(host: str, how: int = signal.SIGKILL):
 def restart_daemon(host: str, how: int = signal.SIGTERM) -> float:
     """Stop and start host's libvirtd; returns the seconds it did not answer."""
     started = time.monotonic()
-    stop_daemon(host, how)
-    start_daemon(host)
+    try:
+        stop_daemon(host, how)
+    finally:
+        start_daemon(host)
     return time.monotonic() - started
 
 

@@ -6,9 +6,12 @@ connection; the guest and the job end consistent; running the task again finishe
 then unchanged). Figures: FaultDuring.figures() is printed (pytest -s shows it)."""
 
 import glob
+import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 import time
 
 import libvirt
@@ -151,3 +154,57 @@ def test_migration_wait(host_a, host_b, guest_name, how):
     assert places(guest_name) == {"A": None, "B": ("running", True)}, again
     idempotent = run_module("domain_migrate", args)
     assert not idempotent.get("failed") and idempotent["changed"] is False, idempotent
+
+
+# ---------------------------------------------------------------- domain_backup: waiting for a push backup
+BACKUP_MIB = 512
+
+
+def slowed_backup_of(dom):
+    """A READY that, once the backup job runs, slows it to 1 MiB/s inside QEMU (domain_backup has no
+    bandwidth option; the job is QEMU's, so QMP can set its speed)."""
+    import libvirt_qemu  # pylint: disable=import-outside-toplevel
+
+    def ready():
+        try:
+            jobs = json.loads(libvirt_qemu.qemuMonitorCommand(dom, '{"execute": "query-block-jobs"}', 0))["return"]
+        except libvirt.libvirtError:  # the monitor is busy with the job's start
+            return False
+        for job in jobs:
+            libvirt_qemu.qemuMonitorCommand(dom, json.dumps({"execute": "block-job-set-speed", "arguments": {
+                "device": job["device"], "speed": 1024 * 1024}}), 0)
+        return bool(jobs)
+    return ready
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_backup_wait(host_a, guest_name, how):
+    """Guarantee: a push backup waiting for its job ends within its timeout when libvirtd restarts,
+    failing with a message naming the lost connection; the guest keeps running with no job left and
+    the same task run again makes a complete backup (changed), then reports no change."""
+    disk = rig_env.make_data_disk(rig_env.data_disk_path(guest_name))
+    subprocess.run(["qemu-img", "resize", "-q", disk, f"{BACKUP_MIB}M"], check=True)
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", f"write -P 0x5a 0 {BACKUP_MIB}M", disk], check=True,
+                   capture_output=True)
+    dom = rig_env.define_guest(host_a, guest_name, data_disk=disk)
+    target = f"{rig_env.IMAGES_DIR}/{guest_name}-backup"
+    os.makedirs(target)
+    args = {"uri": A, "name": guest_name, "checkpoint": "cp-1", "backup": {"target_dir": target, "timeout": 30}}
+    fault = FaultDuring(lambda: run_module("domain_backup", args), restart_a(how), slowed_backup_of(dom))
+    print(f"backup wait, libvirtd A {how}: {fault.figures()}\n{fault.result.get('msg')}")
+    result = fault.result
+    assert result.seconds < 30 + 10, fault.figures()
+    try:
+        assert_clear_failure(result)
+        dom = fresh(guest_name)
+        # undone: no job writing on, no file, no checkpoint without its backup
+        assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING and no_job(dom), dom.jobInfo()
+        assert dom.listAllCheckpoints(0) == [] and os.listdir(target) == [], result["msg"]
+        again = run_module("domain_backup", args)
+        assert not again.get("failed") and again["changed"], again
+        assert again["backup"]["job"]["success"] and [c.getName() for c in dom.listAllCheckpoints(0)] == ["cp-1"]
+        assert os.path.getsize(f"{target}/vda.qcow2") > BACKUP_MIB * 1024 * 1024
+        idempotent = run_module("domain_backup", args)
+        assert not idempotent.get("failed") and idempotent["changed"] is False, idempotent
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
