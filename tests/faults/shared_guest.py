@@ -1,0 +1,69 @@
+"""One booted guest shared by the tests of a fault-suite file, reached through fresh connections.
+
+Other fault tests restart host A's libvirtd now and then, which breaks every connection open at that
+moment; so the guest is looked up afresh whenever it is needed, and waits re-connect."""
+
+import os
+import time
+
+import libvirt
+
+from harness import rig_env
+
+URI = rig_env.HOST_A_URI
+
+
+def domain(name, uri=URI):
+    """NAME on a new connection (an older one may have died with a daemon restart)."""
+    return rig_env.connect(uri).lookupByName(name)
+
+
+def wait_agent(name, timeout=90):
+    """Wait until NAME's agent answers, re-connecting after a daemon restart; return the seconds it took."""
+    started = time.monotonic()
+    while True:
+        remaining = timeout - (time.monotonic() - started)
+        try:
+            rig_env.wait_agent(domain(name), timeout=max(1, min(10, remaining)))
+            return time.monotonic() - started
+        except (TimeoutError, RuntimeError, libvirt.libvirtError):
+            if remaining <= 0:
+                raise
+
+
+def boot(name, **guest_options):
+    """Define and start the rig's tiny guest NAME on host A (options as rig_env.define_guest); wait for its agent."""
+    conn = rig_env.connect(URI)
+    try:
+        rig_env.cleanup_domain(conn, name)
+        rig_env.define_guest(conn, name, **guest_options)
+    finally:
+        conn.close()
+    wait_agent(name)
+    return name
+
+
+def start(name):
+    """Start NAME (shut off) again and wait for its agent."""
+    domain(name).create()
+    wait_agent(name)
+
+
+def remove(name, *paths):
+    """The guest from both hosts, its data disk and PATHS."""
+    for uri in (rig_env.HOST_A_URI, rig_env.HOST_B_URI):
+        conn = rig_env.connect(uri)
+        try:
+            rig_env.cleanup_domain(conn, name)
+        finally:
+            conn.close()
+    rig_env.remove_data_disk(name)
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def unique_name(kind):
+    return f"{rig_env.PREFIX}{kind}-{os.getpid() % 100000}"
