@@ -8,9 +8,13 @@ shutdown_timeout when the task says force=true.
 from __future__ import annotations
 
 import time
+from typing import Optional
 
+from ansible_collections.virtops.libvirt.plugins.module_utils._agent import DEFAULT_CALL_TIMEOUT, GuestAgent
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, DomainState
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import VirtopsError, WaitTimeout
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import LibvirtCallError, VirtopsError, WaitTimeout
+from ansible_collections.virtops.libvirt.plugins.module_utils._events import Deadline
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import SHUTDOWN_MODES, combine
 from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle_context import LifecycleContext, StateStep
 
@@ -19,6 +23,7 @@ SHUTDOWN_RETRY_INTERVAL = 10.0
 # The action that follows a graceful shutdown the guest ignored, with force=true.
 FORCED_DESTROY = "destroy(after shutdown timeout)"
 POWERED_OFF_STATES = ["shutoff", ABSENT]
+_AGENT_UNRESPONSIVE = getattr(libvirt, "VIR_ERR_AGENT_UNRESPONSIVE", 86)
 
 
 class GracefulShutdown:
@@ -26,6 +31,7 @@ class GracefulShutdown:
 
     def __init__(self, context: LifecycleContext) -> None:
         self.context = context
+        self._deadline: Optional[Deadline] = None  # shutdown_timeout, counted from the first request
 
     def step(self, wait: bool) -> StateStep:
         """The shutdown request as a plan step; with `wait`, the wait for the power-off follows it."""
@@ -35,7 +41,30 @@ class GracefulShutdown:
         if wait and options.force:
             # Whether the guest honours the request shows only at run time: the plan says so.
             context.recorder.may_perform(FORCED_DESTROY)
-        return StateStep(label, lambda: context.domain.shutdown_flags(flags), settle=self._settle if wait else None)
+        return StateStep(label, lambda: self._first_request(flags), settle=self._settle if wait else None)
+
+    def _first_request(self, flags: int) -> None:
+        self._deadline = Deadline(self.context.options.shutdown_timeout)
+        self._request(flags)
+
+    def _request(self, flags: int, operation: str = "shutdown") -> None:
+        """Ask the guest to shut down, through its agent for at most DEFAULT_CALL_TIMEOUT seconds.
+
+        libvirt waits for the guest agent forever by default, so a stopped agent would hold the task
+        far beyond shutdown_timeout. Bounded, an agent that does not answer is a request the guest
+        ignored: libvirt goes on with ACPI when that mode is allowed too, and the wait decides.
+        """
+        domain, modes = self.context.domain, self.context.options.shutdown_modes
+        if modes and "agent" not in modes:
+            domain.shutdown_flags(flags, operation)
+            return
+        remaining = self._deadline.remaining() if self._deadline else DEFAULT_CALL_TIMEOUT
+        try:
+            with GuestAgent(domain).bounded(min(DEFAULT_CALL_TIMEOUT, remaining)):
+                domain.shutdown_flags(flags, operation)
+        except LibvirtCallError as error:
+            if error.code != _AGENT_UNRESPONSIVE:
+                raise
 
     def _settle(self) -> None:
         """Wait for the power-off; after shutdown_timeout power it off (force) or fail."""
@@ -66,9 +95,10 @@ class GracefulShutdown:
                 return
             last_request[0] = time.monotonic()
             try:
-                domain.shutdown_flags(flags, "shutdown (repeated)")
+                self._request(flags, "shutdown (repeated)")
             except VirtopsError:
                 pass  # e.g. the guest is already powering off; the wait decides
 
-        domain.wait_for(POWERED_OFF_STATES, self.context.options.shutdown_timeout,
+        remaining = self._deadline.remaining() if self._deadline else self.context.options.shutdown_timeout
+        domain.wait_for(POWERED_OFF_STATES, remaining,
                         poll_interval=min(2.0, SHUTDOWN_RETRY_INTERVAL), on_event=ask_again)
