@@ -370,6 +370,11 @@ class PushBackup:
         return outcome
 
 
+# How long the undo of a backup cut by a lost connection tries to reach the daemon again: a libvirtd
+# stopped (SIGTERM) while it runs a backup job exits only after its 30 s forced-shutdown wait.
+RECONNECT_WINDOW = 40.0
+
+
 class BackupUndo:
     """After a failed or aborted backup: no job, no partial files, no checkpoint without its backup."""
 
@@ -407,7 +412,7 @@ class BackupUndo:
             pass
         except VirtopsError:
             return None
-        retry = RetryPolicy(attempts=6, first_delay=0.5, max_delay=2.0)
+        retry = RetryPolicy(attempts=100, first_delay=0.5, max_delay=2.0, deadline=time.monotonic() + RECONNECT_WINDOW)
         for delay in (*retry.delays(), None):
             connection = Connection(self.domain.connection.params)
             try:
@@ -415,7 +420,7 @@ class BackupUndo:
                 return connection
             except VirtopsError:
                 connection.close()
-                if delay is None:
+                if delay is None or not retry.allows(delay):
                     return None
                 retry.sleep(delay)
         return None

@@ -26,8 +26,9 @@ def daemon_pid(host: str) -> int:
     return _read_pid(PIDFILES[host])
 
 
-def stop_daemon(host: str, how: int = signal.SIGTERM, timeout: float = 30) -> float:
+def stop_daemon(host: str, how: int = signal.SIGTERM, timeout: float = 40) -> float:
     """Send HOW (SIGTERM: a service restart; SIGKILL: a crash) to host's libvirtd, wait for its end.
+    (libvirtd stopped while it runs a backup job exits only after its 30 s forced-shutdown wait.)
     Returns the seconds it took."""
     started = time.monotonic()
     pid = daemon_pid(host)
