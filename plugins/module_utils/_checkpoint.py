@@ -97,7 +97,7 @@ def checkpoint_xml(domain: Domain, name: str, disks: Optional[list[str]] = None,
     root = etree.Element("domaincheckpoint")
     etree.SubElement(root, "name").text = name
     if description is not None:
-        etree.SubElement(root, "description").text = description
+        etree.SubElement(root, "description").text = _xml.bounded_text(description, "description")
     element = etree.SubElement(root, "disks")
     for target in disk_targets(domain):
         etree.SubElement(element, "disk", name=target, checkpoint="bitmap" if target in chosen else "no")

@@ -121,6 +121,8 @@ class SnapshotOptions:
             raise InvalidArgument("snapshot (a name) is required, unless retain/prefix prune snapshots")
         if self.children and self.children_only:
             raise InvalidArgument("children and children_only are mutually exclusive")
+        if self.description is not None:
+            _xml.bounded_text(self.description, "description")
         if self.location == "internal" and self.memory_file:
             raise InvalidArgument("memory_file needs location=external: an internal snapshot keeps memory in the disk")
         for disk in self.disks:

@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import REDACTED, XmlError
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import REDACTED, InvalidArgument, XmlError
 
 try:
     from lxml import etree
@@ -29,6 +29,9 @@ else:
 
 HAS_LXML = etree is not None
 MAX_XML_BYTES = 4 * 1024 * 1024  # domain XML is a few KiB; anything near this is an attack or an accident
+# A description or a name put into a document for libvirt: its RPC encodes no string past 4 MiB (the whole
+# document), and fails then with "Unable to encode message payload", which names no option.
+MAX_TEXT_BYTES = 1024 * 1024
 
 # Devices a template owns outright: libvirt never adds these, so one the template lacks was removed.
 OWNED_DEVICES = frozenset({"disk", "interface", "filesystem", "hostdev"})
@@ -57,6 +60,14 @@ def _parser():
         remove_comments=True,
         remove_pis=True,
     )
+
+
+def bounded_text(text: str, option: str) -> str:
+    """TEXT as it is, refused (naming OPTION) when too long for a document libvirt takes."""
+    size = len(text.encode("utf-8"))
+    if size > MAX_TEXT_BYTES:
+        raise InvalidArgument(f"{option} is too long ({size} bytes, at most {MAX_TEXT_BYTES})")
+    return text
 
 
 def parse(text: Union[str, bytes], what: str = "domain XML"):
