@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError, UnsupportedOperation
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
@@ -242,7 +243,7 @@ class RenameGroup(TuneGroup):
     option = "rename"
 
     def validate(self) -> None:
-        wanted = self.wanted.strip()
+        wanted = _xml.bounded_text(self.wanted, "rename").strip()  # before the lookup: libvirt echoes the name
         if not wanted or wanted != self.wanted:
             raise self.refuse(None, f"'{self.wanted}' is not a usable domain name")
         if wanted == self.domain.name:
