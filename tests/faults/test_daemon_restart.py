@@ -55,7 +55,8 @@ def no_job(dom):
 
 
 # ---------------------------------------------------------------- domain_state: waiting for a shutdown
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+# SIGKILL takes the same path (the waiting call fails on the closed socket either way): SIGTERM only, for time
+@pytest.mark.parametrize("how", ["SIGTERM"])
 def test_shutdown_wait(host_a, guest_name, how):
     """Guarantee: a shutdown waiting for the guest ends within its timeout when libvirtd restarts; it
     fails naming the lost connection (or completes), the guest is left running or shut off, never
@@ -85,7 +86,8 @@ def block_job_of(dom):
     return lambda: bool(dom.blockJobInfo("vda", 0))
 
 
-@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+# the restarted daemon keeps the mirror after SIGTERM and SIGKILL alike (both seen): SIGTERM only, for time
+@pytest.mark.parametrize("how", ["SIGTERM"])
 def test_block_copy_wait(host_a, guest_name, how):
     """Guarantee: a block copy waiting for its mirror ends within its timeout when libvirtd restarts,
     failing with a message naming the lost connection; the guest keeps running on its original disk, and the
