@@ -9,6 +9,7 @@ a decimal `B` a power of 1000 (`5GB`); a bare number is bytes. A size may be rel
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -137,6 +138,8 @@ class JobOptions:
             raise InvalidArgument(f"finish: unknown value '{self.finish}' (known: {', '.join(FINISHES)})")
         if self.kind == "copy" and bool(self.destination) == bool(self.destination_xml):
             raise InvalidArgument("job=copy needs one of destination (a file path) or destination_xml (a <disk>)")
+        if self.destination is not None and not posixpath.isabs(self.destination):
+            raise InvalidArgument(f"destination must be an absolute path on the host (got '{self.destination}')")
         if self.kind == "rebase" and not (self.base or self.destination):
             raise InvalidArgument("job=rebase needs base (the new backing image) or destination (a rebase copy)")
         if self.finish is not None and (self.kind in ("pull", "abort") or (self.kind == "rebase" and not self.destination)):

@@ -67,7 +67,7 @@ options:
     description: For V(commit), the image to commit (by path or index); default the active image.
     type: str
   destination:
-    description: For V(copy) and V(rebase), the file the disk is copied to.
+    description: For V(copy) and V(rebase), the file the disk is copied to (an absolute path on the host).
     type: path
   destination_format:
     description: The format of O(destination).
