@@ -32,13 +32,22 @@ def wait_agent(name, timeout=90):
 
 
 def boot(name, **guest_options):
-    """Define and start the rig's tiny guest NAME on host A (options as rig_env.define_guest); wait for its agent."""
-    conn = rig_env.connect(URI)
-    try:
-        rig_env.cleanup_domain(conn, name)
-        rig_env.define_guest(conn, name, **guest_options)
-    finally:
-        conn.close()
+    """Define and start the rig's tiny guest NAME on host A (options as rig_env.define_guest); wait for its agent.
+
+    A daemon restart by another fault test in the middle is retried (twice): it is not this file's fault."""
+    for attempt in (1, 2, 3):
+        try:
+            conn = rig_env.connect(URI)
+            try:
+                rig_env.cleanup_domain(conn, name)
+                rig_env.define_guest(conn, name, **guest_options)
+            finally:
+                conn.close()
+            break
+        except (RuntimeError, libvirt.libvirtError):
+            if attempt == 3:
+                raise
+            time.sleep(2)
     wait_agent(name)
     return name
 
