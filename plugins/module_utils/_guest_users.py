@@ -22,6 +22,9 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._plan import Step
 KEY_STATES = ("exact", "present", "absent")
 PASSWORD_UPDATES = ("always", "on_create")
 
+# Linux's LOGIN_NAME_MAX; Windows allows far less. A longer name is an accident: refused, not echoed back.
+MAX_USER_NAME_BYTES = 256
+
 ARGUMENT_SPECS: dict[str, dict[str, Any]] = {
     "users": dict(type="list", elements="dict", options=dict(
         name=dict(type="str", required=True),
@@ -95,9 +98,12 @@ class UsersPart(GuestPart):
     def validate(self) -> None:
         names = [user.name for user in self.users]
         for index, user in enumerate(self.users):
-            where = f"users[{index}] ({user.name!r})"
             if not user.name.strip():
                 raise InvalidArgument(f"users[{index}].name must not be empty")
+            if len(user.name.encode("utf-8")) > MAX_USER_NAME_BYTES:
+                raise InvalidArgument(f"users[{index}].name is too long ({len(user.name.encode('utf-8'))} bytes, "
+                                      f"at most {MAX_USER_NAME_BYTES}): no guest OS has such a user")
+            where = f"users[{index}] ({user.name!r})"
             if names.count(user.name) > 1:
                 raise InvalidArgument(f"{where}: the user is listed more than once; give each user once")
             if user.password is None and user.keys is None:
