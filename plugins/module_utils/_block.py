@@ -85,7 +85,10 @@ class BlockRunner:
         finish = options.finish_for(True)
         decision = JobDecision("copy", True, f"finish the running copy of {self.target} to {options.destination} "
                                              f"and {finish} it", finish)
-        set_speed = lambda: self.calls.block_job_set_speed(self.target, options.bandwidth or 0)  # noqa: E731
+
+        def set_speed() -> None:  # the job runs already: "starting" it is setting its speed
+            self.calls.block_job_set_speed(self.target, options.bandwidth or 0)
+
         return [Step(decision.reason, lambda: self._run_job(decision, set_speed), _job_effect(options, decision))]
 
     def _speed_steps(self, options: JobOptions, running: dict[str, Any]) -> list[Step]:
