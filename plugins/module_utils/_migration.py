@@ -179,7 +179,11 @@ class MigrationRunner:
         except VirtopsError as error:
             if resuming or self.switched:
                 raise self._failed(error, name, "postcopy", before, self._postcopy_verdict(domain))
-            now = Placement.read_by_uuid(self.source, self.destination, domain.uuid)
+            try:
+                now = Placement.read_by_uuid(self.source, self.destination, domain.uuid)
+            except VirtopsError as unreadable:  # e.g. the destination's daemon died: the migration's error still counts
+                raise self._failed(error, name, "migrate", before,
+                                   f"where the domain is now could not be read: {unreadable.message}") from None
             if self._arrived(now):
                 # libvirt reported an error, but the domain is where the task wants it: say so, do not undo it
                 self.recorder.perform(action, lambda: None)

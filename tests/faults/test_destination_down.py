@@ -34,6 +34,9 @@ def test_destination_killed_mid_migration(host_a, guest_name):
         assert result.get("failed") is True, result
         print(result["msg"])
         assert re.search(r"lost the connection to libvirt at '" + re.escape(B) + "'", result["msg"]), result["msg"]
+        # the migration's own failure, reported for the guest by name, even though B cannot be read afterwards
+        assert result["msg"].startswith(f"domain '{guest_name}': "), result["msg"]
+        assert result["failed_step"] == "migrate" and result["domain"]["location"] == "source", result
     finally:
         back = start_daemon("B")
         print(f"B answered again {back:.2f} s after its start")
