@@ -401,13 +401,23 @@ class Connection:
         try:
             return call_libvirt(operation, func, *args, domain=domain, retry=self.retry if idempotent else None)
         except ConnectionFailed as error:
-            # libvirt's "client socket is closed" does not say which of a task's hosts went away
+            # libvirt's "client socket is closed" does not say which of a task's hosts went away; a call
+            # on this connection can also lose another one (a migration's to the destination)
+            if self._conn is not None and self.is_alive():
+                raise
             raise ConnectionFailed(
                 f"{error.message} - lost the connection to libvirt at '{redact_uri(self.uri)}'", code=error.code,
                 libvirt_message=error.libvirt_message, domain=error.domain, operation=error.operation,
             ) from None
 
     # --- typed calls on the connection (virConnect*) -------------------------------------------
+
+    def is_alive(self) -> bool:
+        """Whether the connection still stands (a local check, no call to the daemon)."""
+        try:
+            return bool(self.conn.isAlive())
+        except libvirt.libvirtError:
+            return False
 
     def lookup_by_name(self, name: str) -> Any:
         return self.invoke("lookup by name", self.conn.lookupByName, name, domain=name, idempotent=True)

@@ -36,6 +36,7 @@ def test_destination_killed_mid_migration(host_a, guest_name):
         assert re.search(r"lost the connection to libvirt at '" + re.escape(B) + "'", result["msg"]), result["msg"]
         # the migration's own failure, reported for the guest by name, even though B cannot be read afterwards
         assert result["msg"].startswith(f"domain '{guest_name}': "), result["msg"]
+        assert f"lost the connection to libvirt at '{A}'" not in result["msg"], "A's connection stood"
         assert result["failed_step"] == "migrate" and result["domain"]["location"] == "source", result
     finally:
         back = start_daemon("B")
