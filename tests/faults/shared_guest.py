@@ -31,8 +31,8 @@ def wait_agent(name, timeout=90):
                 raise
 
 
-def boot(name, **guest_options):
-    """Define and start the rig's tiny guest NAME on host A (options as rig_env.define_guest); wait for its agent.
+def define(name, *, start=True, **guest_options):
+    """Define (and by default start) the rig's tiny guest NAME on host A, options as rig_env.define_guest.
 
     A daemon restart by another fault test in the middle is retried (twice): it is not this file's fault."""
     for attempt in (1, 2, 3):
@@ -40,21 +40,29 @@ def boot(name, **guest_options):
             conn = rig_env.connect(URI)
             try:
                 rig_env.cleanup_domain(conn, name)
-                rig_env.define_guest(conn, name, **guest_options)
+                rig_env.define_guest(conn, name, start=start, **guest_options)
             finally:
                 conn.close()
-            break
+            return name
         except (RuntimeError, libvirt.libvirtError):
             if attempt == 3:
                 raise
             time.sleep(2)
+    return name
+
+
+def boot(name, **guest_options):
+    """define() and start NAME, and wait for its agent."""
+    define(name, **guest_options)
     wait_agent(name)
     return name
 
 
-def start(name):
-    """Start NAME (shut off) again and wait for its agent."""
-    domain(name).create()
+def ensure_running(name):
+    """Start NAME if it is off (a test run alone finds it as the fixture left it); wait for its agent."""
+    dom = domain(name)
+    if not dom.isActive():
+        dom.create()
     wait_agent(name)
 
 
