@@ -22,7 +22,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Dom
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import LibvirtCallError, VirtopsError
 from ansible_collections.virtops.libvirt.plugins.module_utils._events import MIGRATION_ITERATION, MigrationIterationEvent
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
-from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import LongJob
+from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls, LongJob
 from ansible_collections.virtops.libvirt.plugins.module_utils._migration_calls import MigrationCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._migration_placement import (
     MigrationRefused, Placement, already_done_offline, check_collisions, check_cpu, decide)
@@ -241,11 +241,12 @@ class MigrationRunner:
         """After a failed migration (before any switch to post-copy): where the domain is now.
 
         A domain the migration left at the destination is removed, but only while the source still
-        holds the domain (running, or for offline defined), so the one copy that runs is never touched.
+        holds the domain (running, or for offline defined), so the one copy that runs is never touched,
+        and only when no other migration of it runs: that one's incoming domain is not ours to remove.
         """
         source, destination = now.source, now.destination
         holds = source.running or (self.offline and source.persistent)
-        if holds and destination.exists and not before.destination.exists:
+        if holds and destination.exists and not before.destination.exists and not _has_job(source.domain):
             stray = destination.domain
             self.recorder.perform("remove the stray domain at the destination", lambda: _remove(stray))
         if source.running:
@@ -309,6 +310,14 @@ def _where(placement: Placement, predicted: bool, mode: str) -> dict[str, Any]:
     end = destination if there else source
     return {"location": "destination" if there else "source", "state": end.state.state,
             "defined_at_source": source.persistent, "defined_at_destination": destination.persistent}
+
+
+def _has_job(domain: Domain) -> bool:
+    """Whether the domain has a job although ours ended: another client migrates it (two plays at once)."""
+    try:
+        return JobCalls(domain).job_stats().get("type", 0) != 0
+    except VirtopsError:
+        return False  # the source cannot tell: the stray is ours as before
 
 
 def _remove(domain: Domain) -> None:

@@ -27,7 +27,8 @@ TEST_DOMAIN_UUID = "6695eb01-f6a4-8304-79aa-97f2502e193f"  # the test driver's d
 RUNNING = DomainState("running", "booted")
 SHUTOFF = DomainState("shutoff", "destroyed")
 GONE = DomainState(ABSENT, "undefined")
-HANDLE = SimpleNamespace(name="web01", uuid=TEST_DOMAIN_UUID)
+HANDLE = SimpleNamespace(name="web01", uuid=TEST_DOMAIN_UUID, virdomain=SimpleNamespace(jobStats=lambda flags: {"type": 0}),
+                         invoke=lambda what, call, *args, **kwargs: call(*args))
 
 
 def end(state, persistent=True):
@@ -287,6 +288,16 @@ def test_after_a_failure_the_copy_at_the_destination_is_removed_only_while_the_s
     message = moved._clean_up_after(placement(end(GONE), end(RUNNING)), placement(end(RUNNING), end(GONE)))
     assert moved.recorder.actions == [], "the one running copy is never removed"
     assert "runs at the destination" in message
+
+
+def test_the_incoming_domain_of_another_migration_of_the_same_domain_is_never_removed():
+    """Two plays migrate one domain at once; the one that failed must not destroy the other's incoming copy."""
+    migrating = SimpleNamespace(**{**vars(HANDLE), "virdomain": SimpleNamespace(jobStats=lambda flags: {"type": 2})})
+    cleaner = runner()
+    message = cleaner._clean_up_after(placement(End(migrating, RUNNING, True), end(SHUTOFF)),
+                                      placement(end(RUNNING), end(GONE)))
+    assert cleaner.recorder.actions == []
+    assert "keeps running at the source" in message
 
 
 def test_a_domain_that_existed_at_the_destination_before_is_never_removed():
