@@ -116,7 +116,7 @@ def _backup(**backup):
 
 def _pull(**backup):
     return {"name": GUEST, "backup": {"mode": "pull", "host": "127.0.0.1",
-                                      "scratch_dir": "/var/lib/libvirt/images/virtops/h3-scratch", **backup}}
+                                      "scratch_dir": "/var/lib/libvirt/images/virtops", **backup}}
 
 
 DOMAIN_BACKUP = [

@@ -15,6 +15,7 @@ import time
 import libvirt
 import pytest
 
+import shared_guest
 from harness import rig_env, run_module
 from malformed_cases import GUEST, NOSUCH, TABLES
 
@@ -23,59 +24,35 @@ RUNNING = f"virtops-h3-run-{os.getpid() % 100000}"
 SLOWEST = {}  # module -> (seconds, case id): printed for the README row
 
 
-def _with_connection(rig, work):
-    """WORK(connection to host A), on a connection of its own: H1's daemon restarts break older ones."""
-    conn = rig.connect(rig.HOST_A_URI)
+def _with_connection(rig, work, uri=rig_env.HOST_A_URI):
+    """WORK(connection to URI), on a connection of its own: H1's daemon restarts break older ones."""
+    conn = rig.connect(uri)
     try:
         return work(conn)
     finally:
         conn.close()
 
 
-def _define(rig, name, *, start):
-    def define(conn):
-        rig_env.cleanup_domain(conn, name)
-        dom = rig_env.define_guest(conn, name, start=start)
-        if not start:
-            dom.snapshotCreateXML("<domainsnapshot><name>h3-keep</name></domainsnapshot>", 0)
-    _with_connection(rig, define)
-    if start:
-        _wait_agent(rig, name)
-        _with_connection(rig, lambda conn: conn.lookupByName(name).checkpointCreateXML(
-            "<domaincheckpoint><name>h3-keep-cp</name></domaincheckpoint>", 0))
-
-
-def _wait_agent(rig, name, timeout=120):
-    """rig_env.wait_agent, on a fresh connection whenever a daemon restart (H1's tests) broke the last one."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return _with_connection(rig, lambda conn: rig_env.wait_agent(conn.lookupByName(name), timeout=10))
-        except (TimeoutError, libvirt.libvirtError):
-            if time.monotonic() > deadline:
-                raise
-
-
-def _remove(rig, name):
-    _with_connection(rig, lambda conn: rig_env.cleanup_domain(conn, name))
-    for path in glob.glob(f"{rig_env.IMAGES_DIR}/{name}*"):
-        os.unlink(path)
-
-
 @pytest.fixture(scope="module")
 def shut_off(rig):
     """The shut-off guest's name; it has one (internal, offline) snapshot."""
-    _define(rig, SHUT_OFF, start=False)
+    def define(conn):
+        rig_env.cleanup_domain(conn, SHUT_OFF)
+        dom = rig_env.define_guest(conn, SHUT_OFF, start=False)
+        dom.snapshotCreateXML("<domainsnapshot><name>h3-keep</name></domainsnapshot>", 0)
+    _with_connection(rig, define)
     yield SHUT_OFF
-    _remove(rig, SHUT_OFF)
+    shared_guest.remove(SHUT_OFF)
 
 
 @pytest.fixture(scope="module")
 def running(rig):
     """The running guest's name; it has one checkpoint (libvirt makes checkpoints of running domains only)."""
-    _define(rig, RUNNING, start=True)
+    shared_guest.boot(RUNNING)
+    _with_connection(rig, lambda conn: conn.lookupByName(RUNNING).checkpointCreateXML(
+        "<domaincheckpoint><name>h3-keep-cp</name></domaincheckpoint>", 0))
     yield RUNNING
-    _remove(rig, RUNNING)
+    shared_guest.remove(RUNNING)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -95,8 +72,8 @@ def rig_fingerprint(rig, name, patience=60):
     deadline = time.monotonic() + patience
     while True:
         try:
-            return _with_connection(rig, lambda host_a: _on_host_b(rig, lambda host_b: rig_fingerprint_on(
-                host_a, host_b, name)))
+            return _with_connection(rig, lambda host_a: _with_connection(rig, lambda host_b: rig_fingerprint_on(
+                host_a, host_b, name), rig_env.HOST_B_URI))
         except (libvirt.libvirtError, RuntimeError) as error:
             restarting = any(text in str(error) for text in DAEMON_RESTART + ("cannot connect",))
             if not restarting or time.monotonic() > deadline:
@@ -104,22 +81,15 @@ def rig_fingerprint(rig, name, patience=60):
             time.sleep(0.5)  # the restarted daemon takes ~0.15 s to listen again
 
 
-def _on_host_b(rig, work):
-    conn = rig.connect(rig.HOST_B_URI)
-    try:
-        return work(conn)
-    finally:
-        conn.close()
-
-
 def rig_fingerprint_on(host_a, host_b, name):
-    """What a refused task must leave as it was: the guest's definitions, state, snapshots and
+    """What a refused task must leave as it was: the guest's definitions, state, job, snapshots and
     checkpoints; no trace of it (or of the unknown domain) on host B; no file the cases name."""
     dom = host_a.lookupByName(name)
     return {
         "inactive_xml": dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE),
         "live_xml": dom.XMLDesc(0),
         "state": dom.state()[0],
+        "job": dom.jobStats(0).get("type", 0) if dom.isActive() else 0,  # e.g. a pull backup left exporting
         "snapshots": sorted(s.getName() for s in dom.listAllSnapshots(0)),
         "checkpoints": sorted(c.getName() for c in dom.listAllCheckpoints(0)),
         "on_b": sorted(d.name() for d in host_b.listAllDomains() if d.name() in (name, NOSUCH)),
