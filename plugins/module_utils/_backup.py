@@ -98,6 +98,8 @@ class BackupOptions:
                 raise InvalidArgument("pull mode needs either backup.socket (a UNIX socket) or backup.port (TCP)")
             if self.host and not self.port:
                 raise InvalidArgument("backup.host applies to a TCP export (backup.port), not to backup.socket")
+            if self.port is not None and not 0 < self.port < 65536:
+                raise InvalidArgument(f"backup.port must be a TCP port, 1 to 65535 (got {self.port})")
 
     def target_file(self, disk: str) -> str:
         return os.path.join(self.target_dir or "", f"{disk}.{self.format}")
