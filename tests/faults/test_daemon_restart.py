@@ -23,7 +23,7 @@ from harness import rig_env, run_module
 A = rig_env.HOST_A_URI
 B = rig_env.HOST_B_URI
 HOW = {"SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
-LOST = r"lost the connection to libvirt at 'qemu:///system'"
+LOST = re.escape(f"lost the connection to libvirt at '{A}'")
 
 
 def restart_a(how):
