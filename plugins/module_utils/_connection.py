@@ -192,6 +192,13 @@ def call_libvirt(
             retry.sleep(delay)
 
 
+def naming_lost_host(error: ConnectionFailed, uri: str) -> ConnectionFailed:
+    """The error of a call whose connection broke, naming the host: libvirt's "client socket is
+    closed" does not say which of a task's hosts went away."""
+    return ConnectionFailed(f"{error.message} - lost the connection to libvirt at '{redact_uri(uri)}'", code=error.code,
+                            libvirt_message=error.libvirt_message, domain=error.domain, operation=error.operation)
+
+
 def _silence_default_error_handler() -> None:
     # libvirt prints every error to stderr by default; we report errors ourselves.
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
@@ -401,14 +408,10 @@ class Connection:
         try:
             return call_libvirt(operation, func, *args, domain=domain, retry=self.retry if idempotent else None)
         except ConnectionFailed as error:
-            # libvirt's "client socket is closed" does not say which of a task's hosts went away; a call
-            # on this connection can also lose another one (a migration's to the destination)
+            # a call on this connection can also lose another one (a migration's to the destination)
             if self._conn is not None and self.is_alive():
                 raise
-            raise ConnectionFailed(
-                f"{error.message} - lost the connection to libvirt at '{redact_uri(self.uri)}'", code=error.code,
-                libvirt_message=error.libvirt_message, domain=error.domain, operation=error.operation,
-            ) from None
+            raise naming_lost_host(error, self.uri) from None
 
     # --- typed calls on the connection (virConnect*) -------------------------------------------
 
