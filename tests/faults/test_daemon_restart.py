@@ -190,11 +190,11 @@ def test_backup_wait(host_a, guest_name, how):
     target = f"{rig_env.IMAGES_DIR}/{guest_name}-backup"
     os.makedirs(target)
     args = {"uri": A, "name": guest_name, "checkpoint": "cp-1", "backup": {"target_dir": target, "timeout": 30}}
-    fault = FaultDuring(lambda: run_module("domain_backup", args), restart_a(how), slowed_backup_of(dom))
-    print(f"backup wait, libvirtd A {how}: {fault.figures()}\n{fault.result.get('msg')}")
-    result = fault.result
-    assert result.seconds < 30 + 45, fault.figures()  # the job's timeout, then the undo's reconnection window
     try:
+        fault = FaultDuring(lambda: run_module("domain_backup", args), restart_a(how), slowed_backup_of(dom))
+        print(f"backup wait, libvirtd A {how}: {fault.figures()}\n{fault.result.get('msg')}")
+        result = fault.result
+        assert result.seconds < 30 + 45, fault.figures()  # the job's timeout, then the undo's reconnection window
         assert_clear_failure(result)
         dom = fresh(guest_name)
         # undone: no job writing on, no file, no checkpoint without its backup
