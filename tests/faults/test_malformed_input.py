@@ -1,6 +1,6 @@
 """Malformed input to every module (the tables: malformed_cases.py): wrong types, negative sizes, unknown
 names, malformed XML, XML with entities (billion laughs, an external entity on /etc/shadow), relative and
-'..' paths, 10 MiB strings.
+'..' paths, 5 MiB strings.
 
 One shut-off guest (with a snapshot, so the list is worth comparing) serves the whole file; one running
 guest (with a checkpoint) only for the cases whose option is checked against a live domain. Each case runs
@@ -22,6 +22,7 @@ from malformed_cases import GUEST, NOSUCH, TABLES
 SHUT_OFF = f"virtops-h3-off-{os.getpid() % 100000}"
 RUNNING = f"virtops-h3-run-{os.getpid() % 100000}"
 SLOWEST = {}  # module -> (seconds, case id): printed for the README row
+MODULE_SECONDS = []  # every case's module run
 
 
 def _with_connection(rig, work, uri=rig_env.HOST_A_URI):
@@ -60,6 +61,8 @@ def report_slowest():
     yield
     for module, (seconds, case) in sorted(SLOWEST.items()):
         print(f"\nH3 slowest {module}: {case} {seconds:.2f} s")
+    if MODULE_SECONDS:
+        print(f"\nH3 {len(MODULE_SECONDS)} module runs, {sum(MODULE_SECONDS):.1f} s in all")
 
 
 # What libvirt says when H1's tests restart host A's daemon under a connection (see FAULTS-DESIGN.md).
@@ -131,6 +134,7 @@ def test_malformed_input_is_refused(request, rig, shut_off, module, case):
         result = run_module(module, fill(case.args, name))
     after = rig_fingerprint(rig, name)
     seconds = result.seconds
+    MODULE_SECONDS.append(seconds)
     if seconds > SLOWEST.get(module, (0, ""))[0]:
         SLOWEST[module] = (seconds, case.id)
     summary = short(json.dumps({key: short(value) for key, value in result.items() if key != "invocation"}))
