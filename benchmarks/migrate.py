@@ -77,13 +77,7 @@ def boot_guests(conn, names, memory_mib):
 
 def forget(name):
     """The guest NAME and its disk gone from both hosts, wherever it was left."""
-    for uri in (A, B):
-        conn = rig_env.connect(uri)
-        try:
-            rig_env.cleanup_domain(conn, name)
-        finally:
-            conn.close()
-    rig_env.remove_data_disk(name)
+    rig_env.forget_everywhere(name)
 
 
 def running_at(uri, name):

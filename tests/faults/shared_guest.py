@@ -66,20 +66,9 @@ def ensure_running(name):
     wait_agent(name)
 
 
-def remove(name, *paths):
-    """The guest from both hosts, its data disk and PATHS."""
-    for uri in (rig_env.HOST_A_URI, rig_env.HOST_B_URI):
-        conn = rig_env.connect(uri)
-        try:
-            rig_env.cleanup_domain(conn, name)
-        finally:
-            conn.close()
-    rig_env.remove_data_disk(name)
-    for path in paths:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+def remove(name):
+    """The guest from both hosts (wherever a test left it) and its data disk."""
+    rig_env.forget_everywhere(name)
 
 
 def unique_name(kind):

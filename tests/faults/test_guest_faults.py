@@ -53,7 +53,7 @@ def test_a_stopped_agent_fails_agent_tasks_within_their_timeout_and_leaves_nothi
     without a snapshot, and libvirt's default agent timeout (wait forever) is back."""
     dom = domain(guest)
     disks, files = disks_xml(dom), image_files(guest)
-    rig_env.stop_agent_for(dom, 15)
+    rig_env.stop_agent_for(dom, 12)
     stopped_at = time.monotonic()
 
     frozen, freeze_took = timed("domain_guest", {"uri": URI, "name": guest, "agent_timeout": AGENT_TIMEOUT,
@@ -68,8 +68,9 @@ def test_a_stopped_agent_fails_agent_tasks_within_their_timeout_and_leaves_nothi
     assert quiesced.get("failed") is True and quiesced["changed"] is False, quiesced
     assert f"quiesce needs the guest agent of domain '{guest}'" in quiesced["msg"], quiesced["msg"]
     assert snapshot_took < 5 + SLACK, f"quiesced snapshot took {snapshot_took:.1f} s"  # GuestAgent's 5 s call bound
-    assert time.monotonic() - stopped_at < 15, "the tasks ran while the agent was still stopped"
+    assert time.monotonic() - stopped_at < 12, "the tasks ran while the agent was still stopped"
 
+    dom = domain(guest)  # afresh: another fault test may have restarted libvirtd meanwhile
     assert dom.snapshotNum(0) == 0 and disks_xml(dom) == disks and image_files(guest) == files
     assert rig_env.agent_response_timeout(guest) == -2
     resumed = shared_guest.wait_agent(guest, timeout=30)

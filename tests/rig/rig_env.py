@@ -509,6 +509,17 @@ def cleanup_domain(conn, name):
     return True
 
 
+def forget_everywhere(name):
+    """cleanup_domain() NAME on both hosts (wherever a migration left it) and remove its data disk."""
+    for uri in (HOST_A_URI, HOST_B_URI):
+        conn = connect(uri)
+        try:
+            cleanup_domain(conn, name)
+        finally:
+            conn.close()
+    remove_data_disk(name)
+
+
 def cleanup_all(conn, prefix=PREFIX):
     """cleanup_domain() every domain on CONN whose name starts with PREFIX; return names."""
     names = [d.name() for d in conn.listAllDomains() if d.name().startswith(prefix)]
