@@ -165,15 +165,20 @@ class BulkAnswer:
 
 
 def fetch_bulk(connection: Connection, stats: Iterable[str] = ("state",),
-               domains: Optional[list[Domain]] = None) -> BulkAnswer:
-    """One bulk stats call and three list calls: the network part of bulk_facts."""
+               domains: Optional[list[Domain]] = None, *, wait_for_jobs: bool = True) -> BulkAnswer:
+    """One bulk stats call and three list calls: the network part of bulk_facts.
+
+    Without `wait_for_jobs`, a domain busy with a job (starting, a snapshot...) gets the stats that need
+    no job at once; otherwise the daemon waits for each busy domain's job in turn, for seconds under load.
+    """
     groups = set(stats) | {"state"}
+    flags = 0 if wait_for_jobs else flag("VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", needed_for="bulk stats without waiting")
     if domains is None:
-        records = connection.get_all_domain_stats(stats_flags(groups))
+        records = connection.get_all_domain_stats(stats_flags(groups), flags)
     elif not domains:
         return BulkAnswer(records=[])
     else:
-        records = connection.domain_list_get_stats([domain.virdomain for domain in domains], stats_flags(groups))
+        records = connection.domain_list_get_stats([domain.virdomain for domain in domains], stats_flags(groups), flags)
     # Each list holds the few exceptions (transient domains, autostart, managed saves), not the
     # thousands of ordinary domains: large lists cost the daemon and us time per domain.
     return BulkAnswer(

@@ -111,7 +111,8 @@ def fetch_host(spec: HostSpec, options: FleetOptions, deadline: Optional[float] 
     try:
         with Connection(params, events=False) as connection:
             connection.limit_retries_to(deadline)
-            answer = _facts.fetch_bulk(connection, options.stats)
+            # An inventory read every few seconds must not wait for the jobs of busy domains.
+            answer = _facts.fetch_bulk(connection, options.stats, wait_for_jobs=False)
             if not options.wants_extras():
                 return {"answer": answer}
             domains = [facts for facts in _facts.facts_from_bulk(answer, sort=True) if options.wants(facts)]

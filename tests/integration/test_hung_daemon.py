@@ -47,10 +47,10 @@ def test_the_default_keepalive_bounds_a_hung_call(proxy):
 def test_the_inventory_reads_the_other_hosts_while_one_hangs_mid_read(proxy, monkeypatch):
     real_fetch_bulk = _facts.fetch_bulk
 
-    def fetch_bulk(connection, stats):
+    def fetch_bulk(connection, stats, **options):
         if connection.uri == proxy.uri:
             proxy.freeze()  # connected, then the daemon stops answering
-        return real_fetch_bulk(connection, stats)
+        return real_fetch_bulk(connection, stats, **options)
 
     monkeypatch.setattr(_facts, "fetch_bulk", fetch_bulk)
     specs = [_fleet.HostSpec(uri=rig_env.HOST_A_URI, name="host-a"), _fleet.HostSpec(uri=proxy.uri, name="frozen")]
