@@ -66,23 +66,42 @@ class HungSocket(_UnixListener):
         """Keep the connection open, never read from it, never answer."""
 
 
-class FreezingProxy(_UnixListener):
-    prefix = "virtops-proxy-"
+class _Proxy(_UnixListener):
+    """Connects each accepted client to the daemon's socket; subclasses pump each direction."""
 
     def __init__(self, upstream_path, directory=None):
         self.upstream_path = upstream_path
-        self.frozen = threading.Event()
         super().__init__(directory)
-
-    def freeze(self):
-        self.frozen.set()
 
     def _serve(self, client):
         upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         upstream.connect(self.upstream_path)
         self._sockets.append(upstream)
-        threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
-        threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+        threading.Thread(target=self._pump_calls, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=self._pump_answers, args=(upstream, client), daemon=True).start()
+
+    def _pump_calls(self, client, upstream):
+        raise NotImplementedError
+
+    def _pump_answers(self, upstream, client):
+        raise NotImplementedError
+
+
+class FreezingProxy(_Proxy):
+    prefix = "virtops-proxy-"
+
+    def __init__(self, upstream_path, directory=None):
+        self.frozen = threading.Event()
+        super().__init__(upstream_path, directory)
+
+    def freeze(self):
+        self.frozen.set()
+
+    def _pump_calls(self, client, upstream):
+        self._pump(client, upstream)
+
+    def _pump_answers(self, upstream, client):
+        self._pump(upstream, client)
 
     def _pump(self, source, target):
         while True:
@@ -107,22 +126,14 @@ PROC_DOMAIN_CREATE_WITH_FLAGS = 196
 PROC_CONNECT_GET_ALL_DOMAIN_STATS = 344
 
 
-class ClosingProxy(_UnixListener):
+class ClosingProxy(_Proxy):
     prefix = "virtops-closing-"
 
     def __init__(self, upstream_path, procedures, directory=None):
-        self.upstream_path = upstream_path
         self.procedures = frozenset(procedures)
         self.cuts = 0  # how many connections were closed mid-call
         self.cut = threading.Event()
-        super().__init__(directory)
-
-    def _serve(self, client):
-        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        upstream.connect(self.upstream_path)
-        self._sockets.append(upstream)
-        threading.Thread(target=self._pump_calls, args=(client, upstream), daemon=True).start()
-        threading.Thread(target=self._pump_answers, args=(upstream, client), daemon=True).start()
+        super().__init__(upstream_path, directory)
 
     def _pump_calls(self, client, upstream):
         """Forward the client's packets one whole packet at a time, until one is a call to cut."""
@@ -153,8 +164,7 @@ class ClosingProxy(_UnixListener):
         program, _version, procedure, kind = struct.unpack(">IIiI", packet[4:20])
         return program == REMOTE_PROGRAM and kind == RPC_CALL and procedure in self.procedures
 
-    @staticmethod
-    def _pump_answers(upstream, client):
+    def _pump_answers(self, upstream, client):
         while True:
             data = _receive(upstream)
             if not data:

@@ -51,16 +51,9 @@ def idle_guests(rig):
 
 def run_inventory(tmp_path, names, proxy_uri, strict, environment=None):
     config = tmp_path / "cut.libvirt.yml"
-    config.write_text(f"""
-plugin: virtops.libvirt.libvirt
-hosts:
-  - uri: {rig_env.HOST_A_URI}
-    name: host-a
-  - uri: "{proxy_uri}"
-    name: host-b
-include: {json.dumps(sorted(names.values()))}
-strict_hosts: {str(strict).lower()}
-""")
+    hosts = [{"uri": rig_env.HOST_A_URI, "name": "host-a"}, {"uri": proxy_uri, "name": "host-b"}]
+    config.write_text(json.dumps({"plugin": "virtops.libvirt.libvirt", "hosts": hosts,  # JSON is YAML
+                                  "include": sorted(names.values()), "strict_hosts": strict}))
     started = time.monotonic()
     completed = subprocess.run(["ansible-inventory", "-i", str(config), "--list"], capture_output=True, text=True,
                                env={**module_environment(), **(environment or {})}, timeout=120, check=False)
