@@ -1,10 +1,11 @@
 """Load: fifty domains through a whole life cycle in one play, while the inventory reads the host.
 
-One ansible-playbook play, written as a user would (a template and loops; a list of names with
-`parallel` at its default), defines 50 idle guests (idle_guests.py: no kernel, 32 MiB, a blank
-qcow2 so that an internal snapshot with memory has somewhere to go), starts them, snapshots each,
-and removes them with their snapshots. Meanwhile a thread runs `ansible-inventory --list` on the
-same host every few seconds, as a monitoring job or a second operator would.
+One ansible-playbook play, written as a user would (the guests as inventory hosts, Ansible's default
+forks, a template; lists of names with `parallel` at its default for start, read and removal),
+defines 50 idle guests (idle_guests.py: no kernel, 32 MiB, a blank qcow2 so that an internal
+snapshot with memory has somewhere to go), starts them, snapshots each, and removes them with their
+snapshots. Meanwhile a thread runs `ansible-inventory --list` on the same host every few seconds,
+as a monitoring job or a second operator would.
 """
 
 import json
@@ -155,7 +156,11 @@ def fifty_guests(rig, tmp_path):
     """Names, blank disks and the play's files; everything left over is removed afterwards."""
     prefix = f"virtops-t{os.getpid() % 10000}-load-"
     names = [f"{prefix}{number:02d}" for number in range(COUNT)]
-    remove_all = lambda conn: [rig_env.cleanup_domain(conn, name) for name in names]  # noqa: E731
+
+    def remove_all(conn):
+        for name in names:
+            rig_env.cleanup_domain(conn, name)
+
     on_host_a(remove_all)
     for name in names:
         make_blank_disk(name)
@@ -215,7 +220,8 @@ def busy_guest(rig):
     rig_env.cleanup_domain(conn, name)
     domain = conn.defineXML(idle_guest_xml(name))
     domain.create()
-    qemu_pid = int(open(f"/run/libvirt/qemu/{name}.pid", encoding="ascii").read())
+    with open(f"/run/libvirt/qemu/{name}.pid", encoding="ascii") as pidfile:
+        qemu_pid = int(pidfile.read())
     os.kill(qemu_pid, signal.SIGSTOP)
     holder = threading.Thread(target=_quietly, args=(domain.memoryStats,), daemon=True)
     holder.start()
