@@ -17,6 +17,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import Lib
 from ansible_collections.virtops.libvirt.plugins.module_utils._events import Deadline
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import SHUTDOWN_MODES, combine
 from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle_context import LifecycleContext, StateStep
+from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map
 
 # Seconds between repeated shutdown requests while waiting for a graceful shutdown.
 SHUTDOWN_RETRY_INTERVAL = 10.0
@@ -24,6 +25,8 @@ SHUTDOWN_RETRY_INTERVAL = 10.0
 FORCED_DESTROY = "destroy(after shutdown timeout)"
 POWERED_OFF_STATES = ["shutoff", ABSENT]
 _AGENT_UNRESPONSIVE = getattr(libvirt, "VIR_ERR_AGENT_UNRESPONSIVE", 86)
+# Seconds past the agent bound before a request that has not returned counts as unanswered.
+AGENT_REQUEST_GRACE = 1.0
 
 
 class GracefulShutdown:
@@ -52,19 +55,39 @@ class GracefulShutdown:
 
         libvirt waits for the guest agent forever by default, so a stopped agent would hold the task
         far beyond shutdown_timeout. Bounded, an agent that does not answer is a request the guest
-        ignored: libvirt goes on with ACPI when that mode is allowed too, and the wait decides.
+        ignored: ACPI follows when that mode is allowed too, and the wait decides.
         """
         domain, modes = self.context.domain, self.context.options.shutdown_modes
         if modes and "agent" not in modes:
             domain.shutdown_flags(flags, operation)
             return
         remaining = self._deadline.remaining() if self._deadline else DEFAULT_CALL_TIMEOUT
-        try:
-            with GuestAgent(domain).bounded(min(DEFAULT_CALL_TIMEOUT, remaining)):
+        bound = min(DEFAULT_CALL_TIMEOUT, remaining)
+        if self._agent_request_returned(flags, operation, bound) or (modes and "acpi" not in modes):
+            return
+        # libvirt falls back to ACPI only once the agent request returns, which libvirt 9.0 can
+        # hold until a stopped agent resumes whatever the agent timeout says: press the button here.
+        acpi = combine("shutdown_mode", ["acpi"], SHUTDOWN_MODES)
+        domain.shutdown_flags(acpi, f"{operation} (ACPI: the guest agent did not answer within {bound:g} s)")
+
+    def _agent_request_returned(self, flags: int, operation: str, bound: float) -> bool:
+        """Make the request that may go through the agent on a daemon thread; whether it returned in time.
+
+        A request still held by libvirt stays on its thread and ends with the guest's power-off."""
+        domain = self.context.domain
+
+        def request(_item: None) -> None:
+            with GuestAgent(domain).bounded(bound):
                 domain.shutdown_flags(flags, operation)
-        except LibvirtCallError as error:
-            if error.code != _AGENT_UNRESPONSIVE:
-                raise
+
+        outcome = bounded_map(request, [None], parallel=1, timeout=bound + AGENT_REQUEST_GRACE)[0]
+        if outcome is TIMED_OUT:
+            return False
+        if isinstance(outcome, LibvirtCallError) and outcome.code == _AGENT_UNRESPONSIVE:
+            return True  # libvirt answered: with ACPI allowed it has already fallen back to it
+        if isinstance(outcome, Exception):
+            raise outcome
+        return True
 
     def _settle(self) -> None:
         """Wait for the power-off; after shutdown_timeout power it off (force) or fail."""

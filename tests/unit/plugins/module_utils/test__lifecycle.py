@@ -2,6 +2,7 @@
 
 import itertools
 import threading
+import time
 
 import pytest
 
@@ -552,6 +553,48 @@ def test_an_ignored_shutdown_without_force_fails_and_leaves_the_guest_running(co
         run_lifecycle(connection, Target(fresh_name, None), options, recorder)
     assert recorder.actions == ["shutdown"]
     assert Domain.lookup(connection, name=fresh_name).state().state == "running"
+
+
+def test_an_agent_shutdown_request_that_never_returns_is_followed_by_acpi(connection, fresh_name, monkeypatch):
+    """libvirt 9.0 can hold an agent shutdown request until a stopped agent resumes, whatever the agent timeout
+    says: after the bound the task presses the ACPI button itself when the modes allow it, and the wait goes on."""
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
+    monkeypatch.setattr(_shutdown, "DEFAULT_CALL_TIMEOUT", 0.3)
+    agent_stopped, calls, original = threading.Event(), [], Domain.shutdown_flags
+
+    def shutdown_flags(self, flags, operation="shutdown"):
+        calls.append(operation)
+        if flags & libvirt.VIR_DOMAIN_SHUTDOWN_GUEST_AGENT:
+            agent_stopped.wait(30)  # the stopped agent
+        else:
+            assert flags == libvirt.VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN
+            original(self, 0, operation)  # the test driver takes no mode flags
+
+    monkeypatch.setattr(Domain, "shutdown_flags", shutdown_flags)
+    started = time.monotonic()
+    try:
+        result = apply(connection, fresh_name, state="shutoff", shutdown_mode=["agent", "acpi"], shutdown_timeout=10)
+    finally:
+        agent_stopped.set()
+    assert result["actions"] == ["shutdown(agent,acpi)"] and result["state"] == "shutoff"
+    assert calls == ["shutdown", "shutdown (ACPI: the guest agent did not answer within 0.3 s)"]
+    assert time.monotonic() - started < 5
+
+
+def test_an_agent_only_shutdown_request_that_never_returns_is_not_followed_by_acpi(connection, fresh_name, monkeypatch):
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
+    monkeypatch.setattr(_shutdown, "DEFAULT_CALL_TIMEOUT", 0.2)
+    agent_stopped, calls = threading.Event(), []
+    monkeypatch.setattr(Domain, "shutdown_flags",
+                        lambda self, flags, operation="shutdown": calls.append(operation) or agent_stopped.wait(30))
+    started = time.monotonic()
+    try:
+        with pytest.raises(WaitTimeout, match="did not shut down within shutdown_timeout=1 s"):
+            run_lifecycle(connection, Target(fresh_name, None), LifecycleOptions.from_params(
+                params(state="shutoff", shutdown_mode=["agent"], shutdown_timeout=1)), ChangeRecorder(False))
+    finally:
+        agent_stopped.set()
+    assert calls == ["shutdown"] and time.monotonic() - started < 5
 
 
 def test_removal_is_planned_before_the_first_change(connection, fresh_name):
