@@ -83,10 +83,10 @@ class GracefulShutdown:
         outcome = bounded_map(request, [None], parallel=1, timeout=bound + AGENT_REQUEST_GRACE)[0]
         if outcome is TIMED_OUT:
             return False
-        if isinstance(outcome, LibvirtCallError) and outcome.code == _AGENT_UNRESPONSIVE:
-            return True  # libvirt answered: with ACPI allowed it has already fallen back to it
-        if isinstance(outcome, Exception):
-            raise outcome
+        # libvirt's "agent unresponsive" is an answer: with ACPI allowed libvirt fell back to it itself
+        unresponsive = isinstance(outcome, LibvirtCallError) and outcome.code == _AGENT_UNRESPONSIVE
+        if isinstance(outcome, Exception) and not unresponsive:
+            raise outcome  # pylint: disable=raising-non-exception  # pylint cannot narrow bounded_map's result
         return True
 
     def _settle(self) -> None:

@@ -89,7 +89,7 @@ def test_a_backup_that_fills_its_target_fails_cleanly_and_the_next_incremental_s
     same incremental backup succeeds once the target has room."""
     dom = domain(guest)
     try:
-        full, _ = backup(guest, checkpoint="full", backup={"target_dir": workdir, "timeout": 60})
+        full, _took = backup(guest, checkpoint="full", backup={"target_dir": workdir, "timeout": 60})
         assert full.get("failed") is not True, full.get("msg")
         rig_env.write_guest_data(dom, "fill", mib=8)  # more than the 2 MiB the target has
 
