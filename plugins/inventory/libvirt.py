@@ -133,8 +133,8 @@ options:
       - Ansible treats a failed source as one it could not parse. By default it warns and carries on
         without any host of this source, so C(ansible-inventory) and C(ansible-playbook) still
         succeed. To make them stop, also set Ansible's C(unparsed_is_failed) in the C([inventory])
-        section of C(ansible.cfg) (or E(ANSIBLE_INVENTORY_UNPARSED_FAILED)), or C(any_unparsed_is_failed)
-        (E(ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED)) when there are several sources.
+        section of C(ansible.cfg) (or C(ANSIBLE_INVENTORY_UNPARSED_FAILED)), or C(any_unparsed_is_failed)
+        (C(ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED)) when there are several sources.
     type: bool
     default: false
 """
