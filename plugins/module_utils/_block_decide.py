@@ -63,8 +63,11 @@ class JobDecision:
 def adopts_copy(options: JobOptions, running: Mapping[str, Any], domain_xml: str, target: str) -> bool:
     """Whether the copy running on `target` is the one this task asks for (same destination): a task
     that lost its connection (libvirtd restarted) left it mirroring, and running the task again
-    finishes it instead of leaving it running for ever."""
+    finishes it instead of leaving it running for ever. A task with finish=mirror wants the mirror
+    running: for it a running copy is the job done (reported, not taken over)."""
     if options.kind != "copy" or not options.destination or job_type_name(running.get("type")) != "copy":
+        return False
+    if options.finish == "mirror":
         return False
     for disk in _xml.parse(domain_xml).iterfind("devices/disk"):
         mirror = disk.find("mirror")

@@ -28,7 +28,9 @@ description:
   - "Idempotent: a copy whose O(destination) already is the disk's source, a pull or rebase when the disk
     already has no backing image or already is backed by O(base), a commit with nothing above O(base),
     a size, limit or threshold already in place all report C(changed=false). A job already running on the
-    disk is reported in RV(job) (with a warning) and not started again."
+    disk is reported in RV(job) (with a warning) and not started again, except a copy to the same
+    O(destination) that an earlier run of the task left running (its connection was lost): unless
+    O(finish=mirror), the task finishes that copy as O(finish) says."
   - Everything is read and decided before the first change, so a refused task (an unknown disk, a
     negative size, a shrink without O(allow_shrink), an I/O limit libvirt does not know) changes nothing.
 author:

@@ -25,6 +25,8 @@ def domain_xml(mirror_file="/img/copy.qcow2", target="vda"):
     (JobOptions("copy", destination="/img/copy.qcow2"), {"type": COPY}, domain_xml(target="vdb"), False),
     (JobOptions("copy", destination_xml="<disk type='file'/>"), {"type": COPY}, domain_xml(), False),
     (JobOptions("commit"), {"type": COPY}, domain_xml(), False),
+    (JobOptions("copy", destination="/img/copy.qcow2", finish="mirror"), {"type": COPY}, domain_xml(), False),
+    (JobOptions("copy", destination="/img/copy.qcow2", finish="abort"), {"type": COPY}, domain_xml(), True),
 ])
 def test_only_the_copy_to_the_same_destination_is_taken_over(options, running, xml, expected):
     assert adopts_copy(options, running, xml, "vda") is expected
