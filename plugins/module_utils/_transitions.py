@@ -15,7 +15,7 @@ from typing import Any, Callable
 from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestAgent
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import ABSENT, Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, WaitTimeout
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, LibvirtCallError, WaitTimeout
 from ansible_collections.virtops.libvirt.plugins.module_utils._events import REBOOT
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import REBOOT_MODES, START_FLAGS, combine, flag
 from ansible_collections.virtops.libvirt.plugins.module_utils._lifecycle_context import (
@@ -166,7 +166,17 @@ class StateSteps:
                             wait, ["paused"])
 
     def _resume(self, _state: str, wait: bool) -> StateStep:
-        return self._simple("resume", self._on_domain(Domain.resume), wait, ["running"])
+        return self._simple("resume", self._resume_unless_running, wait, ["running"])
+
+    def _resume_unless_running(self) -> None:
+        """A domain seen paused while another client's start was still booting QEMU runs by the time the
+        resume arrives: libvirt refuses it as "already running", which is the state the step wants."""
+        domain = self.context.domain
+        try:
+            domain.resume()
+        except LibvirtCallError as error:
+            if error.code != libvirt.VIR_ERR_OPERATION_INVALID or domain.state().state != "running":
+                raise
 
     def _suspend(self, _state: str, wait: bool) -> StateStep:
         return self._simple("suspend", self._on_domain(Domain.suspend), wait, ["paused"])

@@ -597,6 +597,23 @@ def test_an_agent_only_shutdown_request_that_never_returns_is_not_followed_by_ac
     assert calls == ["shutdown"] and time.monotonic() - started < 5
 
 
+def test_a_resume_refused_because_the_domain_already_runs_reaches_the_state(connection, fresh_name, monkeypatch):
+    """Seen paused while another client's start was still booting QEMU, the domain runs by the time the resume
+    arrives: libvirt refuses it ("domain is already running"), which is the state the step wanted."""
+    apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="running")
+    Domain.lookup(connection, name=fresh_name).suspend()
+    original = Domain.resume
+
+    def resumed_by_another_client_first(self):
+        original(self)
+        raise LibvirtCallError("resume failed: Requested operation is not valid: domain is already running",
+                               code=libvirt.VIR_ERR_OPERATION_INVALID, domain=self.name, operation="resume")
+
+    monkeypatch.setattr(Domain, "resume", resumed_by_another_client_first)
+    result = apply(connection, fresh_name, state="running")
+    assert result["actions"] == ["resume"] and result["state"] == "running"
+
+
 def test_removal_is_planned_before_the_first_change(connection, fresh_name):
     """A refusal (a managed save image not to remove) comes before any step, in check mode too."""
     apply(connection, fresh_name, xml=TEST_XML.format(name=fresh_name, memory=128), state="saved")
