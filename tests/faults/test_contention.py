@@ -50,8 +50,8 @@ def assert_clear(result, name):
 def assert_consistent(dom):
     """The definition parses, no job of any kind is left."""
     etree.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-    assert dom.jobStats(0).get("type", 0) == libvirt.VIR_DOMAIN_JOB_NONE, dom.jobStats(0)
-    if dom.isActive():
+    if dom.isActive():  # libvirt 9.0 refuses job statistics of a shut-off domain ("domain is not running")
+        assert dom.jobStats(0).get("type", 0) == libvirt.VIR_DOMAIN_JOB_NONE, dom.jobStats(0)
         assert not dom.blockJobInfo("vda", 0), dom.blockJobInfo("vda", 0)
 
 
