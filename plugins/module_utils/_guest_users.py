@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._agent import GuestSystem
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument
 from ansible_collections.virtops.libvirt.plugins.module_utils._guest_part import GuestPart
@@ -100,9 +101,7 @@ class UsersPart(GuestPart):
         for index, user in enumerate(self.users):
             if not user.name.strip():
                 raise InvalidArgument(f"users[{index}].name must not be empty")
-            if len(user.name.encode("utf-8")) > MAX_USER_NAME_BYTES:
-                raise InvalidArgument(f"users[{index}].name is too long ({len(user.name.encode('utf-8'))} bytes, "
-                                      f"at most {MAX_USER_NAME_BYTES}): no guest OS has such a user")
+            _xml.bounded_text(user.name, f"users[{index}].name", MAX_USER_NAME_BYTES)
             where = f"users[{index}] ({user.name!r})"
             if names.count(user.name) > 1:
                 raise InvalidArgument(f"{where}: the user is listed more than once; give each user once")

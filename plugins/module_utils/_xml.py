@@ -62,11 +62,12 @@ def _parser():
     )
 
 
-def bounded_text(text: str, option: str) -> str:
-    """TEXT as it is, refused (naming OPTION) when too long for a document libvirt takes."""
+def bounded_text(text: str, option: str, limit: int = MAX_TEXT_BYTES) -> str:
+    """TEXT as it is, refused (naming OPTION) when longer than LIMIT bytes (default: too long for a
+    document libvirt takes)."""
     size = len(text.encode("utf-8"))
-    if size > MAX_TEXT_BYTES:
-        raise InvalidArgument(f"{option} is too long ({size} bytes, at most {MAX_TEXT_BYTES})")
+    if size > limit:
+        raise InvalidArgument(f"{option} is too long ({size} bytes, at most {limit})")
     return text
 
 
