@@ -10,6 +10,7 @@ hide what a crash left behind). Running guests survive both: QEMU does not run u
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ HOST_B_DIR = os.path.join(rig_env.RUN_DIR, "hostb")
 PIDFILES = {"A": "/run/libvirtd.pid", "B": os.path.join(HOST_B_DIR, "libvirtd.pid")}
 URIS = {"A": rig_env.HOST_A_URI, "B": rig_env.HOST_B_URI}
 HOST_B_NAMESPACE_HOLDER = os.path.join(HOST_B_DIR, "virtlogd.pid")
+# as `rig up` starts them: QEMU's exit reaped at once, as on a real host (see the script)
+SUBREAPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "rig", "subreaper.py")
 
 
 def daemon_pid(host: str) -> int:
@@ -48,10 +51,10 @@ def start_daemon(host: str, timeout: float = 60) -> float:
     """Start host's libvirtd again (with the state it left) and wait until it answers.
     Returns the seconds until it answered."""
     started = time.monotonic()
-    command = ["libvirtd", "-d"]
+    command = [sys.executable, SUBREAPER, "libvirtd", "-d"]
     if host == "B":
         holder = _read_pid(HOST_B_NAMESPACE_HOLDER)
-        command = ["nsenter", f"--target={holder}", "--mount", "--uts", "--", "libvirtd", "-d", "-p", PIDFILES["B"]]
+        command = ["nsenter", f"--target={holder}", "--mount", "--uts", "--", *command, "-p", PIDFILES["B"]]
     subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                    check=True, timeout=timeout)
     _wait_answers(URIS[host], started + timeout)

@@ -176,9 +176,6 @@ def fifty_guests(rig, tmp_path):
         rig_env.remove_data_disk(name)
 
 
-UNANSWERED_HOST = "could not be read: no answer within 10 s"
-
-
 def test_fifty_domains_through_one_play_while_the_inventory_reads_the_host(fifty_guests):
     """Guarantee: under load (50 domains defined, started, snapshotted and removed by one play, the inventory
     read every 3 s) every task succeeds, every inventory run succeeds and lists the domains that exist, and no
@@ -205,22 +202,13 @@ def test_fifty_domains_through_one_play_while_the_inventory_reads_the_host(fifty
     assert "Traceback" not in output and "[WARNING]" not in output, output
     assert not any(text in output.lower() for text in JOB_LOCK_MESSAGES), output
     assert len(runs) >= 5, f"the inventory ran only {len(runs)} times during the play"
-    unanswered = []
     for number, run in enumerate(runs):
-        if run.returncode == 0 and run.stderr.strip().endswith(UNANSWERED_HOST) and not run.listed:
-            unanswered.append(f"run {number} at {run.at:.0f} s ({run.seconds:.1f} s)")
-            continue
         assert run.returncode == 0 and not run.stderr.strip(), f"inventory run {number}: {run.stderr}"
         certain, possible = run.existed_before & run.existed_after, run.existed_before | run.existed_after
         assert certain <= run.listed <= possible, (
             f"inventory run {number} listed {len(run.listed)} domains; {len(certain)} existed throughout, "
             f"{len(possible)} at some point: missing {sorted(certain - run.listed)}, extra {sorted(run.listed - possible)}")
     assert any(len(run.listed) == len(names) for run in runs), "no inventory run saw all the domains"
-    if unanswered:
-        # Open (issue 16): on this 2-core rig the host read now and then passes the inventory's 10 s bound
-        # while the play runs; every other check above still holds. Reported as xfailed, never as passed.
-        pytest.xfail(f"{len(unanswered)} of {len(runs)} inventory runs got no answer from the host within 10 s: "
-                     f"{', '.join(unanswered)}")
 
 
 @pytest.fixture

@@ -92,3 +92,47 @@ def test_live_migration_a_to_b_and_back(guest, hosts):
     assert on_a is not None
     on_a = _running_on(conn_a, conn_b)
     rig_env.wait_agent(on_a, timeout=30)
+
+
+SUBREAPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "subreaper.py")
+
+
+def _parent_command(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+    with open(f"/proc/{parent}/cmdline", "rb") as cmdline:
+        return cmdline.read().replace(b"\0", b" ").decode()
+
+
+@pytest.mark.parametrize("pidfile", ["/run/libvirtd.pid", "/run/virtops-rig/hostb/libvirtd.pid"])
+def test_each_libvirtd_runs_under_the_subreaper_unless_systemd_reaps(hosts, pidfile):
+    """Without it, this machine's PID 1 reaps QEMU 1.3 s late and libvirt holds the domain's lock meanwhile."""
+    with open("/proc/1/comm", encoding="ascii") as init:
+        if init.read().strip() == "systemd":
+            assert pidfile.startswith("/run/virtops-rig/"), "host B is the rig's own daemon"
+    with open(pidfile, encoding="ascii") as pid:
+        assert "subreaper.py" in _parent_command(int(pid.read())), pidfile
+
+
+def test_the_subreaper_returns_the_status_and_reaps_the_orphans_then_ends(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    assert subprocess.run([sys.executable, SUBREAPER, "sh", "-c", "exit 3"], timeout=30).returncode == 3
+    pidfile = tmp_path / "orphan.pid"
+    # like `libvirtd -d`: the command leaves a background process behind and returns
+    started = subprocess.run([sys.executable, SUBREAPER, "sh", "-c", f"sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {pidfile}"],
+                             capture_output=True, timeout=30)  # returns: the reaper let go of our pipes
+    assert started.returncode == 0, started.stderr
+    orphan = int(pidfile.read_text())
+    reaper_line = _parent_command(orphan)
+    assert "subreaper.py" in reaper_line, reaper_line
+    with open(f"/proc/{orphan}/stat", encoding="ascii") as stat:
+        reaper = int(stat.read().rsplit(")", 1)[1].split()[1])
+    os.kill(orphan, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while os.path.exists(f"/proc/{reaper}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{orphan}"), "the orphan was not reaped"
+    assert not os.path.exists(f"/proc/{reaper}"), "the reaper outlived its last child"
