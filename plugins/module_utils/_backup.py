@@ -25,7 +25,7 @@ from typing import Any, Optional
 
 from ansible_collections.virtops.libvirt.plugins.module_utils import _xml
 from ansible_collections.virtops.libvirt.plugins.module_utils._checkpoint import checkpoint_xml
-from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, RetryPolicy, libvirt
+from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt, reopen_within
 from ansible_collections.virtops.libvirt.plugins.module_utils._disks import check_disks, disk_targets
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
@@ -414,18 +414,12 @@ class BackupUndo:
             pass
         except VirtopsError:
             return None
-        retry = RetryPolicy(attempts=100, first_delay=0.5, max_delay=2.0, deadline=time.monotonic() + RECONNECT_WINDOW)
-        for delay in (*retry.delays(), None):
-            connection = Connection(self.domain.connection.params)
-            try:
-                self.domain = Domain.lookup(connection.open(), uuid=self.domain.uuid)
-                return connection
-            except VirtopsError:
-                connection.close()
-                if delay is None or not retry.allows(delay):
-                    return None
-                retry.sleep(delay)
-        return None
+        reopened = reopen_within(self.domain.connection.params, RECONNECT_WINDOW,
+                                 lambda connection: Domain.lookup(connection, uuid=self.domain.uuid))
+        if reopened is None:
+            return None
+        connection, self.domain = reopened
+        return connection
 
     def _end_job(self) -> None:
         try:

@@ -28,6 +28,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     LibvirtCallError,
     TransientError,
     UnsupportedOperation,
+    VirtopsError,
 )
 
 try:
@@ -490,3 +491,23 @@ class Connection:
 
     def __exit__(self, *_exc_info: Any) -> None:
         self.close()
+
+
+def reopen_within(params: ConnectionParams, seconds: float,
+                  ready: Callable[[Connection], T]) -> Optional[tuple[Connection, T]]:
+    """A new open connection with `params` and what `ready(connection)` found on it, tried again
+    (backing off from 0.5 s to 2 s) while a restarted daemon comes back, for up to `seconds`.
+
+    For the cleanup of a task whose connection broke: None when the daemon (or `ready`) kept failing.
+    """
+    retry = RetryPolicy(attempts=100, first_delay=0.5, max_delay=2.0, deadline=time.monotonic() + seconds)
+    for delay in (*retry.delays(), None):
+        connection = Connection(params)
+        try:
+            return connection, ready(connection.open())
+        except VirtopsError:
+            connection.close()
+            if delay is None or not retry.allows(delay):
+                return None
+            retry.sleep(delay)
+    return None

@@ -11,6 +11,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._connection import
     ConnectionParams,
     RetryPolicy,
     call_libvirt,
+    reopen_within,
     resolve_uri,
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
@@ -349,3 +350,28 @@ def test_an_error_without_detail_of_a_change_is_not_repeated_and_says_so():
     with pytest.raises(LibvirtCallError, match="libvirt gave no detail"):
         connection.invoke("start", start, domain="web01")
     assert len(calls) == 1
+
+
+def test_reopen_within_tries_again_until_ready_finds_what_it_needs():
+    """As a daemon coming back from a restart: the first attempts fail, a later one serves."""
+    attempts = []
+
+    def ready(connection):
+        attempts.append(connection)
+        if len(attempts) < 2:
+            raise ConnectionFailed("cannot connect to libvirt at 'test:///default': the daemon is starting")
+        return connection.conn.lookupByName("test").name()
+
+    connection, found = reopen_within(ConnectionParams(uri="test:///default"), 5, ready)
+    try:
+        assert found == "test" and len(attempts) == 2
+        with pytest.raises(ConnectionFailed, match="not connected"):  # the failed attempt's connection was closed
+            attempts[0].conn.getURI()
+    finally:
+        connection.close()
+
+
+def test_reopen_within_gives_up_at_its_deadline():
+    started = time.monotonic()
+    assert reopen_within(ConnectionParams(uri="test:///no-such-dir/no-such-file.xml"), 0.8, lambda c: c) is None
+    assert time.monotonic() - started < 3
