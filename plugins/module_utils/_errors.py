@@ -9,7 +9,9 @@ catch libvirtError: `_module.DomainModule` turns these into `fail_json` in one p
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional, TypeVar
+
+T = TypeVar("T")
 
 # What a secret (a password) is shown as in messages, results and diffs.
 REDACTED = "********"
@@ -106,3 +108,16 @@ class BatchFailed(VirtopsError):
 
     def details(self) -> dict[str, Any]:
         return {"domains": self.results, **self.result}
+
+
+def or_in_place(read: Callable[[], T], report: Callable[[VirtopsError], T]) -> T:
+    """read(), or report(error) when this one read fails (a CD-ROM without media, a tunable the driver
+    lacks): the failure is reported in the facts in its place. A lost connection is not one read's
+    failure: every later read fails too, and facts with the rest missing would pass as complete, so
+    ConnectionFailed goes on to fail the task."""
+    try:
+        return read()
+    except ConnectionFailed:
+        raise
+    except VirtopsError as error:
+        return report(error)

@@ -26,7 +26,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._domain import (
     running_id,
     state_from_codes,
 )
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import ConnectionFailed, InvalidArgument, VirtopsError
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, or_in_place
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
 
 # getAllDomainStats groups by the names users give them.
@@ -351,13 +351,10 @@ def read_addresses(domain: Domain, sources: Iterable[str]) -> list[dict[str, Any
     """Addresses of a running domain from each source; a source that cannot answer gives none."""
     found: list[dict[str, Any]] = []
     for source in sources:
-        try:
-            answer = domain.details.interface_addresses(getattr(libvirt, ADDRESS_SOURCES[source]), source)
-        except ConnectionFailed:
-            raise  # no source can answer on a lost connection: the caller reports it
-        except VirtopsError:
-            # An agent that is not running or a network without leases is not an error here:
-            # the other sources may still answer.
-            continue
-        found.extend(addresses_from(answer, source))
+        # An agent that is not running or a network without leases is not an error here:
+        # the other sources may still answer.
+        answer = or_in_place(lambda source=source: domain.details.interface_addresses(
+            getattr(libvirt, ADDRESS_SOURCES[source]), source), lambda _error: None)
+        if answer is not None:
+            found.extend(addresses_from(answer, source))
     return found

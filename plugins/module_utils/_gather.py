@@ -17,12 +17,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._agent import Gues
 from ansible_collections.virtops.libvirt.plugins.module_utils._connection import Connection, libvirt
 from ansible_collections.virtops.libvirt.plugins.module_utils._disks import disks_of
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
-from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
-    ConnectionFailed,
-    InvalidArgument,
-    VirtopsError,
-    WaitTimeout,
-)
+from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, WaitTimeout, or_in_place
 from ansible_collections.virtops.libvirt.plugins.module_utils._jobs import JobCalls
 from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map, map_or_raise
 from ansible_collections.virtops.libvirt.plugins.module_utils._snapshot_facts import list_checkpoints, list_snapshots
@@ -101,13 +96,8 @@ class DomainReader:
     def block(self) -> dict[str, Any]:
         disks = {}
         for target in self.disk_targets():
-            try:
-                capacity, allocation, physical = self.domain.details.block_info(target)
-                disks[target] = {"capacity": capacity, "allocation": allocation, "physical": physical}
-            except ConnectionFailed:
-                raise  # not this disk's problem: every later read fails too
-            except VirtopsError as error:  # e.g. a CD-ROM without media
-                disks[target] = {"error": error.message}
+            disks[target] = or_in_place(lambda target=target: self._block_info(target),
+                                        lambda error: {"error": error.message})
         errors = self.domain.details.disk_errors() if self.active else {}
         return {"disks": disks, "errors": {target: _disk_error_name(code) for target, code in errors.items()}}
 
@@ -146,15 +136,14 @@ class DomainReader:
                                  for target in self.disk_targets()}
         return found
 
+    def _block_info(self, target: str) -> dict[str, int]:
+        capacity, allocation, physical = self.domain.details.block_info(target)
+        return {"capacity": capacity, "allocation": allocation, "physical": physical}
+
     @staticmethod
     def _optional(read: Callable[..., Any], *args: Any) -> Any:
         """Tunables a driver may not implement: report the reason instead of failing the task."""
-        try:
-            return read(*args)
-        except ConnectionFailed:
-            raise  # not a missing tunable: the task cannot read anything more
-        except VirtopsError as error:
-            return {"unavailable": error.message}
+        return or_in_place(lambda: read(*args), lambda error: {"unavailable": error.message})
 
     def snapshots(self) -> dict[str, Any]:
         return _tree(list_snapshots(self.domain))
@@ -249,9 +238,4 @@ def gather(connection: Connection, domains: Optional[list[Domain]], options: Gat
 
 def _read_group(reader: DomainReader, group: str) -> Any:
     """One group's facts; a failure to read one group is reported in place, not fatal."""
-    try:
-        return getattr(reader, group)()
-    except ConnectionFailed:
-        raise  # a lost connection fails the task: facts with every later group missing would pass as complete
-    except VirtopsError as error:
-        return {"error": error.message}
+    return or_in_place(getattr(reader, group), lambda error: {"error": error.message})
