@@ -49,7 +49,12 @@ options:
     type: str
     default: name
   stats:
-    description: The C(getAllDomainStats) groups to read for every domain, in C(libvirt_stats).
+    description:
+      - The C(getAllDomainStats) groups to read for every domain, in C(libvirt_stats).
+      - The groups other than V(state) are asked of each running QEMU, in a second bulk call made at
+        the same time as the first. A QEMU that does not answer (one saving an internal snapshot answers
+        nothing until it is done) does not hold up the host. When that call has not answered within
+        O(timeout), the domains are listed without these groups and C(libvirt_stats_error) says why.
     type: list
     elements: str
     default: [state, cpu, balloon, vcpu, interface, block]
@@ -117,8 +122,9 @@ options:
         reads, the per-domain extras of all its domains). Hosts are read at the same time, so the
         whole source takes about this long at most.
       - A host that has not answered by then, such as a hung daemon, is named in a warning (or
-        fails the source with O(strict_hosts)) and the others are listed. Per-domain extras not
-        read by then are left out for those domains.
+        fails the source with O(strict_hosts)) and the others are listed. Stats groups and per-domain
+        extras not read by then are left out for those domains, with C(libvirt_stats_error) or
+        C(libvirt_extras_error) saying why.
       - After connecting, libvirt keepalive messages detect a daemon that stops answering.
     type: float
     default: 10
@@ -196,7 +202,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._xml import LXML_I
 
 VARIABLE_PREFIX = "libvirt_"
 FACT_KEYS = ("name", "uuid", "id", "state", "reason", "persistent", "autostart", "has_managed_save", "stats",
-             "addresses", "guest", "metadata")
+             "stats_error", "addresses", "guest", "metadata", "extras_error")
 
 
 def safe_group_name(name):

@@ -111,8 +111,9 @@ def fetch_host(spec: HostSpec, options: FleetOptions, deadline: Optional[float] 
     try:
         with Connection(params, events=False) as connection:
             connection.limit_retries_to(deadline)
-            # An inventory read every few seconds must not wait for the jobs of busy domains.
-            answer = _facts.fetch_bulk(connection, options.stats, wait_for_jobs=False)
+            # An inventory read every few seconds must not wait for the jobs of busy domains, nor for a
+            # QEMU that does not answer: those are listed without the stats it would give.
+            answer = _facts.fetch_bulk(connection, options.stats, wait_for_jobs=False, qemu_stats_by=deadline)
             if not options.wants_extras():
                 return {"answer": answer}
             domains = [facts for facts in _facts.facts_from_bulk(answer, sort=True) if options.wants(facts)]

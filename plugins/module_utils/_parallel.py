@@ -70,3 +70,28 @@ def map_or_raise(func: Callable[[Any], Any], items: Iterable[Any], parallel: int
         if isinstance(result, Exception):
             raise result
     return results
+
+
+class Background:
+    """One call running in a daemon thread while the caller does other work.
+
+    Like an item of bounded_map: a call that hangs never keeps the process alive, and an exception
+    it raises is handed back in place of its result.
+    """
+
+    def __init__(self, func: Callable[[], Any]) -> None:
+        self._result: Any = TIMED_OUT
+        self._thread = threading.Thread(target=self._run, args=(func,), daemon=True)
+        self._thread.start()
+
+    def _run(self, func: Callable[[], Any]) -> None:
+        try:
+            self._result = func()
+        except Exception as error:  # pylint: disable=broad-except
+            self._result = error  # handed back to the caller, who knows what it means
+
+    def result(self, deadline: float) -> Any:
+        """The call's result (or the exception it raised); TIMED_OUT if it has not ended by `deadline`
+        (time.monotonic())."""
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        return TIMED_OUT if self._thread.is_alive() else self._result

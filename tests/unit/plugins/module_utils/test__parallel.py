@@ -4,7 +4,12 @@ import time
 
 import pytest
 
-from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map, map_or_raise
+from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import (
+    TIMED_OUT,
+    Background,
+    bounded_map,
+    map_or_raise,
+)
 
 
 def test_results_keep_the_order_of_the_items():
@@ -77,3 +82,11 @@ def test_map_or_raise_raises_the_first_failure_in_item_order():
     assert map_or_raise(lambda n: n + 1, [1, 2], parallel=2) == [2, 3]
     with pytest.raises(ValueError, match="^item 1$"):
         map_or_raise(fail_on_odd, [0, 1, 2, 3], parallel=4)
+
+
+def test_a_background_call_gives_its_result_its_exception_or_timed_out_at_the_deadline():
+    assert Background(lambda: 42).result(time.monotonic() + 5) == 42
+    assert isinstance(Background(lambda: 1 // 0).result(time.monotonic() + 5), ZeroDivisionError)
+    started = time.monotonic()
+    assert Background(lambda: time.sleep(10)).result(time.monotonic() + 0.3) is TIMED_OUT
+    assert time.monotonic() - started < 1
