@@ -28,7 +28,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._domain import (
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import InvalidArgument, or_in_place
 from ansible_collections.virtops.libvirt.plugins.module_utils._flags import flag
-from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, Background
+from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT
 
 # getAllDomainStats groups by the names users give them.
 STATS_GROUPS = {
@@ -163,44 +163,19 @@ class BulkAnswer:
     autostart: set[str] = field(default_factory=set)
     transient: set[str] = field(default_factory=set)
     managed_save: set[str] = field(default_factory=set)
-    stats_error: Optional[str] = None  # why the groups read from each QEMU are missing
+    stats_error: Optional[str] = None  # why the groups read from each QEMU (qemu_groups) are missing
 
 
 def fetch_bulk(connection: Connection, stats: Iterable[str] = ("state",),
-               domains: Optional[list[Domain]] = None, *, wait_for_jobs: bool = True,
-               qemu_stats_by: Optional[float] = None) -> BulkAnswer:
-    """Bulk stats and three list calls: the network part of bulk_facts.
+               domains: Optional[list[Domain]] = None, *, wait_for_jobs: bool = True) -> BulkAnswer:
+    """One bulk stats call and three list calls: the network part of bulk_facts.
 
     Without `wait_for_jobs`, a domain busy with a job (starting, a snapshot...) gets the stats that need
     no job at once; otherwise the daemon waits for each busy domain's job in turn, for seconds under load.
-
-    With `qemu_stats_by` (a time.monotonic() deadline), the groups other than the state, which libvirt
-    asks each running QEMU for, come from a second call made at the same time, and are left out (with
-    `stats_error` saying why) if it has not answered by then. A QEMU saving an internal snapshot answers
-    nothing until it is done, minutes for a large guest, and libvirt lets a query wait for it although the
-    snapshot holds the domain's job: the state and the lists never wait for a QEMU.
     """
-    groups = set(stats) | {"state"}
-    flags = 0 if wait_for_jobs else flag("VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", needed_for="bulk stats without waiting")
     if domains is not None and not domains:
         return BulkAnswer(records=[])
-    qemu_groups = groups - {"state"}
-    if qemu_stats_by is None or not qemu_groups:
-        return _with_lists(connection, _stats_records(connection, groups, domains, flags))
-    qemu_read = Background(lambda: _stats_records(connection, qemu_groups, domains, flags))
-    answer = _with_lists(connection, _stats_records(connection, {"state"}, domains, flags))
-    answer.stats_error = _merge_or_why_not(answer.records, qemu_read.result(qemu_stats_by))
-    return answer
-
-
-def _stats_records(connection: Connection, groups: set[str], domains: Optional[list[Domain]],
-                   flags: int) -> list[tuple[Any, dict[str, Any]]]:
-    if domains is None:
-        return connection.get_all_domain_stats(stats_flags(groups), flags)
-    return connection.domain_list_get_stats([domain.virdomain for domain in domains], stats_flags(groups), flags)
-
-
-def _with_lists(connection: Connection, records: list[tuple[Any, dict[str, Any]]]) -> BulkAnswer:
+    records = fetch_stats(connection, set(stats) | {"state"}, domains, wait_for_jobs=wait_for_jobs)
     # Each list holds the few exceptions (transient domains, autostart, managed saves), not the
     # thousands of ordinary domains: large lists cost the daemon and us time per domain.
     return BulkAnswer(
@@ -211,11 +186,30 @@ def _with_lists(connection: Connection, records: list[tuple[Any, dict[str, Any]]
     )
 
 
-def _merge_or_why_not(records: list[tuple[Any, dict[str, Any]]], qemu_result: Any) -> Optional[str]:
-    """Add what the separate call read from the QEMUs to `records`; None, or why it could not."""
-    if qemu_result is TIMED_OUT:
+def fetch_stats(connection: Connection, groups: Iterable[str], domains: Optional[list[Domain]] = None, *,
+                wait_for_jobs: bool = True) -> list[tuple[Any, dict[str, Any]]]:
+    """The (virDomain, record) pairs of one bulk stats call: every domain (None) or those given."""
+    flags = 0 if wait_for_jobs else flag("VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT", needed_for="bulk stats without waiting")
+    if domains is None:
+        return connection.get_all_domain_stats(stats_flags(groups), flags)
+    return connection.domain_list_get_stats([domain.virdomain for domain in domains], stats_flags(groups), flags)
+
+
+def qemu_groups(stats: Iterable[str]) -> set[str]:
+    """The groups of `stats` libvirt asks each running QEMU for: all but the state, which it knows itself.
+
+    A QEMU saving an internal snapshot answers nothing until it is done (minutes for a large guest), and
+    libvirt lets a stats query wait for it although the snapshot holds the domain's job.
+    """
+    return set(stats) - {"state"}
+
+
+def merge_or_why_not(records: list[tuple[Any, dict[str, Any]]], other_read: Any) -> Optional[str]:
+    """Add the records of another stats read (a Background result) to `records`, by domain; None, or why
+    not: it had not answered in time, or failed (in place, except a lost connection, which is raised)."""
+    if other_read is TIMED_OUT:
         return "no answer in time"
-    return or_in_place(lambda: _merge_records(records, _raised(qemu_result)), lambda error: error.message)
+    return or_in_place(lambda: _merge_records(records, _raised(other_read)), lambda error: error.message)
 
 
 def _raised(result: Any) -> Any:
@@ -226,7 +220,6 @@ def _raised(result: Any) -> Any:
 
 
 def _merge_records(records: list[tuple[Any, dict[str, Any]]], more: list[tuple[Any, dict[str, Any]]]) -> None:
-    """Add the keys of `more` to the record of the same domain (by UUID) in `records`."""
     by_uuid = {name_and_uuid(virdomain)[1]: record for virdomain, record in more}
     for virdomain, record in records:
         record.update(by_uuid.get(name_and_uuid(virdomain)[1], {}))

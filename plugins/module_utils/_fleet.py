@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Reading many libvirt hosts at once, for the inventory plugin.
 
-Per host: one connection, one getAllDomainStats and three listAllDomains calls, whatever the
-number of domains. Per-domain calls only for opt-in extras (addresses, guest info, metadata), run
-concurrently and bounded in time. Hosts are read concurrently; an unreachable one is reported,
+Per host, whatever the number of domains: one connection for the state (getAllDomainStats) and
+three listAllDomains calls, and at the same time a second one for the stats each QEMU gives.
+Per-domain calls only for opt-in extras (addresses, guest info, metadata), run concurrently and
+bounded in time. Hosts are read concurrently; an unreachable one is reported,
 not fatal.
 """
 
@@ -27,7 +28,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._connection import
 )
 from ansible_collections.virtops.libvirt.plugins.module_utils._domain import Domain
 from ansible_collections.virtops.libvirt.plugins.module_utils._errors import VirtopsError
-from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, bounded_map
+from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT, Background, bounded_map
 
 
 HOST_KEYS = ("uri", "name", "auth_username", "auth_password")
@@ -108,12 +109,17 @@ def fetch_host(spec: HostSpec, options: FleetOptions, deadline: Optional[float] 
     params = ConnectionParams(uri=spec.uri, auth_username=spec.auth_username, auth_password=spec.auth_password,
                               readonly=not (options.addresses or options.guest_info),
                               connect_timeout=max(0.1, deadline - time.monotonic()))
+    # The groups each QEMU gives are read at the same time on a connection of their own: a QEMU that does not
+    # answer then costs those groups only, and no call is left running on a connection being closed.
+    qemu_groups = _facts.qemu_groups(options.stats)
+    qemu_read = Background(lambda: _read_stats(params, qemu_groups, deadline)) if qemu_groups else None
     try:
         with Connection(params, events=False) as connection:
             connection.limit_retries_to(deadline)
-            # An inventory read every few seconds must not wait for the jobs of busy domains, nor for a
-            # QEMU that does not answer: those are listed without the stats it would give.
-            answer = _facts.fetch_bulk(connection, options.stats, wait_for_jobs=False, qemu_stats_by=deadline)
+            # An inventory read every few seconds must not wait for the jobs of busy domains.
+            answer = _facts.fetch_bulk(connection, ["state"], wait_for_jobs=False)
+            if qemu_read is not None:
+                answer.stats_error = _facts.merge_or_why_not(answer.records, qemu_read.result(deadline))
             if not options.wants_extras():
                 return {"answer": answer}
             domains = [facts for facts in _facts.facts_from_bulk(answer, sort=True) if options.wants(facts)]
@@ -121,6 +127,12 @@ def fetch_host(spec: HostSpec, options: FleetOptions, deadline: Optional[float] 
             return {"domains": domains}
     except VirtopsError as error:
         return {"error": error.message}
+
+
+def _read_stats(params: ConnectionParams, groups: set[str], deadline: float) -> list[tuple[Any, dict[str, Any]]]:
+    with Connection(params, events=False) as connection:
+        connection.limit_retries_to(deadline)
+        return _facts.fetch_stats(connection, groups, wait_for_jobs=False)
 
 
 def build_host_record(spec: HostSpec, options: FleetOptions, fetched: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """Turning libvirt's answers into facts: stats nesting, definition summary, metadata, addresses."""
 
 import os
-import time
 
 import libvirt
 import pytest
@@ -15,6 +14,7 @@ from ansible_collections.virtops.libvirt.plugins.module_utils._errors import (
     LibvirtCallError,
     UnsupportedOperation,
 )
+from ansible_collections.virtops.libvirt.plugins.module_utils._parallel import TIMED_OUT
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
 FLEET_URI = "test://" + os.path.abspath(os.path.join(FIXTURES, "fleet-node.xml"))
@@ -67,56 +67,23 @@ def test_bulk_facts_for_some_domains_use_one_stats_call():
     assert [(f["name"], f["uuid"], f["id"]) for f in facts] == [("db01", "22222222-2222-4222-8222-222222222222", None)]
 
 
-def slowed_or_failing_qemu_groups(monkeypatch, connection, effect):
-    """connection.get_all_domain_stats with effect(stats) run first when the call asks for more than the state."""
-    original = connection.get_all_domain_stats
-
-    def reading(stats, flags=0):
-        if stats != libvirt.VIR_DOMAIN_STATS_STATE:
-            effect(stats)
-        return original(stats, flags)
-    monkeypatch.setattr(connection, "get_all_domain_stats", reading)
-
-
-def test_with_a_deadline_the_state_and_the_groups_read_from_each_qemu_come_from_two_calls(monkeypatch):
-    # The test driver returns no cpu or vcpu stats: the rig's inventory test checks the merged values.
+def test_the_stats_of_another_read_are_merged_by_domain_or_why_not_is_said():
     with Connection(ConnectionParams(uri=FLEET_URI)) as connection:
-        asked = []
-        slowed_or_failing_qemu_groups(monkeypatch, connection, asked.append)
-        answer = _facts.fetch_bulk(connection, ["state", "cpu", "vcpu"], qemu_stats_by=time.monotonic() + 5)
-    facts = {item["name"]: item for item in _facts.facts_from_bulk(answer)}
-    assert asked == [libvirt.VIR_DOMAIN_STATS_CPU_TOTAL | libvirt.VIR_DOMAIN_STATS_VCPU]
-    assert answer.stats_error is None and all("stats_error" not in item for item in facts.values())
-    assert [(name, item["state"]) for name, item in sorted(facts.items())] == [
-        ("db01", "shutoff"), ("web-{{ 7 * 7 }}", "paused"), ("web01", "running")]
+        records = _facts.fetch_stats(connection, ["state"])
+        other = [(virdomain, {"cpu.time": 7}) for virdomain, _record in _facts.fetch_stats(connection, ["state"])
+                 if virdomain.name() == "web01"]
+    assert _facts.merge_or_why_not(records, other) is None
+    assert {virdomain.name(): record.get("cpu.time") for virdomain, record in records} == {
+        "db01": None, "web-{{ 7 * 7 }}": None, "web01": 7}
+    assert _facts.merge_or_why_not(records, TIMED_OUT) == "no answer in time"
+    assert _facts.merge_or_why_not(records, LibvirtCallError("query-stats refused")) == "query-stats refused"
+    with pytest.raises(ConnectionFailed, match="lost"):
+        _facts.merge_or_why_not(records, ConnectionFailed("connection to the daemon lost"))
 
 
-def test_groups_read_from_each_qemu_not_answered_by_the_deadline_are_left_out_and_said_so(monkeypatch):
-    with Connection(ConnectionParams(uri=FLEET_URI)) as connection:
-        slowed_or_failing_qemu_groups(monkeypatch, connection, lambda _stats: time.sleep(3))
-        started = time.monotonic()
-        answer = _facts.fetch_bulk(connection, ["state", "vcpu"], qemu_stats_by=time.monotonic() + 0.3)
-        seconds = time.monotonic() - started
-    facts = {item["name"]: item for item in _facts.facts_from_bulk(answer)}
-    assert seconds < 2, f"{seconds:.1f} s: the state waited for the QEMU groups"
-    assert facts["web01"]["state"] == "running" and facts["web01"]["stats"] == {}
-    assert {item["stats_error"] for item in facts.values()} == {"no answer in time"}
-
-
-def test_a_failed_read_of_the_qemu_groups_is_reported_in_place_and_a_lost_connection_fails(monkeypatch):
-    def refuse(_stats):
-        raise LibvirtCallError("query-stats refused")
-
-    def lose(_stats):
-        raise ConnectionFailed("connection to the daemon lost")
-
-    with Connection(ConnectionParams(uri=FLEET_URI)) as connection:
-        slowed_or_failing_qemu_groups(monkeypatch, connection, refuse)
-        answer = _facts.fetch_bulk(connection, ["state", "cpu"], qemu_stats_by=time.monotonic() + 5)
-        assert answer.stats_error == "query-stats refused" and len(answer.records) == 3
-        slowed_or_failing_qemu_groups(monkeypatch, connection, lose)
-        with pytest.raises(ConnectionFailed, match="lost"):
-            _facts.fetch_bulk(connection, ["state", "cpu"], qemu_stats_by=time.monotonic() + 5)
+def test_every_group_but_the_state_is_asked_of_each_qemu():
+    assert _facts.qemu_groups(["state", "cpu", "block"]) == {"cpu", "block"}
+    assert _facts.qemu_groups(["state"]) == set()
 
 
 def test_definition_summary_of_a_qemu_definition():

@@ -6,6 +6,7 @@ import time
 import pytest
 from hung_libvirtd import HungSocket
 
+from ansible_collections.virtops.libvirt.plugins.module_utils import _facts
 from ansible_collections.virtops.libvirt.plugins.module_utils._fleet import FleetOptions, HostSpec, read_hosts
 
 FIXTURE_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
@@ -48,3 +49,34 @@ def test_records_show_uris_without_passwords():
 
 def test_the_default_address_order_puts_the_guest_agent_last():
     assert FleetOptions().address_sources == ["lease", "arp", "agent"]
+
+
+def test_stats_a_qemu_does_not_give_in_time_are_left_out_and_the_host_is_listed(monkeypatch):
+    original = _facts.fetch_stats
+
+    def slow_for_qemu_groups(connection, groups, *args, **kwargs):
+        if set(groups) != {"state"}:
+            time.sleep(3)  # a QEMU saving an internal snapshot answers nothing meanwhile
+        return original(connection, groups, *args, **kwargs)
+    monkeypatch.setattr(_facts, "fetch_stats", slow_for_qemu_groups)
+    started = time.monotonic()
+    (record,) = read_hosts([HostSpec(uri=FLEET_URI)], FleetOptions(stats=["state", "vcpu"], timeout=1))
+    assert time.monotonic() - started < 1.6
+    assert "error" not in record, record
+    facts = {item["name"]: item for item in record["domains"]}
+    assert facts["web01"]["state"] == "running" and facts["web01"]["stats"] == {}
+    assert {item["stats_error"] for item in facts.values()} == {"no answer in time"}
+
+
+def test_stats_groups_are_asked_on_a_second_connection_and_merged_without_an_error(monkeypatch):
+    asked = []
+    original = _facts.fetch_stats
+
+    def recording(connection, groups, *args, **kwargs):
+        asked.append((sorted(groups), connection))
+        return original(connection, groups, *args, **kwargs)
+    monkeypatch.setattr(_facts, "fetch_stats", recording)
+    (record,) = read_hosts([HostSpec(uri=FLEET_URI)], FleetOptions(stats=["state", "cpu", "vcpu"]))
+    assert sorted(groups for groups, _connection in asked) == [["cpu", "vcpu"], ["state"]]
+    assert asked[0][1] is not asked[1][1], "both reads used one connection"
+    assert all("stats_error" not in item for item in record["domains"]), record
