@@ -11,9 +11,10 @@ version_added: 0.1.0
 description:
   - Lists the domains of one or more libvirt hosts as inventory hosts, queried concurrently.
   - Per libvirt host it costs a handful of round trips whatever the number of domains
-    (C(getAllDomainStats) plus three C(listAllDomains) calls on one connection, and C(getAllDomainStats) for the
-    O(stats) groups each QEMU gives on a second one); per-domain calls happen only for the
-    opt-in extras O(addresses), O(guest_info) and O(metadata), concurrently and bounded by O(timeout).
+    (C(getAllDomainStats) plus three C(listAllDomains) calls on one connection, and
+    C(getAllDomainStats) for the O(stats) groups each QEMU gives on a second one); per-domain calls
+    happen only for the opt-in extras O(addresses), O(guest_info) and O(metadata), concurrently and
+    bounded by O(timeout).
   - Host variables come from the same facts code as the C(virtops.libvirt.domain_info) module.
   - Every string a guest or a user wrote (names, titles, tags, addresses, guest info) is marked
     unsafe, so it is never templated.
@@ -53,9 +54,10 @@ options:
     description:
       - The C(getAllDomainStats) groups to read for every domain, in C(libvirt_stats).
       - The groups other than V(state) are asked of each running QEMU, in a second bulk call made at
-        the same time as the first, on a second connection. A QEMU that does not answer (one saving an internal snapshot answers
-        nothing until it is done) does not hold up the host. When that call has not answered within
-        O(timeout), the domains are listed without these groups and C(libvirt_stats_error) says why.
+        the same time as the first, on a second connection. A QEMU that does not answer (one saving
+        an internal snapshot answers nothing until it is done) does not hold up the host. When that
+        call has not answered within O(timeout), the domains are listed without these groups and
+        C(libvirt_stats_error) says why.
     type: list
     elements: str
     default: [state, cpu, balloon, vcpu, interface, block]

@@ -6,8 +6,7 @@
 Per host, whatever the number of domains: one connection for the state (getAllDomainStats) and
 three listAllDomains calls, and at the same time a second one for the stats each QEMU gives.
 Per-domain calls only for opt-in extras (addresses, guest info, metadata), run concurrently and
-bounded in time. Hosts are read concurrently; an unreachable one is reported,
-not fatal.
+bounded in time. Hosts are read concurrently; an unreachable one is reported, not fatal.
 """
 
 from __future__ import annotations
